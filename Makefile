@@ -1,0 +1,43 @@
+# Two commands do everything on a fresh machine: `make test` and `make reproduce`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed-requirements
+INTEL := data/intel_landscapes_48x48.npz
+SHARED_INTEL := ../shared/data/intel/intel_landscapes_48x48.npz
+
+.PHONY: setup data test reproduce q1 q2 q3 report bench fixture clean
+
+setup: $(INSTALLED)
+
+$(INSTALLED): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+data: $(INTEL)
+
+$(INTEL):
+	@if [ -f $(SHARED_INTEL) ]; then \
+		ln -sf ../$(SHARED_INTEL) $@ && echo "linked $@ -> $(SHARED_INTEL)"; \
+	else \
+		echo "error: $@ is missing and $(SHARED_INTEL) is not there; put the Intel npz at $@ (data/README.md says where it comes from; the course's intel_landscapes.v2.npz works too, with -data_path)" >&2; \
+		exit 1; \
+	fi
+
+test: setup
+	$(PY) -m pytest -q tests
+
+reproduce: setup data q2
+
+q2: setup data
+	$(PY) -m scripts.q2_experiments
+
+bench: setup data
+	$(PY) -m benchmarks.bench_q2
+
+fixture: setup data
+	$(PY) -m scripts.make_intel_fixture
+
+clean:
+	rm -rf $(VENV) .pytest_cache

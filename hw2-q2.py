@@ -1,0 +1,191 @@
+#!/usr/bin/env python
+"""Q2: train a CNN on the Intel scenes and report validation and test accuracy.
+
+    python hw2-q2.py -no_batch_norm -learning_rate 0.01   # Q2.1 network
+    python hw2-q2.py -learning_rate 0.01                  # Q2.2 network (batch norm + GAP)
+"""
+import argparse
+import copy
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import utils
+from models import CNN, get_number_trainable_params, init_kaiming_
+
+EVAL_BATCH_SIZE = 1000  # evaluation only needs memory, and large batches amortise per-call overhead
+
+
+def train_batch(X, y, model, optimizer, criterion):
+    """One optimiser step on a batch; returns the batch loss (a 0-dim tensor)."""
+    optimizer.zero_grad()
+    loss = criterion(model(X), y)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+@torch.inference_mode()
+def predict(model, X, return_scores=True):
+    """Predicted labels (N,) for images X, and the log-probabilities (N, 6) if asked."""
+    scores = torch.cat([model(batch) for batch in X.split(EVAL_BATCH_SIZE)])
+    predicted_labels = scores.argmax(dim=-1)
+    return (predicted_labels, scores) if return_scores else predicted_labels
+
+
+def evaluate(model, X, y, criterion):
+    """(accuracy, mean loss) of the model in eval mode; the caller's train/eval mode is restored."""
+    was_training = model.training
+    model.eval()
+    y_hat, scores = predict(model, X, return_scores=True)
+    model.train(was_training)
+    return (y_hat == y).float().mean().item(), criterion(scores, y).item()
+
+
+def train_epoch(model, optimizer, criterion, X, y, batch_size, generator, device, progress):
+    """One pass over the shuffled training set; returns the mean batch loss of the epoch."""
+    model.train()
+    batches = utils.shuffled_batches(len(y), batch_size, generator)
+    total = torch.zeros((), device=device)
+    for index in tqdm(batches, desc="train", unit="batch", leave=False, disable=not progress):
+        total += train_batch(X[index], y[index], model, optimizer, criterion)
+    return (total / len(batches)).item()
+
+
+def run_name(opt):
+    """A results folder name that tells the configuration apart from the others of Q2."""
+    parts = [
+        "cnn-bn" if opt.batch_norm else "cnn",
+        f"lr{opt.learning_rate:g}",
+        opt.optimizer,
+        f"bs{opt.batch_size}",
+        f"do{opt.dropout:g}",
+        f"l2{opt.l2_decay:g}",
+        f"ep{opt.epochs}",
+        f"seed{opt.seed}",
+    ]
+    if opt.no_maxpool:
+        parts.append("nomaxpool")
+    if opt.course_reshape:
+        parts.append("course-reshape")
+    if opt.init != "kaiming":
+        parts.append(f"init-{opt.init}")
+    return "-".join(parts)
+
+
+def plot_run(history, out_dir, title):
+    utils.plot_series({"train": history["train_loss"]}, "Training loss", out_dir / "train_loss", title)
+    utils.plot_series({"validation": history["val_acc"]}, "Validation accuracy", out_dir / "val_acc", title)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-epochs", type=int, default=40, help="number of training epochs")
+    parser.add_argument("-batch_size", type=int, default=8, help="mini-batch size")
+    parser.add_argument("-learning_rate", type=float, default=0.01, help="step size")
+    parser.add_argument("-l2_decay", type=float, default=0.0, help="weight decay")
+    parser.add_argument("-dropout", type=float, default=0.1, help="dropout probability")
+    parser.add_argument("-optimizer", choices=["sgd", "adam"], default="sgd")
+    parser.add_argument("-no_maxpool", action="store_true", help="drop the max-pooling layers")
+    parser.add_argument("-no_batch_norm", action="store_true",
+                        help="the Q2.1 network; without it, batch norm + global average pooling (Q2.2)")
+    parser.add_argument("-data_path", default="data/intel_landscapes_48x48.npz", help="the Intel .npz file")
+    parser.add_argument("-device", default="cpu", help="cpu, cuda or mps")
+    parser.add_argument("-seed", type=int, default=42, help="seeds initialisation, shuffling and dropout")
+    parser.add_argument("-course_reshape", action="store_true",
+                        help="reshape each stored image row to (3, 48, 48) as the course's network does, "
+                             "instead of transposing height x width x channel images")
+    parser.add_argument("-init", choices=["kaiming", "pytorch"], default="kaiming",
+                        help="weight initialisation: He-normal with zero biases, or torch's layer defaults")
+    parser.add_argument("-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("-results_dir", default="results/q2", help="where each run's folder is written")
+    parser.add_argument("-no_progress", action="store_true", help="no progress bar")
+    opt = parser.parse_args(argv)
+    for flag in ("epochs", "batch_size"):
+        if getattr(opt, flag) < 1:
+            parser.error(f"-{flag} must be at least 1")
+    if not opt.learning_rate > 0:
+        parser.error("-learning_rate must be positive")
+    if not 0 <= opt.dropout < 1:
+        parser.error("-dropout must be in [0, 1)")
+    if opt.l2_decay < 0:
+        parser.error("-l2_decay must be non-negative")
+    if opt.threads is not None and opt.threads < 1:
+        parser.error("-threads must be at least 1")
+    opt.batch_norm = not opt.no_batch_norm
+    return opt
+
+
+def main(argv=None):
+    opt = parse_args(argv)
+    print("Arguments:", vars(opt))
+    device = utils.resolve_device(opt.device)
+    if opt.threads:
+        torch.set_num_threads(opt.threads)
+    utils.configure_seed(opt.seed)
+    data = utils.load_intel(opt.data_path, course_reshape=opt.course_reshape)
+    (train_X, train_y), (val_X, val_y), (test_X, test_y) = (
+        tuple(t.to(device) for t in data[split]) for split in utils.INTEL_SPLITS
+    )
+
+    model = CNN(opt.dropout, maxpool=not opt.no_maxpool, batch_norm=opt.batch_norm)
+    if opt.init == "kaiming":
+        init_kaiming_(model)
+    # channels-last makes oneDNN's max-pooling many times faster on CPU; the maths is unchanged
+    model = model.to(device, memory_format=torch.channels_last)
+    train_X, val_X, test_X = (X.contiguous(memory_format=torch.channels_last) for X in (train_X, val_X, test_X))
+    n_params = get_number_trainable_params(model)
+    optimizer_class = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[opt.optimizer]
+    optimizer = optimizer_class(model.parameters(), lr=opt.learning_rate, weight_decay=opt.l2_decay)
+    criterion = nn.NLLLoss()
+    generator = torch.Generator().manual_seed(opt.seed)
+
+    out_dir = Path(opt.results_dir) / run_name(opt)
+    history = {"train_loss": [], "val_loss": [], "val_acc": [], "epoch_seconds": []}
+    best = {"epoch": None, "val_acc": -1.0, "state": None}
+    status = "completed"
+    for epoch in range(1, opt.epochs + 1):
+        start = time.perf_counter()
+        train_loss = train_epoch(model, optimizer, criterion, train_X, train_y, opt.batch_size, generator,
+                                 device, progress=not opt.no_progress)
+        val_acc, val_loss = evaluate(model, val_X, val_y, criterion)
+        history["epoch_seconds"].append(round(time.perf_counter() - start, 2))
+        if not math.isfinite(train_loss):
+            status = f"diverged at epoch {epoch}"
+            break
+        for key, value in zip(("train_loss", "val_loss", "val_acc"), (train_loss, val_loss, val_acc)):
+            history[key].append(value)
+        if val_acc > best["val_acc"]:
+            best = {"epoch": epoch, "val_acc": val_acc, "state": copy.deepcopy(model.state_dict())}
+        print(f"Epoch {epoch}/{opt.epochs}  Training loss: {train_loss:.4f}  "
+              f"Validation loss: {val_loss:.4f}  Validation accuracy: {val_acc:.4f}  "
+              f"({history['epoch_seconds'][-1]:.1f}s)", flush=True)
+
+    results = {"args": vars(opt), "status": status, "n_params": n_params, **history,
+               "best_val_epoch": best["epoch"], "best_val_acc": best["val_acc"] if best["epoch"] else None}
+    if status == "completed":
+        test_acc, test_loss = evaluate(model, test_X, test_y, criterion)
+        model.load_state_dict(best["state"])
+        best_test_acc, _ = evaluate(model, test_X, test_y, criterion)
+        results.update(test_acc=test_acc, test_loss=test_loss, test_acc_at_best_val=best_test_acc)
+        print(f"Final test accuracy: {test_acc:.4f}")
+        print(f"Best validation accuracy {best['val_acc']:.4f} at epoch {best['epoch']}; "
+              f"test accuracy of that model: {best_test_acc:.4f}")
+    print(f"Number of trainable parameters: {n_params}")
+
+    utils.write_json(out_dir / "results.json", results)
+    if history["train_loss"]:
+        plot_run(history, out_dir, run_name(opt))
+    print(f"Results written to {out_dir}/")
+    if status != "completed":
+        raise utils.UserError(f"-learning_rate {opt.learning_rate:g}: training loss is not finite, {status}; "
+                              f"the epochs before it are in {out_dir / 'results.json'}")
+    return results
+
+
+if __name__ == "__main__":
+    utils.run_main(main)

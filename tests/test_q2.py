@@ -1,0 +1,232 @@
+"""Q2: the CNNs, the Intel loader, and hw2-q2.py end to end on a real slice of the data."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import utils
+from conftest import load_script, run_script
+from models import CNN, ConvBlock, get_number_trainable_params, init_kaiming_
+
+q2 = load_script("hw2-q2.py")
+
+
+# ----------------------------------------------------------------------------- models
+
+
+@pytest.mark.parametrize("batch_norm, expected", [(False, 5_340_742), (True, 755_718)])
+def test_trainable_parameter_counts(batch_norm, expected):
+    assert get_number_trainable_params(CNN(0.1, batch_norm=batch_norm)) == expected
+
+
+def test_frozen_parameters_are_not_counted():
+    model = CNN(0.1, batch_norm=False)
+    model.mlp[-2].requires_grad_(False)
+    assert get_number_trainable_params(model) == 5_340_742 - (512 * 6 + 6)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_cnn_returns_log_probabilities_of_shape_B_by_6(batch_norm):
+    model = CNN(0.1, batch_norm=batch_norm).eval()
+    x = torch.rand(5, 3, 48, 48)
+    out = model(x)
+    assert out.shape == (5, 6)
+    torch.testing.assert_close(out.exp().sum(-1), torch.ones(5))
+    torch.testing.assert_close(model(x.reshape(5, -1)), out)  # flat rows are read channel-first
+
+
+def test_batch_norm_flag_switches_layers_through_identity():
+    plain, normed = CNN(0.1, batch_norm=False), CNN(0.1, batch_norm=True)
+    assert all(isinstance(block.norm, nn.Identity) for block in plain.blocks)
+    assert all(isinstance(block.norm, nn.BatchNorm2d) for block in normed.blocks)
+    assert isinstance(plain.pool, nn.Identity) and isinstance(normed.pool, nn.AdaptiveAvgPool2d)
+    assert [type(m) for m in normed.mlp][:5] == [nn.Flatten, nn.Linear, nn.ReLU, nn.BatchNorm1d, nn.Dropout]
+    assert isinstance(plain.mlp[3], nn.Identity)
+    assert normed.mlp[1].in_features == 128 and plain.mlp[1].in_features == 128 * 6 * 6
+
+
+def test_conv_block_order_and_shapes():
+    block = ConvBlock(3, 32, kernel_size=3, batch_norm=True, dropout=0.1)
+    assert block.conv.stride == (1, 1) and block.conv.padding == (1, 1)
+    assert block.pool.kernel_size == 2 and block.pool.stride == 2 and block.dropout.p == 0.1
+    assert block(torch.rand(2, 3, 48, 48)).shape == (2, 32, 24, 24)
+    no_pool = ConvBlock(3, 32, kernel_size=3, maxpool=False, batch_norm=False)
+    assert isinstance(no_pool.pool, nn.Identity) and no_pool(torch.rand(2, 3, 48, 48)).shape == (2, 32, 48, 48)
+
+
+def test_no_maxpool_derives_the_flatten_size():
+    model = CNN(0.1, maxpool=False, batch_norm=False, image_side=8)
+    assert model.mlp[1].in_features == 128 * 8 * 8
+    assert model(torch.rand(2, 3, 8, 8)).shape == (2, 6)
+    assert CNN(0.1, maxpool=False, batch_norm=True)(torch.rand(2, 3, 48, 48)).shape == (2, 6)
+
+
+def test_kaiming_init_scales_hidden_layers_and_zeroes_biases():
+    model = init_kaiming_(CNN(0.1, batch_norm=False))
+    fc = model.mlp[1]
+    assert fc.weight.std().item() == pytest.approx((2 / fc.in_features) ** 0.5, rel=0.02)
+    assert all(block.conv.bias.abs().sum() == 0 for block in model.blocks)
+    assert model.mlp[-2].bias.abs().sum() > 0  # the output layer keeps torch's default
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _write_npz(path, images, labels=None, **overrides):
+    n = images.shape[0]
+    labels = np.arange(n) % 6 if labels is None else labels
+    arrays = {f"{split}_{kind}": value for split in utils.INTEL_SPLITS
+              for kind, value in (("images", images), ("labels", labels))}
+    arrays.update(overrides)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_hwc_images_are_transposed_not_reshaped(tmp_path):
+    hwc = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 3), dtype=np.uint8)
+    chw = hwc.transpose(0, 3, 1, 2)
+    expected = torch.from_numpy(chw.astype(np.float32) / 256)
+    for name, stored in (("hwc", hwc), ("chw", chw), ("flat", chw.reshape(4, -1))):
+        images, _ = utils.load_intel(_write_npz(tmp_path / f"{name}.npz", stored))["train"]
+        assert images.shape == (4, 3, 48, 48) and images.dtype == torch.float32
+        torch.testing.assert_close(images, expected, rtol=0, atol=0)
+    # the red channel of pixel (row 0, column 1) is where a transpose puts it
+    assert images[0, 0, 0, 1] == hwc[0, 0, 1, 0] / 256
+
+
+def test_course_reshape_scrambles_hwc_images_as_the_course_does(tmp_path):
+    hwc = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 3), dtype=np.uint8)
+    images, _ = utils.load_intel(_write_npz(tmp_path / "hwc.npz", hwc), course_reshape=True)["train"]
+    torch.testing.assert_close(images, torch.from_numpy(hwc.reshape(4, 3, 48, 48).astype(np.float32) / 256))
+    assert not torch.equal(images, torch.from_numpy(hwc.transpose(0, 3, 1, 2).astype(np.float32) / 256))
+
+
+def test_column_labels_are_squeezed(tmp_path):
+    images = np.zeros((6, 48, 48, 3), np.uint8)
+    _, labels = utils.load_intel(_write_npz(tmp_path / "d.npz", images, np.arange(6).reshape(6, 1)))["val"]
+    assert labels.shape == (6,) and labels.dtype == torch.int64 and labels.tolist() == list(range(6))
+
+
+def test_real_slice_loads_with_every_class(intel_slice):
+    data = utils.load_intel(intel_slice)
+    for split in utils.INTEL_SPLITS:
+        images, labels = data[split]
+        assert images.shape[1:] == (3, 48, 48) and 0 <= images.min() and images.max() < 1
+        assert sorted(labels.unique().tolist()) == list(range(6))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no such file"),
+    ("garbage", "not a readable .npz"),
+    ("no_keys", "missing keys"),
+    ("bad_shape", "expected (N, 48, 48, 3)"),
+    ("bad_labels", "expected 0..5"),
+    ("label_count", "expected (6,)"),
+])
+def test_bad_data_files_raise_one_line_errors(tmp_path, case, message):
+    path = tmp_path / "d.npz"
+    images = np.zeros((6, 48, 48, 3), np.uint8)
+    if case == "garbage":
+        path.write_bytes(b"not a zip file")
+    elif case == "no_keys":
+        np.savez(path, train_images=images)
+    elif case == "bad_shape":
+        _write_npz(path, np.zeros((6, 32, 32, 3), np.uint8))
+    elif case == "bad_labels":
+        _write_npz(path, images, np.array([0, 1, 2, 3, 4, 6]))
+    elif case == "label_count":
+        _write_npz(path, images, np.arange(5))
+    with pytest.raises(utils.UserError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
+        utils.load_intel(path)
+    assert "\n" not in str(error.value)
+
+
+def test_shuffled_batches_fold_a_last_batch_of_one():
+    generator = torch.Generator().manual_seed(0)
+    batches = utils.shuffled_batches(17, 8, generator)
+    assert [len(b) for b in batches] == [8, 9]
+    assert sorted(torch.cat(batches).tolist()) == list(range(17))
+    assert [len(b) for b in utils.shuffled_batches(18, 8, generator)] == [8, 8, 2]
+
+
+def test_unavailable_devices_are_refused():
+    if not torch.cuda.is_available():
+        with pytest.raises(utils.UserError, match="cuda is not available"):
+            utils.resolve_device("cuda")
+    with pytest.raises(utils.UserError, match="expected one of"):
+        utils.resolve_device("tpu")
+
+
+# ----------------------------------------------------------------------------- training loop
+
+
+def test_evaluate_returns_accuracy_and_loss_and_restores_the_mode():
+    model = CNN(0.1, batch_norm=True).train()
+    X, y = torch.rand(10, 3, 48, 48), torch.arange(10) % 6
+    accuracy, loss = q2.evaluate(model, X, y, nn.NLLLoss())
+    assert model.training
+    predicted, scores = q2.predict(model.eval(), X)
+    assert accuracy == (predicted == y).float().mean().item()
+    assert loss == pytest.approx(nn.NLLLoss()(scores, y).item())
+
+
+def test_train_batch_returns_the_loss_and_takes_a_step():
+    torch.manual_seed(0)
+    model = CNN(0.0, batch_norm=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    X, y = torch.rand(4, 3, 48, 48), torch.tensor([0, 1, 2, 3])
+    before = nn.NLLLoss()(model(X), y).item()
+    loss = q2.train_batch(X, y, model, optimizer, nn.NLLLoss())
+    assert loss.item() == pytest.approx(before)
+    assert nn.NLLLoss()(model(X), y).item() < before
+
+
+def test_end_to_end_run_prints_and_writes_results(tmp_path, intel_slice):
+    # batch 8 over 180 images leaves a last batch of 4; 179 would leave one (folded in)
+    result = run_script("hw2-q2.py", "-epochs", "2", "-batch_size", "7", "-data_path", intel_slice,
+                        "-results_dir", tmp_path, "-no_progress", "-threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert "Training loss" in result.stdout and "Validation accuracy" in result.stdout
+    assert "Final test accuracy" in result.stdout
+    assert "Number of trainable parameters: 755718" in result.stdout
+    (run_dir,) = tmp_path.iterdir()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "completed" and results["n_params"] == 755_718
+    assert len(results["train_loss"]) == len(results["val_acc"]) == len(results["epoch_seconds"]) == 2
+    assert 0 <= results["test_acc"] <= 1 and results["best_val_epoch"] in (1, 2)
+    assert results["args"]["batch_size"] == 7
+    for stem in ("train_loss", "val_acc"):
+        assert (run_dir / f"{stem}.png").stat().st_size > 0 and (run_dir / f"{stem}.pdf").exists()
+
+
+def test_same_seed_gives_the_same_run(tmp_path, intel_slice):
+    runs = [run_script("hw2-q2.py", "-epochs", "1", "-no_batch_norm", "-data_path", intel_slice,
+                       "-results_dir", tmp_path / str(i), "-no_progress", "-threads", "1") for i in range(2)]
+    losses = [json.loads(next((tmp_path / str(i)).iterdir()).joinpath("results.json").read_text())["train_loss"]
+              for i in range(2)]
+    assert all(run.returncode == 0 for run in runs) and losses[0] == losses[1]
+
+
+def test_diverging_learning_rate_stops_with_a_message_and_keeps_the_record(tmp_path, intel_slice):
+    result = run_script("hw2-q2.py", "-epochs", "3", "-no_batch_norm", "-learning_rate", "1e6",
+                        "-data_path", intel_slice, "-results_dir", tmp_path, "-no_progress", "-threads", "1")
+    assert result.returncode != 0
+    assert "not finite" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    (run_dir,) = tmp_path.iterdir()
+    assert json.loads((run_dir / "results.json").read_text())["status"].startswith("diverged")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-data_path", "nowhere.npz"], "nowhere.npz: no such file"),
+    (["-device", "mps"], "-device mps"),
+    (["-epochs", "0"], "-epochs must be at least 1"),
+    (["-learning_rate", "-1"], "-learning_rate must be positive"),
+])
+def test_bad_arguments_get_one_clear_line(tmp_path, args, message):
+    result = run_script("hw2-q2.py", *args, "-results_dir", tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,371 @@
+"""Helpers shared by the homework scripts: errors, seeding, devices, data, results.
+
+Nothing here holds state: every function takes what it needs (device, paths, options)
+as arguments, so the scripts and the tests can call them in any order.
+"""
+import json
+import os
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+INTEL_CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
+INTEL_SPLITS = ("train", "val", "test")
+INTEL_SIDE = 48
+
+
+class UserError(Exception):
+    """Bad input from the user: reported as one line on stderr, never as a traceback."""
+
+
+def run_main(main, argv=None):
+    """Run a script's `main(argv)`, turning a `UserError` into one stderr line and exit 2."""
+    prog = Path(sys.argv[0]).name
+    try:
+        return main(argv)
+    except UserError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def configure_seed(seed):
+    """Seed every generator a run draws from (Python, NumPy, torch)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name, flag="-device"):
+    """The torch device called `name`, or a `UserError` (naming the option `flag`) if this machine has none."""
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if name not in available:
+        raise UserError(f"{flag} {name}: expected one of cpu, cuda, mps")
+    if not available[name]:
+        raise UserError(f"{flag} {name}: {name} is not available on this machine; use {flag} cpu")
+    return torch.device(name)
+
+
+# ----------------------------------------------------------------------------- data: Q2
+
+
+def intel_images_to_tensor(images, course_reshape=False):
+    """uint8 images in any accepted layout -> float32 (N, 3, 48, 48) scaled by 1/256.
+
+    Accepted layouts: (N, 48, 48, 3) height x width x channel, (N, 3, 48, 48), and flat
+    (N, 6912) rows read as channel-first (as the course's network reads them). An HWC
+    image must be transposed, not reshaped: a reshape mixes colour and position.
+    `course_reshape` reproduces the course's network instead, which reshapes each row
+    of the array as stored to (3, 48, 48) whatever its layout.
+    """
+    images = torch.from_numpy(np.ascontiguousarray(images))
+    n = images.shape[0]
+    if course_reshape or images.dim() == 2:
+        images = images.reshape(n, 3, INTEL_SIDE, INTEL_SIDE)
+    elif images.shape[-1] == 3:
+        images = images.permute(0, 3, 1, 2)
+    return images.float().div_(256).contiguous()
+
+
+def _check_intel_images(key, images):
+    side = INTEL_SIDE
+    layouts = {(side, side, 3), (3, side, side), (3 * side * side,)}
+    if images.ndim < 2 or tuple(images.shape[1:]) not in layouts:
+        raise UserError(
+            f"{key} has shape {tuple(images.shape)}; expected (N, 48, 48, 3), (N, 3, 48, 48) or (N, 6912)"
+        )
+    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
+        raise UserError(f"{key} has dtype {images.dtype}; expected uint8 pixels")
+
+
+def _check_intel_labels(key, labels, n_images, n_classes):
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or labels.shape[0] != n_images:
+        raise UserError(f"{key} has shape {tuple(labels.shape)}; expected ({n_images},) or ({n_images}, 1)")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"{key} has dtype {labels.dtype}; expected integer class labels")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise UserError(f"{key} holds labels {labels.min()}..{labels.max()}; expected 0..{n_classes - 1}")
+    return labels
+
+
+def load_intel(path, course_reshape=False, n_classes=len(INTEL_CLASSES)):
+    """Read the Intel npz into tensors kept in memory for the whole run.
+
+    Returns {split: (images float32 (N, 3, 48, 48), labels int64 (N,))} for
+    split in train, val, test. Every problem with the file is a one-line `UserError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"{path}: no such file; run `make data` (needs ../shared beside the repo) "
+            "or pass the course's intel_landscapes.v2.npz with -data_path"
+        )
+    try:
+        with np.load(path) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as error:  # np.load raises many types for a damaged file
+        raise UserError(f"{path}: not a readable .npz file ({error.__class__.__name__}: {error})") from None
+    needed = [f"{split}_{kind}" for split in INTEL_SPLITS for kind in ("images", "labels")]
+    missing = [key for key in needed if key not in arrays]
+    if missing:
+        raise UserError(f"{path}: missing keys {', '.join(missing)}; expected {', '.join(needed)}")
+    data = {}
+    for split in INTEL_SPLITS:
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        _check_intel_images(f"{path.name}:{split}_images", images)
+        labels = _check_intel_labels(f"{path.name}:{split}_labels", labels, images.shape[0], n_classes)
+        data[split] = (
+            intel_images_to_tensor(images, course_reshape),
+            torch.from_numpy(labels.astype(np.int64)),
+        )
+    return data
+
+
+def shuffled_batches(n, batch_size, generator):
+    """Index batches of a fresh permutation of range(n).
+
+    A last batch of one example is folded into the one before it, because batch norm
+    cannot compute training statistics from a single example.
+    """
+    batches = list(torch.randperm(n, generator=generator).split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def _atomic_write(path, write):
+    """Call `write(tmp_path)`, then move the finished file to `path` in one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path, obj):
+    """Write `obj` as indented JSON, atomically."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def save_checkpoint(obj, path):
+    """torch.save `obj` (a state_dict, or a dict holding one), atomically."""
+    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def save_figure(fig, stem):
+    """Save a matplotlib figure as `stem`.png and `stem`.pdf, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    for suffix in (".png", ".pdf"):
+        _atomic_write(Path(stem).with_suffix(suffix), lambda tmp: fig.savefig(tmp, dpi=150, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def plot_series(series, ylabel, stem, title=None, xlabel="Epoch"):
+    """Line plot of {label: values per epoch} (epochs counted from 1), saved as PNG and PDF."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, values in series.items():
+        ax.plot(range(1, len(values) + 1), values, marker=".", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if len(series) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    save_figure(fig, stem)
+
+
+# ----------------------------------------------------------------------------- data: Q3
+
+PAD_IDX, SOS_IDX, EOS_IDX, UNK_IDX = 0, 1, 2, 3
+SPECIAL_TOKENS = ("<pad>", "<sos>", "<eos>", "<unk>")
+P2G_SPLITS = ("train", "valid", "test")
+
+
+def warn(message):
+    """One warning line on stderr, for input that a run can skip or work around."""
+    print(f"{Path(sys.argv[0]).name}: warning: {message}", file=sys.stderr)
+
+
+def read_p2g_pairs(path):
+    """Read `phonemes separated by spaces<TAB>spelling` lines -> [(phoneme list, spelling)].
+
+    Blank lines are ignored; a line without a tab or with an empty side is skipped with
+    one warning that counts them. A missing file, or one without any pair, is a `UserError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: cannot read it as UTF-8 text ({error.__class__.__name__})") from None
+    pairs, skipped = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        pronunciation, tab, spelling = line.partition("\t")
+        phonemes, spelling = pronunciation.split(), spelling.strip()
+        if not tab or not phonemes or not spelling:
+            skipped.append(number)
+        else:
+            pairs.append((phonemes, spelling))
+    if skipped:
+        warn(f"{path}: skipped {len(skipped)} line(s) without a tab or with an empty side (first: line {skipped[0]})")
+    if not pairs:
+        raise UserError(f"{path}: no `phonemes<TAB>spelling` pair in the file")
+    return pairs
+
+
+class Vocab:
+    """Symbols <-> indices; PAD 0, SOS 1, EOS 2, UNK 3, then symbols by first appearance."""
+
+    def __init__(self, symbols):
+        self.itos = list(SPECIAL_TOKENS) + [s for s in symbols if s not in SPECIAL_TOKENS]
+        self.stoi = {symbol: index for index, symbol in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            raise ValueError("vocabulary symbols must be distinct")
+
+    @classmethod
+    def build(cls, sequences):
+        """The vocabulary of `sequences` (iterables of symbols) in order of first appearance."""
+        return cls(dict.fromkeys(symbol for sequence in sequences for symbol in sequence))
+
+    def __len__(self):
+        return len(self.itos)
+
+    def unknown(self, symbols):
+        return [s for s in symbols if s not in self.stoi]
+
+    def encode(self, symbols):
+        """Symbols -> indices wrapped in SOS ... EOS; an unseen symbol maps to UNK."""
+        return [SOS_IDX] + [self.stoi.get(s, UNK_IDX) for s in symbols] + [EOS_IDX]
+
+    def decode(self, indices):
+        """Indices -> string, up to the first EOS; PAD, SOS and UNK are left out."""
+        symbols = []
+        for index in indices:
+            if index == EOS_IDX:
+                break
+            if index > UNK_IDX:
+                symbols.append(self.itos[index])
+        return "".join(symbols)
+
+
+def pad_to_tensor(sequences, padding_idx=PAD_IDX):
+    """Index lists -> int64 (N, L), right-padded to the longest, and lengths int64 (N,)."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    padded = torch.full((len(sequences), int(lengths.max())), padding_idx, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        padded[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+    return padded, lengths
+
+
+class P2GSplit:
+    """A split kept in memory as padded tensors, ready to be sliced into batches.
+
+    src (N, S) phoneme indices without SOS/EOS, src_lengths (N,), tgt (N, T) letter
+    indices `SOS ... EOS`, tgt_lengths (N,); `pronunciations` and `spellings` are the
+    original strings the metrics compare against.
+    """
+
+    def __init__(self, pairs, src_vocab, tgt_vocab):
+        self.pronunciations = [" ".join(phonemes) for phonemes, _ in pairs]
+        self.spellings = [spelling for _, spelling in pairs]
+        self.src, self.src_lengths = pad_to_tensor([src_vocab.encode(p)[1:-1] for p, _ in pairs])
+        self.tgt, self.tgt_lengths = pad_to_tensor([tgt_vocab.encode(s) for _, s in pairs])
+
+    def __len__(self):
+        return len(self.spellings)
+
+    def batch(self, indices):
+        """(src (b, S'), src_lengths (b,), tgt (b, T')) trimmed to the batch's longest."""
+        src_lengths, tgt_lengths = self.src_lengths[indices], self.tgt_lengths[indices]
+        src = self.src[indices, : int(src_lengths.max())]
+        tgt = self.tgt[indices, : int(tgt_lengths.max())]
+        return src, src_lengths, tgt
+
+
+def load_p2g(data_dir, src_vocab=None, tgt_vocab=None, splits=P2G_SPLITS):
+    """Read `data_dir`/{split}.tsv -> ({split: P2GSplit}, src_vocab, tgt_vocab).
+
+    The vocabularies are built from train.tsv unless given (from a checkpoint). Phonemes
+    that the source vocabulary lacks map to UNK with one warning per split.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise UserError(f"{data_dir}: no such data directory (expected train.tsv, valid.tsv, test.tsv in it)")
+    if src_vocab is None or tgt_vocab is None:
+        train_pairs = read_p2g_pairs(data_dir / "train.tsv")
+        src_vocab = Vocab.build(phonemes for phonemes, _ in train_pairs)
+        tgt_vocab = Vocab.build(spelling for _, spelling in train_pairs)
+    data = {}
+    for split in splits:
+        pairs = read_p2g_pairs(data_dir / f"{split}.tsv")
+        unknown = sorted(set(src_vocab.unknown(p for phonemes, _ in pairs for p in phonemes)))
+        if unknown:
+            warn(f"{data_dir / f'{split}.tsv'}: {len(unknown)} phoneme(s) unseen in training map to <unk>: "
+                 + " ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else ""))
+        data[split] = P2GSplit(pairs, src_vocab, tgt_vocab)
+    return data, src_vocab, tgt_vocab
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def character_error_rate(predictions, references):
+    """Corpus CER: total Levenshtein distance / total length of the true spellings."""
+    import Levenshtein
+
+    _check_aligned(predictions, references)
+    distance = sum(Levenshtein.distance(p, r) for p, r in zip(predictions, references))
+    return distance / sum(len(r) for r in references)
+
+
+def word_error_rate(predictions, references):
+    """Share of words whose prediction is not exactly the true spelling."""
+    _check_aligned(predictions, references)
+    return sum(p != r for p, r in zip(predictions, references)) / len(references)
+
+
+def word_error_rate_at_k(sample_lists, references):
+    """Share of words whose true spelling is among none of its samples.
+
+    sample_lists: one list per pass over the corpus (k passes), each aligned with references.
+    """
+    for samples in sample_lists:
+        _check_aligned(samples, references)
+    return sum(r not in set(samples) for r, *samples in zip(references, *sample_lists)) / len(references)
+
+
+def _check_aligned(predictions, references):
+    if len(predictions) != len(references) or not references:
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
