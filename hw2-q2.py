@@ -46,13 +46,14 @@ def evaluate(model, X, y, criterion):
     return (y_hat == y).float().mean().item(), criterion(scores, y).item()
 
 
-def train_epoch(model, optimizer, criterion, X, y, batch_size, generator, device, progress):
+def train_epoch(model, optimizer, criterion, X, y, batch_size, generator, device, progress=False, bf16=False):
     """One pass over the shuffled training set; returns the mean batch loss of the epoch."""
     model.train()
     batches = utils.shuffled_batches(len(y), batch_size, generator)
     total = torch.zeros((), device=device)
-    for index in tqdm(batches, desc="train", unit="batch", leave=False, disable=not progress):
-        total += train_batch(X[index], y[index], model, optimizer, criterion)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        for index in tqdm(batches, desc="train", unit="batch", leave=False, disable=not progress):
+            total += train_batch(X[index], y[index], model, optimizer, criterion)
     return (total / len(batches)).item()
 
 
@@ -72,6 +73,8 @@ def run_name(opt):
         parts.append("nomaxpool")
     if opt.course_reshape:
         parts.append("course-reshape")
+    if opt.bf16:
+        parts.append("bf16")
     if opt.init != "kaiming":
         parts.append(f"init-{opt.init}")
     return "-".join(parts)
@@ -101,6 +104,8 @@ def parse_args(argv):
                              "instead of transposing height x width x channel images")
     parser.add_argument("-init", choices=["kaiming", "pytorch"], default="kaiming",
                         help="weight initialisation: He-normal with zero biases, or torch's layer defaults")
+    parser.add_argument("-bf16", action="store_true",
+                        help="train under bfloat16 autocast: faster on CPUs with bf16 units, results differ")
     parser.add_argument("-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("-results_dir", default="results/q2", help="where each run's folder is written")
     parser.add_argument("-no_progress", action="store_true", help="no progress bar")
@@ -151,7 +156,7 @@ def main(argv=None):
     for epoch in range(1, opt.epochs + 1):
         start = time.perf_counter()
         train_loss = train_epoch(model, optimizer, criterion, train_X, train_y, opt.batch_size, generator,
-                                 device, progress=not opt.no_progress)
+                                 device, progress=not opt.no_progress, bf16=opt.bf16)
         val_acc, val_loss = evaluate(model, val_X, val_y, criterion)
         history["epoch_seconds"].append(round(time.perf_counter() - start, 2))
         if not math.isfinite(train_loss):

@@ -32,6 +32,17 @@ def run_main(main, argv=None):
         sys.exit(2)
 
 
+def load_script(path):
+    """Import a script such as hw2-q2.py, whose file name is not a valid module name."""
+    import importlib.util
+
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(path.stem.replace("-", "_"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def configure_seed(seed):
     """Seed every generator a run draws from (Python, NumPy, torch)."""
     random.seed(seed)
@@ -159,10 +170,14 @@ def _atomic_write(path, write):
         raise
 
 
+def write_text(path, text):
+    """Write a UTF-8 text file atomically."""
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
 def write_json(path, obj):
     """Write `obj` as indented JSON, atomically."""
-    text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_json(path):

@@ -230,3 +230,18 @@ def test_bad_arguments_get_one_clear_line(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_experiments_script_runs_the_sweep_picks_a_rate_and_draws(tmp_path, intel_slice):
+    result = run_script("-m", "scripts.q2_experiments", "--epochs", "1", "--no_course_reshape",
+                        "--data_path", intel_slice, "--results_dir", tmp_path, "--log_dir", tmp_path / "logs")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    sweep = {row["learning_rate"]: row for row in summary["runs"] if row["run"].startswith("Q2.1")}
+    assert sorted(sweep) == [0.001, 0.01, 0.1]
+    completed = {lr: row["final_val_acc"] for lr, row in sweep.items() if row["status"] == "completed"}
+    assert summary["best_learning_rate"] == max(completed, key=completed.get)
+    assert summary["runs"][-1]["run"] == "Q2.2" and summary["runs"][-1]["learning_rate"] == summary["best_learning_rate"]
+    for stem in ("lr_sweep", "q21_vs_q22"):
+        assert (tmp_path / f"{stem}.png").exists()
+    assert "| Q2.2 |" in (tmp_path / "summary.md").read_text()

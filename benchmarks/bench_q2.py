@@ -1,0 +1,78 @@
+#!/usr/bin/env python
+"""Training and evaluation speed of the two Q2 networks, as hw2-q2.py runs them.
+
+    python -m benchmarks.bench_q2                       # both networks, 1 and 2 threads
+    python -m benchmarks.bench_q2 --steps 300 --bf16    # also time bfloat16 autocast
+
+Prints training images/s, the seconds one epoch (train + validation) takes at that
+speed, and evaluation images/s. The first steps are warm-up and are not timed.
+"""
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import utils
+from models import CNN, init_kaiming_
+
+
+def time_training(q2, model, X, y, batch_size, steps, bf16, warmup=20):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    generator = torch.Generator().manual_seed(0)
+    batches = []
+    while len(batches) < warmup + steps:
+        batches += utils.shuffled_batches(len(y), batch_size, generator)
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for i, index in enumerate(batches):
+            if i == warmup:
+                start = time.perf_counter()
+            elif i == warmup + steps:
+                break
+            q2.train_batch(X[index], y[index], model, optimizer, nn.NLLLoss())
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def time_evaluation(q2, model, X, y):
+    start = time.perf_counter()
+    q2.evaluate(model, X, y, nn.NLLLoss())
+    return len(y) / (time.perf_counter() - start)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_path", default="data/intel_landscapes_48x48.npz")
+    parser.add_argument("--steps", type=int, default=300, help="timed training steps per configuration")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--bf16", action="store_true", help="also time bfloat16 autocast")
+    parser.add_argument("--no_channels_last", action="store_true", help="also time the default memory format")
+    opt = parser.parse_args(argv)
+    q2 = utils.load_script(Path(__file__).resolve().parents[1] / "hw2-q2.py")
+    data = utils.load_intel(opt.data_path)
+    (train_X, train_y), (val_X, val_y) = data["train"], data["val"]
+    formats = [True] + ([False] if opt.no_channels_last else [])
+    precisions = [False] + ([True] if opt.bf16 else [])
+    print(f"{'network':8} {'threads':>7} {'layout':>13} {'dtype':>5} {'train img/s':>11} "
+          f"{'s/epoch':>8} {'eval img/s':>10}")
+    for batch_norm, network in ((False, "Q2.1"), (True, "Q2.2")):
+        for threads in opt.threads:
+            torch.set_num_threads(threads)
+            for channels_last in formats:
+                layout = torch.channels_last if channels_last else torch.contiguous_format
+                X, vX = (t.contiguous(memory_format=layout) for t in (train_X, val_X))
+                for bf16 in precisions:
+                    torch.manual_seed(0)
+                    model = init_kaiming_(CNN(0.1, batch_norm=batch_norm)).to(memory_format=layout)
+                    train_speed = time_training(q2, model, X, train_y, opt.batch_size, opt.steps, bf16)
+                    eval_speed = time_evaluation(q2, model, vX, val_y)
+                    epoch = len(train_y) / train_speed + len(val_y) / eval_speed
+                    print(f"{network:8} {threads:>7} {'channels-last' if channels_last else 'contiguous':>13} "
+                          f"{'bf16' if bf16 else 'fp32':>5} {train_speed:>11.0f} {epoch:>8.1f} {eval_speed:>10.0f}",
+                          flush=True)
+
+
+if __name__ == "__main__":
+    utils.run_main(main)
