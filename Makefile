@@ -28,7 +28,10 @@ $(INTEL):
 test: setup
 	$(PY) -m pytest -q tests
 
-reproduce: setup data q2
+reproduce: setup data q1 q2
+
+q1: setup
+	$(PY) q1_hopfield_check.py --plot
 
 q2: setup data
 	$(PY) -m scripts.q2_experiments

@@ -156,12 +156,19 @@ def shuffled_batches(n, batch_size, generator):
 # ----------------------------------------------------------------------------- results
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path, write):
     """Call `write(tmp_path)`, then move the finished file to `path` in one rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; results are for everyone
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -384,3 +391,17 @@ def word_error_rate_at_k(sample_lists, references):
 def _check_aligned(predictions, references):
     if len(predictions) != len(references) or not references:
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+
+
+def length_pooled_batches(lengths, batch_size, generator, pool_batches):
+    """Shuffled index batches whose members have similar `lengths`.
+
+    Shuffle, cut into pools of `pool_batches` batches, sort each pool by length, cut it
+    into batches and shuffle the batches: a batch is still a random draw, but with much
+    less padding to compute over. pool_batches=1 gives plain shuffled batches.
+    """
+    order = torch.randperm(len(lengths), generator=generator)
+    batches = []
+    for pool in order.split(batch_size * pool_batches):
+        batches.extend(pool[torch.argsort(lengths[pool], stable=True)].split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
