@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Fill the report's tables from the results JSONs and copy its figures.
+
+    python -m report.make_report    # make report
+
+Every table of report/*.md stands between a `<!-- begin NAME -->` and an
+`<!-- end NAME -->` line; this script rewrites what is between them from results/, so
+the text cannot drift from the runs. The figures are copied from results/ to
+report/figures/. Nothing is retrained.
+"""
+import argparse
+import re
+import shutil
+from pathlib import Path
+
+import utils
+from scripts.q2_experiments import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT_DIR = ROOT / "report"
+BLOCK = re.compile(r"(<!-- begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end (?P=name) -->)", re.S)
+
+FIGURES = {
+    "q1/cccp_energy.png": "q1_cccp_energy.png",
+    "q1/retrieval.png": "q1_retrieval.png",
+    "q2/lr_sweep.png": "q2_lr_sweep.png",
+    "q2/q21_vs_q22.png": "q2_q21_vs_q22.png",
+    "q2/course_reshape.png": "q2_course_reshape.png",
+    "q2/pixel_orders.png": "q2_pixel_orders.png",
+}
+
+
+def _read(results_dir, relative):
+    path = Path(results_dir) / relative
+    if not path.is_file():
+        raise utils.UserError(f"{path}: no such file; run `make reproduce` (or the run that writes it) first")
+    return utils.read_json(path)
+
+
+def q1_checks(results_dir):
+    rows = _read(results_dir, "q1/checks.json")["rows"]
+    lines = ["| # | check | worst error | tolerance | result |", "|---|---|---|---|---|"]
+    lines += [f"| {i} | {row['check'].replace('|', '&#124;')} | {row['error']:.1e} | {row['tolerance']:.0e} | "
+              f"{'PASS' if row['passed'] else 'FAIL'} |" for i, row in enumerate(rows, 1)]
+    return "\n".join(lines) + "\n"
+
+
+def _q2_rows(results_dir, select):
+    summary = _read(results_dir, "q2/summary.json")
+    return [row for row in summary["runs"] if select(row["run"])], summary["best_learning_rate"]
+
+
+def q2_sweep(results_dir):
+    rows, best = _q2_rows(results_dir, lambda run: run.startswith("Q2.1 lr"))
+    return markdown_table(rows) + f"\nBest learning rate by final-epoch validation accuracy: **{best:g}**.\n"
+
+
+def q2_networks(results_dir):
+    rows, best = _q2_rows(results_dir, lambda run: run == "Q2.2")
+    sweep, _ = _q2_rows(results_dir, lambda run: run == f"Q2.1 lr {best:g}")
+    return markdown_table(sweep + rows)
+
+
+def q2_course_reshape(results_dir):
+    rows, best = _q2_rows(results_dir, lambda run: run in ("Q2.2", "Q2.2 course reshape", "Q2.1 course reshape"))
+    sweep, _ = _q2_rows(results_dir, lambda run: run == f"Q2.1 lr {best:g}")
+    return markdown_table(sweep + rows)
+
+
+TABLES = {
+    "q1-checks": q1_checks,
+    "q2-sweep": q2_sweep,
+    "q2-networks": q2_networks,
+    "q2-course-reshape": q2_course_reshape,
+}
+
+
+def fill(text, results_dir, source="report"):
+    """`text` with every table block rewritten from the results; an unknown block name is an error."""
+    def render(match):
+        name = match["name"]
+        if name not in TABLES:
+            raise utils.UserError(f"{source}: unknown table block '{name}'; known: {', '.join(TABLES)}")
+        return match.group(1) + TABLES[name](results_dir) + match.group(4)
+
+    return BLOCK.sub(render, text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results_dir", default=str(ROOT / "results"))
+    parser.add_argument("--report_dir", default=str(REPORT_DIR))
+    opt = parser.parse_args(argv)
+    report_dir = Path(opt.report_dir)
+    for page in sorted(report_dir.glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        filled = fill(text, opt.results_dir, source=page.name)
+        if filled != text:
+            utils.write_text(page, filled)
+            print(f"updated the tables of {page}")
+    for source, target in FIGURES.items():
+        path = Path(opt.results_dir) / source
+        if not path.is_file():
+            raise utils.UserError(f"{path}: no such figure; run `make reproduce` first")
+        (report_dir / "figures").mkdir(exist_ok=True)
+        shutil.copyfile(path, report_dir / "figures" / target)
+    print(f"copied {len(FIGURES)} figures to {report_dir / 'figures'}")
+
+
+if __name__ == "__main__":
+    utils.run_main(main)

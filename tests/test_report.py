@@ -1,0 +1,65 @@
+"""The report's tables are generated from the results JSONs and must agree with them."""
+import re
+
+import pytest
+
+import utils
+from conftest import ROOT
+
+make_report = pytest.importorskip("report.make_report")
+
+SUMMARY = {
+    "best_learning_rate": 0.01,
+    "runs": [
+        {"run": "Q2.1 lr 0.1", "learning_rate": 0.1, "status": "diverged at epoch 3", "n_params": 5340742,
+         "seconds_per_epoch": 41.5},
+        {"run": "Q2.1 lr 0.01", "learning_rate": 0.01, "status": "completed", "n_params": 5340742,
+         "final_train_loss": 0.12345, "final_val_acc": 0.8123, "test_acc": 0.8234, "best_val_epoch": 31,
+         "best_val_acc": 0.8345, "test_acc_at_best_val": 0.8256, "seconds_per_epoch": 42.0},
+        {"run": "Q2.2", "learning_rate": 0.01, "status": "completed", "n_params": 755718,
+         "final_train_loss": 0.2, "final_val_acc": 0.85, "test_acc": 0.8612, "best_val_epoch": 38,
+         "best_val_acc": 0.8701, "test_acc_at_best_val": 0.8633, "seconds_per_epoch": 33.3},
+    ],
+}
+
+
+def test_q2_tables_carry_the_json_numbers(tmp_path):
+    utils.write_json(tmp_path / "q2" / "summary.json", SUMMARY)
+    sweep = make_report.q2_sweep(tmp_path)
+    assert "| Q2.1 lr 0.01 | 0.01 | 0.1235 | 0.8123 | 0.8234 | 31 | 0.8345 | 0.8256 | 5,340,742 | 42.0 |" in sweep
+    assert "diverged at epoch 3" in sweep and "**0.01**" in sweep
+    networks = make_report.q2_networks(tmp_path)
+    assert networks.count("\n| Q2") == 2 and "| Q2.2 | 0.01 | 0.2000 | 0.8500 | 0.8612 | 38 |" in networks
+
+
+def test_fill_rewrites_only_the_blocks_and_refuses_unknown_ones(tmp_path):
+    utils.write_json(tmp_path / "q2" / "summary.json", SUMMARY)
+    text = "intro\n<!-- begin q2-sweep -->\nstale\n<!-- end q2-sweep -->\noutro\n"
+    filled = make_report.fill(text, tmp_path)
+    assert filled.startswith("intro\n<!-- begin q2-sweep -->\n| run |") and filled.endswith("<!-- end q2-sweep -->\noutro\n")
+    assert "stale" not in filled and make_report.fill(filled, tmp_path) == filled
+    with pytest.raises(utils.UserError, match="unknown table block 'nope'"):
+        make_report.fill("<!-- begin nope -->\n<!-- end nope -->", tmp_path)
+
+
+def test_missing_results_name_the_file(tmp_path):
+    with pytest.raises(utils.UserError, match="summary.json: no such file"):
+        make_report.q2_sweep(tmp_path)
+
+
+def test_committed_report_matches_the_committed_results():
+    for page in sorted((ROOT / "report").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for match in make_report.BLOCK.finditer(text):
+            rendered = make_report.TABLES[match["name"]](ROOT / "results")
+            assert match["body"] == rendered, f"{page.name}: table {match['name']} is stale; run `make report`"
+
+
+def test_every_number_of_the_q1_table_is_in_its_json():
+    rows = utils.read_json(ROOT / "results" / "q1" / "checks.json")["rows"]
+    table = make_report.q1_checks(ROOT / "results")
+    for row, line in zip(rows, table.splitlines()[2:]):
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert float(cells[2]) == pytest.approx(row["error"], rel=0.06, abs=1e-300)
+        assert float(cells[3]) == row["tolerance"] and cells[4] == ("PASS" if row["passed"] else "FAIL")
+        assert re.sub("&#124;", "|", cells[1]) == row["check"]
