@@ -28,13 +28,16 @@ $(INTEL):
 test: setup
 	$(PY) -m pytest -q tests
 
-reproduce: setup data q1 q2
+reproduce: setup data q1 q2 report
 
 q1: setup
 	$(PY) q1_hopfield_check.py --plot
 
 q2: setup data
 	$(PY) -m scripts.q2_experiments
+
+report: setup
+	$(PY) -m report.make_report
 
 bench: setup data
 	$(PY) -m benchmarks.bench_q2
