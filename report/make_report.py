@@ -25,7 +25,6 @@ FIGURES = {
     "q1/retrieval.png": "q1_retrieval.png",
     "q2/lr_sweep.png": "q2_lr_sweep.png",
     "q2/q21_vs_q22.png": "q2_q21_vs_q22.png",
-    "q2/course_reshape.png": "q2_course_reshape.png",
     "q2/pixel_orders.png": "q2_pixel_orders.png",
 }
 

@@ -183,8 +183,8 @@ def main(argv=None):
         plot_comparison({f"{network}, {'course reshape' if reshape else 'transposed'}": runs[(network, reshape)]
                          for network in NETWORKS for reshape in (False, True)},
                         out / "course_reshape", f"Pixels transposed (ours) against the course's reshape (lr {best_lr:g})")
-        plot_pixel_orders(opt.data_path, out / "pixel_orders")
         rows += [summary_row(f"{network} course reshape", runs[(network, True)]) for network in NETWORKS]
+    plot_pixel_orders(opt.data_path, out / "pixel_orders")
     utils.write_json(out / "summary.json", {"args": vars(opt), "best_learning_rate": best_lr, "runs": rows})
     table = markdown_table(rows)
     utils.write_text(out / "summary.md", table)
