@@ -1,12 +1,17 @@
 """Every network of the homework.
 
 Q2: `ConvBlock` and `CNN`, the image classifiers of the Intel scenes.
+Q3: `Encoder`, `BahdanauAttention`, `Decoder` and `Seq2Seq`, the phoneme-to-grapheme
+model, with the contracts of the course's Q3 driver (shared/spec/interfaces.md).
 
 Shapes in docstrings use one alphabet: B batch, S source length, T target length,
 H hidden size, V vocabulary size; images are (B, 3, 48, 48).
 """
+from typing import NamedTuple
+
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 # ----------------------------------------------------------------------------- Q2
 
@@ -94,3 +99,192 @@ def init_kaiming_(model):
 def get_number_trainable_params(model):
     """Number of scalar parameters that the optimiser updates."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# ----------------------------------------------------------------------------- Q3
+
+
+def reshape_state(state):
+    """Bidirectional final states -> a one-layer decoder's initial state.
+
+    state: (h, c), each (2, B, H/2), forward direction first -> (h, c), each (1, B, H),
+    holding [forward; backward] on the feature axis.
+    """
+    return tuple(torch.cat([part[0], part[1]], dim=-1).unsqueeze(0) for part in state)
+
+
+def source_mask(src_lengths, max_length):
+    """src_lengths (B,) -> bool (B, S), True at real (non-padded) source positions."""
+    positions = torch.arange(max_length, device=src_lengths.device)
+    return positions.unsqueeze(0) < src_lengths.unsqueeze(1)
+
+
+class Encoder(nn.Module):
+    """Embedding -> dropout -> bidirectional LSTM (H/2 units each way) -> dropout."""
+
+    def __init__(self, src_vocab_size, hidden_size, padding_idx, dropout):
+        super().__init__()
+        if hidden_size % 2:
+            raise ValueError(f"hidden_size must be even (H/2 units per direction), got {hidden_size}")
+        self.hidden_size = hidden_size
+        self.embedding = nn.Embedding(src_vocab_size, hidden_size, padding_idx=padding_idx)
+        self.lstm = nn.LSTM(hidden_size, hidden_size // 2, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, src, lengths):
+        """src (B, S), lengths (B,) -> enc_output (B, S, H), (h (2, B, H/2), c (2, B, H/2)).
+
+        The LSTM reads packed sequences, so the backward direction starts at each word's
+        last phoneme rather than at padding, and enc_output is zero at padded positions.
+        """
+        embedded = self.dropout(self.embedding(src))
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_output, (h, c) = self.lstm(packed)
+        enc_output, _ = pad_packed_sequence(packed_output, batch_first=True, total_length=src.shape[1])
+        return self.dropout(enc_output), (h, c)
+
+
+class AttentionMemory(NamedTuple):
+    """What attention needs from the source, computed once per batch.
+
+    values (B, S, H) the encoder outputs, keys (B, S, H) = W_h values, mask bool (B, S).
+    """
+
+    values: torch.Tensor
+    keys: torch.Tensor
+    mask: torch.Tensor
+
+
+class BahdanauAttention(nn.Module):
+    """Additive attention of the statement, without biases as its formulas have none.
+
+    e_ti = v^T tanh(W_s s_t + W_h h_i), alpha_t = softmax_i(e_t) over real source
+    positions, c_t = sum_i alpha_ti h_i, output tanh(W_out [c_t; s_t]).
+    """
+
+    def __init__(self, hidden_size):
+        super().__init__()
+        self.query_proj = nn.Linear(hidden_size, hidden_size, bias=False)  # W_s
+        self.key_proj = nn.Linear(hidden_size, hidden_size, bias=False)  # W_h
+        self.score = nn.Linear(hidden_size, 1, bias=False)  # v
+        self.out_proj = nn.Linear(2 * hidden_size, hidden_size, bias=False)  # W_out
+
+    def memory(self, encoder_outputs, src_lengths):
+        """encoder_outputs (B, S, H), src_lengths (B,) -> AttentionMemory, reused at every step."""
+        mask = source_mask(src_lengths.to(encoder_outputs.device), encoder_outputs.shape[1])
+        return AttentionMemory(encoder_outputs, self.key_proj(encoder_outputs), mask)
+
+    def attend(self, query, memory):
+        """query (B, T, H), memory -> (output (B, T, H), weights (B, T, S)).
+
+        Padded positions get a score of -inf, hence exactly zero weight.
+        """
+        features = torch.tanh(self.query_proj(query).unsqueeze(2) + memory.keys.unsqueeze(1))  # (B, T, S, H)
+        scores = self.score(features).squeeze(-1)  # (B, T, S)
+        scores = scores.masked_fill(~memory.mask.unsqueeze(1), float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        context = torch.bmm(weights, memory.values)  # (B, T, H)
+        output = torch.tanh(self.out_proj(torch.cat([context, query], dim=-1)))
+        return output, weights
+
+    def forward(self, query, encoder_outputs, src_lengths):
+        """query (B, T, H), encoder_outputs (B, S, H), src_lengths (B,) -> output (B, T, H)."""
+        return self.attend(query, self.memory(encoder_outputs, src_lengths))[0]
+
+
+class Decoder(nn.Module):
+    """Embedding -> dropout -> LSTM(H, H) -> [attention on each step's output] -> dropout."""
+
+    def __init__(self, hidden_size, tgt_vocab_size, attn, padding_idx, dropout):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.tgt_vocab_size = tgt_vocab_size
+        self.embedding = nn.Embedding(tgt_vocab_size, hidden_size, padding_idx=padding_idx)
+        self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True)
+        self.attn = attn
+        self.dropout = nn.Dropout(dropout)
+
+    def memory(self, encoder_outputs, src_lengths):
+        """The attention memory for `step`, or None without attention."""
+        return None if self.attn is None else self.attn.memory(encoder_outputs, src_lengths)
+
+    def step(self, tokens, dec_state, memory, return_attention=False):
+        """Read tokens (B, T) from dec_state (h (1, B, H), c (1, B, H)).
+
+        -> (outputs (B, T, H), dec_state), plus weights (B, T, S) (None without attention)
+        when `return_attention`. The attention output does not feed back into the LSTM,
+        so T steps take one LSTM call and one batched attention call.
+        """
+        lstm_output, dec_state = self.lstm(self.dropout(self.embedding(tokens)), dec_state)
+        weights = None
+        if self.attn is not None:
+            lstm_output, weights = self.attn.attend(lstm_output, memory)
+        outputs = self.dropout(lstm_output)
+        return (outputs, dec_state, weights) if return_attention else (outputs, dec_state)
+
+    def forward(self, tgt, dec_state, encoder_outputs, src_lengths):
+        """tgt (B, T), dec_state (h, c) each (2, B, H/2) or (1, B, H), encoder_outputs (B, S, H),
+        src_lengths (B,) -> (outputs (B, T-1, H), dec_state (h (1, B, H), c (1, B, H))).
+
+        A target of several columns is `SOS ... EOS` and the decoder reads tgt[:, :-1];
+        one column is a generation step and is read as is (then T-1 stands for 1). Padding
+        after EOS is read too, harmlessly: it comes after every real step and the loss
+        ignores it.
+        """
+        if tgt.shape[1] > 1:
+            tgt = tgt[:, :-1]
+        if dec_state[0].shape[0] == 2:
+            dec_state = reshape_state(dec_state)
+        return self.step(tgt, dec_state, self.memory(encoder_outputs, src_lengths))
+
+
+class Seq2Seq(nn.Module):
+    """Encoder-decoder whose generator shares its weight with the decoder embedding."""
+
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.generator = nn.Linear(decoder.hidden_size, decoder.tgt_vocab_size)
+        self.generator.weight = decoder.embedding.weight
+
+    def forward(self, src, src_lengths, tgt, dec_hidden=None):
+        """src (B, S), src_lengths (B,), tgt (B, T) -> (logits (B, T-1, V), dec_hidden).
+
+        dec_hidden: (h, c) each (1, B, H); by default the encoder's final states.
+        """
+        encoder_outputs, final_enc_state = self.encoder(src, src_lengths)
+        if dec_hidden is None:
+            dec_hidden = final_enc_state
+        outputs, dec_hidden = self.decoder(tgt, dec_hidden, encoder_outputs, src_lengths)
+        return self.generator(outputs), dec_hidden
+
+
+def init_seq2seq_(model, scheme="scaled"):
+    """Initialise a Seq2Seq in place and return it.
+
+    "torch" keeps PyTorch's defaults, whose embeddings are N(0, 1): tied to the
+    generator, they make the first logits about sqrt(H) times too large. "scaled" draws
+    both embeddings from N(0, 1/H) (zero PAD row) and zeroes the generator bias, so the
+    first predictions are near uniform; the LSTMs and linear layers keep the defaults.
+    """
+    if scheme == "torch":
+        return model
+    if scheme not in ("scaled", "scaled_lstm"):
+        raise ValueError(f"unknown initialisation scheme {scheme!r}")
+    for embedding in (model.encoder.embedding, model.decoder.embedding):
+        nn.init.normal_(embedding.weight, std=embedding.embedding_dim ** -0.5)
+        with torch.no_grad():
+            embedding.weight[embedding.padding_idx].zero_()
+    nn.init.zeros_(model.generator.bias)
+    if scheme == "scaled_lstm":
+        for lstm in (model.encoder.lstm, model.decoder.lstm):
+            for name, param in lstm.named_parameters():
+                if name.startswith("weight_hh"):
+                    for gate in param.data.chunk(4, dim=0):
+                        nn.init.orthogonal_(gate)
+                elif name.startswith("bias"):
+                    nn.init.zeros_(param)
+                    if name.startswith("bias_ih"):
+                        param.data.chunk(4)[1].fill_(1.0)  # gates are ordered input, forget, cell, output
+    return model
