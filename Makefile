@@ -28,7 +28,7 @@ $(INTEL):
 test: setup
 	$(PY) -m pytest -q tests
 
-reproduce: setup data q1 q2 report
+reproduce: setup data q1 q2 q3 report
 
 q1: setup
 	$(PY) q1_hopfield_check.py --plot
@@ -36,11 +36,15 @@ q1: setup
 q2: setup data
 	$(PY) -m scripts.q2_experiments
 
+q3: setup
+	$(PY) -m scripts.q3_experiments
+
 report: setup
 	$(PY) -m report.make_report
 
 bench: setup data
 	$(PY) -m benchmarks.bench_q2
+	$(PY) -m benchmarks.bench_q3
 
 fixture: setup data
 	$(PY) -m scripts.make_intel_fixture

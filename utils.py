@@ -405,8 +405,3 @@ def length_pooled_batches(lengths, batch_size, generator, pool_batches):
     for pool in order.split(batch_size * pool_batches):
         batches.extend(pool[torch.argsort(lengths[pool], stable=True)].split(batch_size))
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
-
-
-def write_text(path, text):
-    """Write `text` as UTF-8, atomically."""
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -1,0 +1,112 @@
+"""Q3 speed: seconds per training epoch and decoding words per second.
+
+    python -m benchmarks.bench_q3 [--epochs 2] [--threads 1] [--length_pool 1] [--data_dir data/]
+
+Trains each model (without, with attention) for a few epochs with the statement's
+hyperparameters, timing each epoch and the greedy validation pass, then times decoding
+of the test set with that model: batched greedy, nucleus (p = 0.8), beam 5, and the
+course's one-word-at-a-time greedy loop on a subset. Timings on a shared machine are noisy.
+"""
+import argparse
+import importlib.util
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+
+import utils
+from models import reshape_state
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_spec = importlib.util.spec_from_file_location("hw2_q3", ROOT / "hw2-q3.py")
+q3 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(q3)
+
+
+def timed(function):
+    """-> (result, wall seconds, CPU seconds of this process).
+
+    On a shared machine the CPU seconds estimate what the wall time would be on an idle
+    core (the runs are single-threaded), when the wall time mostly measures waiting.
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+@torch.inference_mode()
+def course_loop(model, split, tgt_vocab, n_words, max_len):
+    """The course driver's decoding: batch 1, one token at a time, attention memory rebuilt each step."""
+    spellings = []
+    for i in range(n_words):
+        src, lengths, _ = split.batch(torch.tensor([i]))
+        encoder_outputs, state = model.encoder(src, lengths)
+        state = reshape_state(state)
+        tokens = [torch.full((1, 1), utils.SOS_IDX)]
+        for _ in range(max_len):
+            output, state = model.decoder(tokens[-1], state, encoder_outputs, lengths)
+            tokens.append(q3.greedy_next_token(model.generator(output.view(-1))).view(1, 1))
+            if int(tokens[-1]) == utils.EOS_IDX:
+                break
+        spellings.append(tgt_vocab.decode(torch.cat(tokens).view(-1).tolist()))
+    return spellings
+
+
+def bench(use_attn, args, device):
+    flags = ["--threads", str(args.threads), "--length_pool", str(args.length_pool)] + (["--use_attn"] if use_attn else [])
+    train_args = q3.parse_args(["train", *flags])
+    utils.configure_seed(train_args.seed)
+    data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir)
+    model = q3.build_model(q3.model_config(train_args), len(src_vocab), len(tgt_vocab)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_args.lr)
+    criterion = torch.nn.CrossEntropyLoss(ignore_index=utils.PAD_IDX)
+    shuffle = torch.Generator().manual_seed(train_args.seed)
+    name = "attention" if use_attn else "no attention"
+    epochs, validations = [], []
+    for _ in range(args.epochs):
+        epochs.append(timed(lambda: q3.train_epoch(model, data["train"], optimizer, criterion, train_args, shuffle,
+                                                   device, progress=False))[1:])
+        validations.append(timed(lambda: q3.evaluate_greedy(model, data["valid"], tgt_vocab, 50, device))[1:])
+    (train_wall, train_cpu), (valid_wall, valid_cpu) = min(epochs), min(validations)
+    print(f"[{name}] train epoch (length_pool {train_args.length_pool}): {train_wall:.2f} s wall, {train_cpu:.2f} s CPU "
+          f"(best of {args.epochs}); greedy validation ({len(data['valid'])} words): {valid_wall:.2f} s wall, "
+          f"{valid_cpu:.2f} s CPU; 20 epochs + validation ~ {20 * (train_wall + valid_wall):.0f} s wall, "
+          f"{20 * (train_cpu + valid_cpu):.0f} s CPU")
+    model.eval()
+    test = data["test"]
+    sampler = torch.Generator(device).manual_seed(0)
+    decoders = {
+        "greedy": q3.greedy_batch,
+        "nucleus p=0.8": partial(q3.nucleus_batch, p=0.8, generator=sampler),
+        "beam 5": partial(q3.beam_search_batch, beam_size=5),
+    }
+    for label, decode in decoders.items():
+        _, wall, cpu = timed(lambda: q3.decode_corpus(partial(decode, model, max_len=50), test.src,
+                                                      test.src_lengths, tgt_vocab, device))
+        print(f"[{name}] decoding, {label}: {len(test) / wall:,.0f} words/s wall, {len(test) / cpu:,.0f} per CPU s")
+    n = min(args.course_words, len(test))
+    _, wall, cpu = timed(lambda: course_loop(model, test, tgt_vocab, n, 50))
+    print(f"[{name}] decoding, course's one-word-at-a-time greedy loop: {n / wall:,.0f} words/s wall, "
+          f"{n / cpu:,.0f} per CPU s")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data_dir", default="data/")
+    parser.add_argument("--course_words", type=int, default=200)
+    parser.add_argument("--length_pool", type=int, default=1, help="as hw2-q3.py train; 20 trades accuracy for speed")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    device = utils.resolve_device(args.device, flag="--device")
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}")
+    for use_attn in (False, True):
+        bench(use_attn, args, device)
+
+
+if __name__ == "__main__":
+    utils.run_main(main)

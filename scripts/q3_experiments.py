@@ -1,0 +1,116 @@
+"""Every Q3 run of the report, over three seeds, and their summary.
+
+    python -m scripts.q3_experiments [--seeds 42 1 2] [--reuse] [--results_dir results/q3]   # make q3
+
+For each seed: train without and with attention (the statement's hyperparameters), test
+both greedily and with beam search (size 5), and sample the attention model with nucleus
+sampling (p = 0.8, WER@3). Writes summary.json and summary.md (mean and sample standard
+deviation over the seeds) in the results directory. --reuse skips runs whose JSON exists.
+"""
+import argparse
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import utils
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BEAM_SIZE, TOP_P, K = 5, 0.8, 3
+ROWS = [  # (label, run, test JSON suffix, decoding key in it, metrics)
+    ("No attention, greedy", "no-attn", "beam5", "greedy", ("cer", "wer")),
+    (f"No attention, beam {BEAM_SIZE}", "no-attn", "beam5", "beam", ("cer", "wer")),
+    ("Attention, greedy", "attn", "beam5", "greedy", ("cer", "wer")),
+    (f"Attention, beam {BEAM_SIZE}", "attn", "beam5", "beam", ("cer", "wer")),
+    (f"Attention, nucleus p={TOP_P}", "attn", f"topp{TOP_P}", "nucleus", ("cer", "wer", f"wer@{K}")),
+]
+
+
+def run(command, log, reuse_if=None):
+    if reuse_if is not None and reuse_if.is_file():
+        print(f"reusing {reuse_if}")
+        return
+    print("$ " + " ".join(command), flush=True)
+    with open(log, "a", encoding="utf-8") as out:
+        done = subprocess.run([sys.executable, *command], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode:
+        raise utils.UserError(f"`{' '.join(command)}` failed with exit code {done.returncode}; see {log}")
+
+
+def experiments(args):
+    results = Path(args.results_dir)
+    logs = Path(args.log_dir)
+    logs.mkdir(parents=True, exist_ok=True)
+    common = ["--data_dir", args.data_dir, "--results_dir", str(results), "--threads", str(args.threads),
+              "--no_progress"]
+    for seed in args.seeds:
+        for name, flags in (("no-attn", []), ("attn", ["--use_attn"])):
+            stem = f"{name}-seed{seed}"
+            checkpoint = results / f"{stem}.pt"
+            log = logs / f"q3-{stem}.log"
+            base = [*common, "--seed", str(seed), "--checkpoint_name", str(checkpoint)]
+            reuse = args.reuse or None
+            run(["hw2-q3.py", "train", *flags, *base, "--n_epochs", str(args.n_epochs)], log, reuse and results / f"{stem}-train.json")
+            plots = ["--attention_plots", "4"] if name == "attn" and seed == args.seeds[0] else []
+            run(["hw2-q3.py", "test", *base, "--beam_size", str(BEAM_SIZE), *plots], log,
+                reuse and results / f"{stem}-test-beam{BEAM_SIZE}.json")
+            if name == "attn":
+                run(["hw2-q3.py", "test", *base, "--topp", str(TOP_P), "--k", str(K)], log,
+                    reuse and results / f"{stem}-test-topp{TOP_P}.json")
+
+
+def mean_std(values):
+    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "values": values}
+
+
+def summarise(args):
+    results = Path(args.results_dir)
+    rows = []
+    for label, name, suffix, key, metrics in ROWS:
+        tests = [utils.read_json(results / f"{name}-seed{seed}-test-{suffix}.json") for seed in args.seeds]
+        rows.append({"label": label, **{m: mean_std([t[key][m] for t in tests]) for m in metrics}})
+    training = {}
+    for name in ("no-attn", "attn"):
+        runs = [utils.read_json(results / f"{name}-seed{seed}-train.json") for seed in args.seeds]
+        training[name] = {"best_val_cer": mean_std([r["best_val_cer"] for r in runs]),
+                          "best_epoch": [r["best_epoch"] for r in runs],
+                          "seconds": mean_std([r["total_seconds"] for r in runs])}
+    summary = {"seeds": args.seeds, "test": rows, "training": training}
+    utils.write_json(results / "summary.json", summary)
+
+    def cell(row, metric):
+        return f"{row[metric]['mean']:.4f} ± {row[metric]['std']:.4f}" if metric in row else "–"
+
+    lines = [f"Test set, mean ± sample std over seeds {', '.join(map(str, args.seeds))}.", "",
+             f"| Model, decoding | CER | WER | WER@{K} |", "|---|---|---|---|"]
+    lines += [f"| {row['label']} | {cell(row, 'cer')} | {cell(row, 'wer')} | {cell(row, f'wer@{K}')} |" for row in rows]
+    lines += ["", "| Training | best validation CER | best epoch per seed | seconds (all epochs + validation) |",
+              "|---|---|---|---|"]
+    for name, t in training.items():
+        lines.append(f"| {name} | {t['best_val_cer']['mean']:.4f} ± {t['best_val_cer']['std']:.4f} | "
+                     f"{', '.join(map(str, t['best_epoch']))} | {t['seconds']['mean']:.0f} ± {t['seconds']['std']:.0f} |")
+    text = "\n".join(lines) + "\n"
+    utils.write_text(results / "summary.md", text)
+    print(text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
+    parser.add_argument("--data_dir", default="data/")
+    parser.add_argument("--results_dir", default="results/q3")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n_epochs", type=int, default=20, help="training epochs (the statement's 20)")
+    parser.add_argument("--log_dir", default=str(ROOT / "logs"))
+    parser.add_argument("--reuse", action="store_true", help="skip runs whose result JSON exists")
+    parser.add_argument("--summary_only", action="store_true", help="only rebuild summary.{json,md}")
+    args = parser.parse_args(argv)
+    if not args.summary_only:
+        experiments(args)
+    summarise(args)
+
+
+if __name__ == "__main__":
+    utils.run_main(main)

@@ -1,0 +1,162 @@
+"""Q3 end to end: train, test and predict on a slice of the real data, checkpoints, bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from q3_support import ROOT, q3, slice_data, utils
+
+HIDDEN = ["--hidden_size", "16", "--threads", "1"]
+
+
+def run_script(*args, stdin=None):
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run([sys.executable, str(ROOT / "hw2-q3.py"), *args], capture_output=True, text=True,
+                          input=stdin, cwd=ROOT, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("q3")
+    data_dir = slice_data(root / "data")
+    results = root / "results"
+    checkpoint = root / "attn.pt"
+    run = run_script("train", "--use_attn", "--n_epochs", "2", "--data_dir", str(data_dir), *HIDDEN,
+                     "--checkpoint_name", str(checkpoint), "--results_dir", str(results))
+    assert run.returncode == 0, run.stderr
+    return root, data_dir, results, checkpoint, run
+
+
+def common(root, data_dir, checkpoint):
+    return ["--data_dir", str(data_dir), "--checkpoint_name", str(checkpoint), "--results_dir", str(root / "results")]
+
+
+def test_train_prints_course_lines_and_writes_results(trained):
+    _, _, results, checkpoint, run = trained
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("Arguments: mode=train")
+    assert "Epoch: [1/2], Loss: " in run.stdout and "Epoch: [2/2], Loss: " in run.stdout
+    assert sum(line.startswith("Validation error rate: ") for line in lines) == 2
+    assert "New best error rate found: " in run.stdout and "Saving model" in run.stdout
+    assert any(line.startswith("Best validation error rate: ") for line in lines)
+    record = json.loads((results / "attn-train.json").read_text())
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2] and record["args"]["use_attn"]
+    assert record["best_val_cer"] == min(e["val_cer"] for e in record["epochs"])
+    assert (results / "attn-val-cer.png").is_file() and (results / "attn-val-cer.pdf").is_file()
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["config"] == {"hidden_size": 16, "dropout": 0.3, "use_attn": True}
+    assert saved["epoch"] == record["best_epoch"]
+    assert not [p for p in checkpoint.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_test_mode_greedy_nucleus_beam_and_heatmaps(trained):
+    root, data_dir, results, checkpoint, _ = trained
+    run = run_script("test", *common(root, data_dir, checkpoint), "--topp", "0.8", "--k", "3",
+                     "--beam_size", "3", "--attention_plots", "2")  # no --use_attn: the checkpoint says it
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert any(line.startswith("Test CER: ") and ", Test WER: " in line for line in lines)
+    assert "Printing first 10 examples with multiple predictions:" in lines
+    assert any(line.startswith("Test WER@3: ") for line in lines)
+    assert any(line.startswith("Test CER (beam 3): ") for line in lines)
+    record = json.loads((results / "attn-test-topp0.8-beam3.json").read_text())
+    assert {"cer", "wer", "wer@3"} <= record["nucleus"].keys() and record["beam"]["beam_size"] == 3
+    assert (results / "attn-attention.png").is_file() and (results / "attn-attention.pdf").is_file()
+
+
+def test_predict_from_arguments_and_stdin(trained):
+    root, data_dir, _, checkpoint, _ = trained
+    words = (ROOT / "data" / "test.tsv").read_text(encoding="utf-8").splitlines()[:2]
+    pronunciations = [w.split("\t")[0] for w in words]
+    run = run_script("predict", *common(root, data_dir, checkpoint), *pronunciations)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == pronunciations and all(len(l.split("\t")) == 2 for l in lines)
+    piped = run_script("predict", *common(root, data_dir, checkpoint), "--topp", "0.9", "--k", "2",
+                       stdin="\n".join(pronunciations + ["ʘ " + pronunciations[0]]) + "\n")
+    assert piped.returncode == 0, piped.stderr
+    assert [len(line.split("\t")) for line in piped.stdout.splitlines()] == [3, 3, 3]
+    assert "ʘ" in piped.stderr and "<unk>" in piped.stderr
+
+
+def test_bare_state_dict_as_the_course_saves_it(trained, tmp_path, capsys):
+    root, data_dir, _, checkpoint, _ = trained
+    bare = tmp_path / "course.pt"
+    torch.save(torch.load(checkpoint, weights_only=True)["state_dict"], bare)
+    argv = ["test", "--data_dir", str(data_dir), "--checkpoint_name", str(bare), "--results_dir", str(tmp_path),
+            "--hidden_size", "16"]
+    with pytest.raises(utils.UserError, match="was it trained with --use_attn"):
+        q3.main(argv)
+    q3.main(argv + ["--use_attn"])
+    ours = run_script("test", *common(root, data_dir, checkpoint))
+    greedy = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Test CER")]
+    assert greedy == [line for line in ours.stdout.splitlines() if line.startswith("Test CER")]
+
+
+def test_mismatched_checkpoint_is_one_clear_error(trained, tmp_path):
+    root, data_dir, _, checkpoint, _ = trained
+    bare = tmp_path / "course.pt"
+    torch.save(torch.load(checkpoint, weights_only=True)["state_dict"], bare)
+    with pytest.raises(utils.UserError, match="does not match the model.*wrong shape"):
+        q3.main(["test", "--data_dir", str(data_dir), "--checkpoint_name", str(bare), "--use_attn",
+                 "--results_dir", str(tmp_path)])
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    with pytest.raises(utils.UserError, match="not a readable PyTorch checkpoint"):
+        q3.main(["test", "--data_dir", str(data_dir), "--checkpoint_name", str(junk)])
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["test", "--topp", "0"], r"--topp 0.0: expected a mass in \(0, 1\]"),
+    (["test", "--topp", "1.5"], r"--topp 1.5"),
+    (["test", "--beam_size", "0"], r"--beam_size 0: expected at least 1"),
+    (["test", "--k", "0"], r"--k 0: expected at least 1"),
+    (["train", "--hidden_size", "15"], r"even"),
+    (["test", "--checkpoint_name", "/nonexistent/x.pt"], r"no such checkpoint"),
+    (["train", "--data_dir", "/nonexistent"], r"no such data directory"),
+    (["predict", "--topp", "nan"], r"--topp nan"),
+    (["frobnicate"], r"invalid choice"),
+    (["--device", "cuda", "test"], r"cuda is not available|--device"),
+])
+def test_bad_command_lines_raise_user_errors(argv, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if argv[:2] == ["--device", "cuda"] and torch.cuda.is_available():
+        pytest.skip("this machine has cuda")
+    with pytest.raises(utils.UserError, match=message):
+        q3.main(argv)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_error_is_one_line_with_exit_code_two_and_nothing_written(tmp_path):
+    data_dir = slice_data(tmp_path / "data", n_train=20, n_eval=5)
+    (data_dir / "valid.tsv").write_text("")
+    run = run_script("train", "--data_dir", str(data_dir), "--checkpoint_name", str(tmp_path / "m.pt"),
+                     "--results_dir", str(tmp_path / "results"), *HIDDEN)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [f"hw2-q3.py: error: {data_dir / 'valid.tsv'}: no `phonemes<TAB>spelling` pair in the file"]
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "results").exists()
+
+
+def test_predict_without_input_is_an_error(trained):
+    root, data_dir, _, checkpoint, _ = trained
+    run = run_script("predict", *common(root, data_dir, checkpoint), stdin="\n")
+    assert run.returncode == 2 and "no pronunciation given" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_experiments_script_runs_every_decoding_and_summarises(tmp_path):
+    data_dir = slice_data(tmp_path / "data", n_train=200, n_eval=30)
+    done = subprocess.run([sys.executable, "-m", "scripts.q3_experiments", "--seeds", "1", "2", "--n_epochs", "1",
+                           "--data_dir", str(data_dir), "--results_dir", str(tmp_path / "results"),
+                           "--log_dir", str(tmp_path / "logs")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    summary = utils.read_json(tmp_path / "results" / "summary.json")
+    assert summary["seeds"] == [1, 2] and [row["label"] for row in summary["test"]][-1].startswith("Attention, nucleus")
+    nucleus = summary["test"][-1]["wer@3"]
+    assert len(nucleus["values"]) == 2 and 0 <= nucleus["mean"] <= 1
+    assert "| Attention, greedy |" in (tmp_path / "results" / "summary.md").read_text(encoding="utf-8")

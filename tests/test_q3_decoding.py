@@ -1,0 +1,162 @@
+"""Q3 decoding: next-token rules, batched greedy == the course's loop, beam search."""
+from functools import partial
+
+import pytest
+import torch
+
+from q3_support import course_greedy, q3, train_briefly, utils
+
+N_WORDS = 120
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["no_attn", "attn"])
+def trained(request):
+    return train_briefly(use_attn=request.param)
+
+
+def spell(model, split, tgt_vocab, decode_batch, n=N_WORDS, batch_size=q3.DECODE_BATCH_SIZE):
+    src, lengths = split.src[:n], split.src_lengths[:n]
+    return q3.decode_corpus(partial(decode_batch, model, max_len=50), src, lengths, tgt_vocab,
+                            torch.device("cpu"), batch_size=batch_size)
+
+
+def test_batched_greedy_equals_course_one_word_at_a_time(trained):
+    model, test, _, tgt_vocab = trained
+    batched = spell(model, test, tgt_vocab, q3.greedy_batch, batch_size=37)
+    one_by_one = [course_greedy(model, *test.batch(torch.tensor([i]))[:2], tgt_vocab) for i in range(N_WORDS)]
+    assert batched == one_by_one
+    assert sum(map(len, batched)) > 0 and any(len(s) < 50 for s in batched)  # the model does end words
+
+
+def test_greedy_stops_at_max_len(trained):
+    model, test, _, _ = trained
+    src, lengths, _ = test.batch(torch.arange(10))
+    assert q3.greedy_batch(model, src, lengths, max_len=3).shape[1] <= 3
+
+
+def test_beam_size_one_equals_greedy(trained):
+    model, test, _, tgt_vocab = trained
+    beam = spell(model, test, tgt_vocab, partial(q3.beam_search_batch, beam_size=1))
+    assert beam == spell(model, test, tgt_vocab, q3.greedy_batch)
+
+
+def test_beam_search_scores_higher_than_greedy(trained):
+    model, test, _, tgt_vocab = trained
+    src, lengths, _ = test.batch(torch.arange(40))
+
+    def normalised_log_prob(tokens):
+        tokens = tokens.tolist()
+        ended = [row[: row.index(utils.EOS_IDX) + 1] if utils.EOS_IDX in row else row for row in tokens]
+        tgt, _ = utils.pad_to_tensor([[utils.SOS_IDX] + row + [utils.PAD_IDX] for row in ended])
+        with torch.no_grad():
+            logits, _ = model(src, lengths, tgt)
+        log_probs = torch.log_softmax(logits, -1).gather(-1, tgt[:, 1:, None]).squeeze(-1)
+        mask = torch.zeros_like(log_probs, dtype=torch.bool)
+        for i, row in enumerate(ended):
+            mask[i, : len(row)] = True
+        return (log_probs * mask).sum(1) / mask.sum(1) ** q3.LENGTH_ALPHA
+
+    greedy = normalised_log_prob(q3.greedy_batch(model, src, lengths, 50))
+    beam = normalised_log_prob(q3.beam_search_batch(model, src, lengths, 50, beam_size=4))
+    # beam search is not guaranteed to beat greedy on every word, but on nearly all, and on average
+    assert (beam >= greedy - 1e-5).float().mean() >= 0.9
+    assert beam.mean() > greedy.mean() and torch.any(beam > greedy + 1e-4)
+
+
+def test_nucleus_batched_decoding_is_seeded(trained):
+    model, test, _, tgt_vocab = trained
+
+    def run(seed):
+        sampler = partial(q3.nucleus_batch, p=0.9, generator=torch.Generator().manual_seed(seed))
+        return spell(model, test, tgt_vocab, sampler)
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+# ----------------------------------------------------------------------------- next-token rules
+
+
+def test_greedy_next_token_shapes():
+    logits = torch.tensor([0.1, 2.0, -1.0])
+    assert q3.greedy_next_token(logits).tolist() == [1]
+    assert q3.greedy_next_token(torch.stack([logits, -logits])).tolist() == [[1], [2]]
+
+
+def test_nucleus_sampling_course_shape():
+    token = q3.nucleus_sampling(torch.randn(7), 0.8, torch.Generator().manual_seed(0))
+    assert token.shape == (1,) and token.dtype == torch.long and 0 <= int(token) < 7
+
+
+@pytest.mark.parametrize("p", [1e-9, 1e-3])
+def test_nucleus_with_tiny_p_is_greedy(p):
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(500, 30, generator=generator)
+    logits[0] = torch.tensor([1.0, 3.0, 3.0] + [0.0] * 27)  # a tie: the lower index wins, as argmax
+    sampled = q3.nucleus_sampling_batch(logits, p, generator)
+    torch.testing.assert_close(sampled, q3.greedy_next_token(logits).squeeze(-1))
+
+
+@pytest.mark.parametrize("p", [0.0, -0.1, 1.5, float("nan")])
+def test_nucleus_rejects_p_outside_unit_interval(p):
+    with pytest.raises(ValueError):
+        q3.nucleus_sampling(torch.zeros(3), p)
+
+
+def chi_square(counts, probs):
+    expected = probs * counts.sum()
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+# 0.999 quantiles of the chi-square distribution, by degrees of freedom
+CHI2_999 = {2: 13.816, 5: 20.515}
+
+
+def draw(probs, p, n=40_000, seed=1234):
+    logits = torch.tensor(probs, dtype=torch.double).log().expand(n, -1)
+    samples = q3.nucleus_sampling_batch(logits, p, torch.Generator().manual_seed(seed))
+    return torch.bincount(samples, minlength=len(probs)).double()
+
+
+PROBS = [0.10, 0.40, 0.04, 0.26, 0.06, 0.14]  # sorted: 0.40, 0.26, 0.14, 0.10, 0.06, 0.04
+
+
+def test_nucleus_matches_truncated_renormalised_distribution():
+    # mass before 0.14 is 0.66 < 0.75, so 0.14 (which crosses p) is kept; 0.10 starts at 0.80
+    counts = draw(PROBS, p=0.75)
+    kept = torch.tensor([1, 3, 5])
+    assert counts[[0, 2, 4]].sum() == 0
+    truncated = torch.tensor(PROBS, dtype=torch.double)[kept]
+    assert chi_square(counts[kept], truncated / truncated.sum()) < CHI2_999[2]
+
+
+def test_nucleus_with_p_one_samples_the_full_distribution():
+    counts = draw(PROBS, p=1.0)
+    assert chi_square(counts, torch.tensor(PROBS, dtype=torch.double)) < CHI2_999[5]
+
+
+def test_nucleus_keeps_the_token_that_reaches_p_exactly_once():
+    # 0.40 + 0.26 = 0.66: p = 0.66 must not need 0.14 as well (the set already reaches p)
+    counts = draw(PROBS, p=0.65, n=5000)
+    assert set(counts.nonzero().flatten().tolist()) == {1, 3}
+
+
+def test_chi_square_detects_a_wrong_distribution():
+    # the test has power: the right support sampled uniformly fails it
+    counts = draw(PROBS, p=0.75)[[1, 3, 5]]
+    assert chi_square(counts, torch.full((3,), 1 / 3, dtype=torch.double)) > CHI2_999[2]
+
+
+def test_source_projection_is_computed_once_per_batch_not_per_step():
+    model, test, _, _ = train_briefly(use_attn=True, steps=1)
+    calls = []
+    model.decoder.attn.key_proj.register_forward_hook(lambda *_: calls.append(1))
+    src, lengths, _ = test.batch(torch.arange(8))
+    for decode in (q3.greedy_batch, partial(q3.beam_search_batch, beam_size=3)):
+        calls.clear()
+        tokens = decode(model, src, lengths, max_len=20)
+        assert tokens.shape[1] > 1 and len(calls) == 1
+    calls.clear()
+    with torch.no_grad():
+        model(src, lengths, test.batch(torch.arange(8))[2])
+    assert len(calls) == 1

@@ -1,0 +1,147 @@
+"""Q3 models: documented shapes, masking, state reshaping, tying, teacher forcing == stepping."""
+import pytest
+import torch
+
+from q3_support import course_greedy, documented_shape, models, q3, train_briefly, utils
+
+B, S, T, H, V, SRC_V = 3, 5, 6, 8, 11, 9
+SIZES = {"B": B, "S": S, "T": T, "H": H, "V": V}
+
+
+@pytest.fixture
+def batch():
+    torch.manual_seed(0)
+    src_lengths = torch.tensor([5, 2, 3])
+    src = torch.randint(4, SRC_V, (B, S)) * models.source_mask(src_lengths, S)
+    tgt = torch.randint(4, V, (B, T))
+    tgt[:, 0] = utils.SOS_IDX
+    return src, src_lengths, tgt
+
+
+def make_model(use_attn=True, dropout=0.0):
+    config = {"hidden_size": H, "dropout": dropout, "use_attn": use_attn}
+    return q3.build_model(config, SRC_V, V).eval()
+
+
+def test_encoder_shapes_match_docstring_and_padding_is_zero(batch):
+    src, src_lengths, _ = batch
+    model = make_model()
+    enc_output, (h, c) = model.encoder(src, src_lengths)
+    doc = models.Encoder.forward.__doc__
+    assert enc_output.shape == documented_shape(doc, "enc_output", SIZES)
+    assert h.shape == c.shape == documented_shape(doc, "h", SIZES) == (2, B, H // 2)
+    padded = ~models.source_mask(src_lengths, S)
+    assert torch.all(enc_output[padded] == 0)
+    assert torch.all(enc_output[~padded] != 0)
+
+
+def test_encoder_ignores_padding_content(batch):
+    src, src_lengths, _ = batch
+    model = make_model()
+    longer = torch.cat([src, torch.zeros(B, 4, dtype=torch.long)], dim=1)
+    out_a, (h_a, _) = model.encoder(src, src_lengths)
+    out_b, (h_b, _) = model.encoder(longer, src_lengths)
+    torch.testing.assert_close(out_a, out_b[:, :S])
+    torch.testing.assert_close(h_a, h_b)
+
+
+def test_reshape_state_concatenates_directions():
+    h = torch.arange(2 * B * 4, dtype=torch.float).view(2, B, 4)
+    c = -h
+    h1, c1 = models.reshape_state((h, c))
+    assert h1.shape == c1.shape == (1, B, 8)
+    torch.testing.assert_close(h1[0, :, :4], h[0])
+    torch.testing.assert_close(h1[0, :, 4:], h[1])
+    torch.testing.assert_close(c1, -h1)
+    assert "(2, B, H/2)" in models.reshape_state.__doc__ and "(1, B, H)" in models.reshape_state.__doc__
+
+
+def test_attention_shapes_and_exact_zero_weight_on_padding(batch):
+    _, src_lengths, _ = batch
+    attn = models.BahdanauAttention(H)
+    query, values = torch.randn(B, T, H), torch.randn(B, S, H)
+    output = attn(query, values, src_lengths)
+    assert output.shape == documented_shape(models.BahdanauAttention.forward.__doc__, "output", SIZES)
+    doc = models.BahdanauAttention.attend.__doc__
+    out, weights = attn.attend(query, attn.memory(values, src_lengths))
+    assert out.shape == documented_shape(doc, "output", SIZES)
+    assert weights.shape == documented_shape(doc, "weights", SIZES)
+    torch.testing.assert_close(out, output)
+    padded = ~models.source_mask(src_lengths, S)
+    assert torch.all(weights.masked_select(padded.unsqueeze(1)) == 0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(B, T))
+    # garbage in padded encoder positions changes nothing
+    noisy = values + 100 * padded.unsqueeze(-1) * torch.randn(B, S, H)
+    torch.testing.assert_close(attn(query, noisy, src_lengths), output)
+
+
+def test_attention_is_the_statement_formula():
+    attn = models.BahdanauAttention(H)
+    query, values, lengths = torch.randn(1, 1, H), torch.randn(1, S, H), torch.tensor([S])
+    s, hs = query[0, 0], values[0]
+    e = torch.stack([attn.score.weight[0] @ torch.tanh(attn.query_proj.weight @ s + attn.key_proj.weight @ h) for h in hs])
+    context = torch.softmax(e, 0) @ hs
+    expected = torch.tanh(attn.out_proj.weight @ torch.cat([context, s]))
+    torch.testing.assert_close(attn(query, values, lengths)[0, 0], expected)
+
+
+@pytest.mark.parametrize("use_attn", [False, True])
+def test_decoder_and_seq2seq_shapes_match_docstrings(batch, use_attn):
+    src, src_lengths, tgt = batch
+    model = make_model(use_attn)
+    enc_output, enc_state = model.encoder(src, src_lengths)
+    doc = models.Decoder.forward.__doc__
+    for state in (enc_state, models.reshape_state(enc_state)):
+        outputs, (h, c) = model.decoder(tgt, state, enc_output, src_lengths)
+        assert outputs.shape == documented_shape(doc, "outputs", SIZES) == (B, T - 1, H)
+        assert h.shape == c.shape == (1, B, H)
+    step, _ = model.decoder(tgt[:, :1], enc_state, enc_output, src_lengths)
+    assert step.shape == (B, 1, H)
+    logits, (h, _) = model(src, src_lengths, tgt)
+    assert logits.shape == documented_shape(models.Seq2Seq.forward.__doc__, "logits", SIZES)
+    assert h.shape == (1, B, H)
+
+
+def test_generator_is_tied_to_decoder_embedding():
+    model = make_model()
+    assert model.generator.weight is model.decoder.embedding.weight
+    assert isinstance(model.generator, torch.nn.Linear) and model.generator.out_features == V
+    names = dict(model.named_parameters())
+    assert "generator.weight" not in names  # one tensor, counted once
+
+
+@pytest.mark.parametrize("use_attn", [False, True])
+def test_teacher_forcing_equals_stepping_one_token_at_a_time(batch, use_attn):
+    src, src_lengths, tgt = batch
+    model = make_model(use_attn)
+    with torch.no_grad():
+        logits, (h_all, c_all) = model(src, src_lengths, tgt)
+        enc_output, state = model.encoder(src, src_lengths)
+        steps = []
+        for t in range(T - 1):
+            output, state = model.decoder(tgt[:, t : t + 1], state, enc_output, src_lengths)
+            steps.append(model.generator(output))
+    torch.testing.assert_close(torch.cat(steps, dim=1), logits)
+    torch.testing.assert_close(state[0], h_all)
+
+
+def test_dropout_only_in_training_mode(batch):
+    src, src_lengths, tgt = batch
+    model = make_model(dropout=0.5)
+    with torch.no_grad():
+        first, _ = model(src, src_lengths, tgt)
+        second, _ = model(src, src_lengths, tgt)
+        torch.testing.assert_close(first, second)
+        model.train()
+        assert not torch.equal(model(src, src_lengths, tgt)[0], first)
+
+
+def test_course_driver_loads_plain_state_dict_and_generates(tmp_path):
+    model, test, _, tgt_vocab = train_briefly(use_attn=True, steps=5)
+    path = tmp_path / "attn.pt"
+    torch.save(model.state_dict(), path)
+    twin = q3.build_model({"hidden_size": 32, "dropout": 0.1, "use_attn": True},
+                          model.encoder.embedding.num_embeddings, len(tgt_vocab))
+    twin.load_state_dict(torch.load(path, weights_only=True))
+    src, lengths, _ = test.batch(torch.tensor([0]))
+    assert course_greedy(twin.eval(), src, lengths, tgt_vocab) == course_greedy(model, src, lengths, tgt_vocab)
