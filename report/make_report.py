@@ -15,6 +15,7 @@ from pathlib import Path
 
 import utils
 from scripts.q2_experiments import markdown_table
+from scripts.q3_experiments import summary_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT_DIR = ROOT / "report"
@@ -26,6 +27,9 @@ FIGURES = {
     "q2/lr_sweep.png": "q2_lr_sweep.png",
     "q2/q21_vs_q22.png": "q2_q21_vs_q22.png",
     "q2/pixel_orders.png": "q2_pixel_orders.png",
+    "q3/no-attn-seed42-val-cer.png": "q3_no_attn_val_cer.png",
+    "q3/attn-seed42-val-cer.png": "q3_attn_val_cer.png",
+    "q3/attn-seed42-attention.png": "q3_attention.png",
 }
 
 
@@ -66,11 +70,16 @@ def q2_course_reshape(results_dir):
     return markdown_table(sweep + rows)
 
 
+def q3_summary(results_dir):
+    return summary_markdown(_read(results_dir, "q3/summary.json"))
+
+
 TABLES = {
     "q1-checks": q1_checks,
     "q2-sweep": q2_sweep,
     "q2-networks": q2_networks,
     "q2-course-reshape": q2_course_reshape,
+    "q3-summary": q3_summary,
 }
 
 

@@ -65,6 +65,23 @@ def mean_std(values):
             "values": values}
 
 
+def summary_markdown(summary):
+    """The tables of summary.md: test metrics, then training, as mean ± sample std over seeds."""
+    def cell(row, metric):
+        return f"{row[metric]['mean']:.4f} ± {row[metric]['std']:.4f}" if metric in row else "–"
+
+    lines = [f"Test set, mean ± sample std over seeds {', '.join(map(str, summary['seeds']))}.", "",
+             f"| Model, decoding | CER | WER | WER@{K} |", "|---|---|---|---|"]
+    lines += [f"| {row['label']} | {cell(row, 'cer')} | {cell(row, 'wer')} | {cell(row, f'wer@{K}')} |"
+              for row in summary["test"]]
+    lines += ["", "| Training | best validation CER | best epoch per seed | seconds (all epochs + validation) |",
+              "|---|---|---|---|"]
+    for name, t in summary["training"].items():
+        lines.append(f"| {name} | {t['best_val_cer']['mean']:.4f} ± {t['best_val_cer']['std']:.4f} | "
+                     f"{', '.join(map(str, t['best_epoch']))} | {t['seconds']['mean']:.0f} ± {t['seconds']['std']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def summarise(args):
     results = Path(args.results_dir)
     rows = []
@@ -79,19 +96,7 @@ def summarise(args):
                           "seconds": mean_std([r["total_seconds"] for r in runs])}
     summary = {"seeds": args.seeds, "test": rows, "training": training}
     utils.write_json(results / "summary.json", summary)
-
-    def cell(row, metric):
-        return f"{row[metric]['mean']:.4f} ± {row[metric]['std']:.4f}" if metric in row else "–"
-
-    lines = [f"Test set, mean ± sample std over seeds {', '.join(map(str, args.seeds))}.", "",
-             f"| Model, decoding | CER | WER | WER@{K} |", "|---|---|---|---|"]
-    lines += [f"| {row['label']} | {cell(row, 'cer')} | {cell(row, 'wer')} | {cell(row, f'wer@{K}')} |" for row in rows]
-    lines += ["", "| Training | best validation CER | best epoch per seed | seconds (all epochs + validation) |",
-              "|---|---|---|---|"]
-    for name, t in training.items():
-        lines.append(f"| {name} | {t['best_val_cer']['mean']:.4f} ± {t['best_val_cer']['std']:.4f} | "
-                     f"{', '.join(map(str, t['best_epoch']))} | {t['seconds']['mean']:.0f} ± {t['seconds']['std']:.0f} |")
-    text = "\n".join(lines) + "\n"
+    text = summary_markdown(summary)
     utils.write_text(results / "summary.md", text)
     print(text)
 
