@@ -27,6 +27,7 @@ FIGURES = {
     "q2/lr_sweep.png": "q2_lr_sweep.png",
     "q2/q21_vs_q22.png": "q2_q21_vs_q22.png",
     "q2/pixel_orders.png": "q2_pixel_orders.png",
+    "q2/course_reshape.png": "q2_course_reshape.png",
     "q3/no-attn-seed42-val-cer.png": "q3_no_attn_val_cer.png",
     "q3/attn-seed42-val-cer.png": "q3_attn_val_cer.png",
     "q3/attn-seed42-attention.png": "q3_attention.png",
