@@ -152,6 +152,24 @@ def beam_search_batch(model, src, src_lengths, max_len, beam_size, alpha=LENGTH_
     return history[torch.arange(batch_size, device=device), final.argmax(dim=1)]
 
 
+@torch.inference_mode()
+def course_greedy(model, src, src_lengths, tgt_vocab, max_len):
+    """The course driver's decoding of one word, src (1, S): one token at a time -> its spelling.
+
+    Kept as the reference that the batched decoders are tested against and timed with.
+    """
+    encoder_outputs, state = model.encoder(src, src_lengths)
+    if state[0].shape[0] == 2:
+        state = reshape_state(state)
+    sequence = [torch.full((1, 1), SOS_IDX, dtype=torch.long, device=src.device)]
+    for _ in range(max_len):
+        output, state = model.decoder(sequence[-1], state, encoder_outputs, src_lengths)
+        sequence.append(greedy_next_token(model.generator(output.view(-1))).view(1, 1))
+        if int(sequence[-1]) == EOS_IDX:
+            break
+    return tgt_vocab.decode(torch.cat(sequence).view(-1).tolist())
+
+
 def decode_corpus(decode_batch, src, src_lengths, tgt_vocab, device, batch_size=DECODE_BATCH_SIZE):
     """Spell every word of src (N, S) with `decode_batch(src (b, S'), lengths (b,)) -> tokens`.
 

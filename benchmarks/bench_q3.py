@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 
 import utils
-from models import reshape_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,22 +35,9 @@ def timed(function):
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-@torch.inference_mode()
 def course_loop(model, split, tgt_vocab, n_words, max_len):
-    """The course driver's decoding: batch 1, one token at a time, attention memory rebuilt each step."""
-    spellings = []
-    for i in range(n_words):
-        src, lengths, _ = split.batch(torch.tensor([i]))
-        encoder_outputs, state = model.encoder(src, lengths)
-        state = reshape_state(state)
-        tokens = [torch.full((1, 1), utils.SOS_IDX)]
-        for _ in range(max_len):
-            output, state = model.decoder(tokens[-1], state, encoder_outputs, lengths)
-            tokens.append(q3.greedy_next_token(model.generator(output.view(-1))).view(1, 1))
-            if int(tokens[-1]) == utils.EOS_IDX:
-                break
-        spellings.append(tgt_vocab.decode(torch.cat(tokens).view(-1).tolist()))
-    return spellings
+    """The course driver's decoding, one word at a time."""
+    return [q3.course_greedy(model, *split.batch(torch.tensor([i]))[:2], tgt_vocab, max_len) for i in range(n_words)]
 
 
 def bench(use_attn, args, device):

@@ -27,9 +27,8 @@ LEARNING_RATES = (0.1, 0.01, 0.001)
 NETWORKS = {"Q2.1": ["-no_batch_norm"], "Q2.2": []}
 
 
-def run_dir(results_dir, flags, epochs):
-    """The folder hw2-q2.py writes for these flags (it names it after its configuration)."""
-    q2 = utils.load_script(ROOT / "hw2-q2.py")
+def run_dir(q2, results_dir, flags, epochs):
+    """The folder hw2-q2.py (the module `q2`) writes for these flags: it names it after its configuration."""
     return Path(results_dir) / q2.run_name(q2.parse_args([*flags, "-epochs", str(epochs)]))
 
 
@@ -43,8 +42,10 @@ def run_all(flag_sets, opt):
     common = ["-epochs", str(opt.epochs), "-data_path", opt.data_path, "-results_dir", opt.results_dir,
               "-threads", "1", "-no_progress"]
 
+    q2 = utils.load_script(ROOT / "hw2-q2.py")
+
     def run(flags):
-        folder = run_dir(opt.results_dir, flags, opt.epochs)
+        folder = run_dir(q2, opt.results_dir, flags, opt.epochs)
         if not (opt.reuse and completed(folder)):
             log = Path(opt.log_dir) / f"{folder.name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)

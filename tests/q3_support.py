@@ -52,16 +52,4 @@ def train_briefly(use_attn, steps=80, hidden_size=32, seed=0, n_words=640):
 
 
 def course_greedy(model, src, src_lengths, tgt_vocab, max_len=50):
-    """The course driver's decoding loop: batch size 1, one token at a time."""
-    with torch.no_grad():
-        encoder_outputs, state = model.encoder(src, src_lengths)
-        if state[0].shape[0] == 2:
-            state = models.reshape_state(state)
-        sequence = [torch.full((1, 1), utils.SOS_IDX, dtype=torch.long)]
-        for _ in range(max_len):
-            output, state = model.decoder(sequence[-1], state, encoder_outputs, src_lengths)
-            token = q3.greedy_next_token(model.generator(output.view(-1)))
-            sequence.append(token.view(1, 1))
-            if int(token) == utils.EOS_IDX:
-                break
-        return tgt_vocab.decode(torch.cat(sequence).squeeze().tolist())
+    return q3.course_greedy(model, src, src_lengths, tgt_vocab, max_len)
