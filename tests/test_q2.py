@@ -1,4 +1,5 @@
 """Q2: the CNNs, the Intel loader, and hw2-q2.py end to end on a real slice of the data."""
+import copy
 import json
 
 import numpy as np
@@ -170,6 +171,46 @@ def test_evaluate_returns_accuracy_and_loss_and_restores_the_mode():
     predicted, scores = q2.predict(model.eval(), X)
     assert accuracy == (predicted == y).float().mean().item()
     assert loss == pytest.approx(nn.NLLLoss()(scores, y).item())
+
+
+def batch_norm_inputs(model, X):
+    """What each batch-norm layer reads when the model evaluates X with dropout off."""
+    seen = {}
+    norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    hooks = [m.register_forward_pre_hook(lambda m, args: seen.setdefault(m, args[0].detach())) for m in norms]
+    with torch.no_grad():
+        model.eval()(X)
+    for hook in hooks:
+        hook.remove()
+    return [(norm, seen[norm]) for norm in norms]
+
+
+def test_recomputed_batch_norm_stats_are_the_mean_and_variance_over_the_images():
+    torch.manual_seed(0)
+    model = CNN(0.3, batch_norm=True).train()
+    X = torch.rand(40, 3, 48, 48)  # one evaluation batch: the statistics are exact
+    rng_state = torch.get_rng_state()
+    q2.recompute_batch_norm_stats(model, X)
+    assert model.training and all(norm.momentum == 0.1 for norm in model.modules() if hasattr(norm, "momentum"))
+    assert torch.equal(torch.get_rng_state(), rng_state)  # dropout was off: training's random draws are untouched
+    # Each layer's statistics are those of its input. Past the first layer the match is close,
+    # not exact: while recomputing, the layers before normalised with the batch's biased
+    # variance, and at evaluation they use the unbiased one that they stored.
+    for i, (norm, inputs) in enumerate(batch_norm_inputs(model, X)):
+        dims = [0, 2, 3] if inputs.dim() == 4 else [0]
+        tolerance = {} if i == 0 else {"rtol": 1e-2, "atol": 1e-4}
+        torch.testing.assert_close(norm.running_mean, inputs.mean(dims), **tolerance)
+        torch.testing.assert_close(norm.running_var, inputs.var(dims, unbiased=True), **tolerance)
+
+
+def test_recomputing_batch_norm_stats_takes_a_last_batch_of_one_and_skips_plain_networks():
+    model = CNN(0.1, batch_norm=True)
+    q2.recompute_batch_norm_stats(model, torch.rand(q2.EVAL_BATCH_SIZE + 1, 3, 48, 48))
+    assert torch.isfinite(model.mlp[3].running_var).all()
+    plain = CNN(0.1, batch_norm=False)
+    before = copy.deepcopy(plain.state_dict())
+    q2.recompute_batch_norm_stats(plain, torch.rand(3, 3, 48, 48))
+    assert all(torch.equal(before[k], v) for k, v in plain.state_dict().items())
 
 
 def test_train_batch_returns_the_loss_and_takes_a_step():
