@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed-requirements
 INTEL := data/intel_landscapes_48x48.npz
 SHARED_INTEL := ../shared/data/intel/intel_landscapes_48x48.npz
 
-.PHONY: setup data test reproduce q1 q2 q3 report bench fixture clean
+.PHONY: setup data test reproduce q1 q2 q3 report bench fixture clean pdf
 
 setup: $(INSTALLED)
 
@@ -38,6 +38,7 @@ q2: setup data
 
 q3: setup
 	$(PY) -m scripts.q3_experiments
+	$(PY) -m scripts.q3_error_analysis
 
 report: setup
 	$(PY) -m report.make_report
@@ -51,3 +52,17 @@ fixture: setup data
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# report/report.pdf from the report's Markdown: pandoc (PyPI wheel pypandoc_binary) turns it
+# into Typst and the Typst compiler (PyPI wheel typst) typesets it, LaTeX math included. Both
+# are self-contained wheels (no TeX, no browser, no system libraries); they go into their own
+# venv under .cache/, so `make setup` and `make test` never install them.
+PDF_VENV := .cache/pdf-venv
+
+pdf: $(PDF_VENV)/.installed
+	$(PDF_VENV)/bin/python report/build_pdf.py
+
+$(PDF_VENV)/.installed:
+	$(PYTHON) -m venv $(PDF_VENV)
+	$(PDF_VENV)/bin/pip install --quiet pypandoc_binary==1.17 typst==0.15.2
+	touch $@

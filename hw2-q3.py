@@ -337,17 +337,21 @@ def test(args, device):
         return {"cer": utils.character_error_rate(spellings, gold), "wer": utils.word_error_rate(spellings, gold)}
 
     result = {"args": vars(args), "config": config, "n_words": len(split)}
+    predictions = {}  # column name -> one spelling per test word, written beside the JSON
     start = time.perf_counter()
     if args.topp is None:
-        result["greedy"] = scores(spell(greedy_batch))
+        predictions["greedy"] = spell(greedy_batch)
+        result["greedy"] = scores(predictions["greedy"])
         first = result["greedy"]
     else:
         sample = partial(nucleus_batch, p=args.topp, generator=sampler)
-        result["nucleus"] = scores(spell(sample))
+        predictions["sample"] = spell(sample)
+        result["nucleus"] = scores(predictions["sample"])
         first = result["nucleus"]
     print(f"Test CER: {first['cer']:.4f}, Test WER: {first['wer']:.4f}")
     if args.topp is not None:
         samples = [spell(sample) for _ in range(args.k)]
+        predictions.update({f"sample@{k}": spellings for k, spellings in enumerate(samples, start=1)})
         varied = [(word, sorted(set(options))) for word, *options in zip(gold, *samples) if len(set(options)) > 1]
         print(f"Printing first {N_EXAMPLES} examples with multiple predictions:")
         for word, options in varied[:N_EXAMPLES]:
@@ -356,8 +360,9 @@ def test(args, device):
         result["nucleus"]["examples"] = [{"spelling": w, "samples": o} for w, o in varied[:N_EXAMPLES]]
         print(f"Test WER@{args.k}: {result['nucleus'][f'wer@{args.k}']:.4f}")
     if args.beam_size is not None:
+        predictions[f"beam{args.beam_size}"] = spell(partial(beam_search_batch, beam_size=args.beam_size))
         result["beam"] = {"beam_size": args.beam_size, "length_alpha": LENGTH_ALPHA,
-                          **scores(spell(partial(beam_search_batch, beam_size=args.beam_size)))}
+                          **scores(predictions[f"beam{args.beam_size}"])}
         print(f"Test CER (beam {args.beam_size}): {result['beam']['cer']:.4f}, "
               f"Test WER (beam {args.beam_size}): {result['beam']['wer']:.4f}")
     result["seconds"] = round(time.perf_counter() - start, 3)
@@ -365,9 +370,12 @@ def test(args, device):
         plot_attention(model, split, tgt_vocab, args, device)
     suffix = "".join([f"-topp{args.topp}" if args.topp is not None else "",
                       f"-beam{args.beam_size}" if args.beam_size is not None else ""]) or "-greedy"
-    path = Path(args.results_dir) / f"{Path(args.checkpoint_name).stem}-test{suffix}.json"
-    utils.write_json(path, result)
-    print(f"Wrote {path}")
+    stem = Path(args.results_dir) / f"{Path(args.checkpoint_name).stem}-test{suffix}"
+    rows = zip(split.pronunciations, gold, *predictions.values())
+    utils.write_text(f"{stem}-predictions.tsv",
+                     "".join("\t".join(row) + "\n" for row in [("pronunciation", "spelling", *predictions), *rows]))
+    utils.write_json(f"{stem}.json", result)
+    print(f"Wrote {stem}.json and {stem}-predictions.tsv")
 
 
 def plot_attention(model, split, tgt_vocab, args, device):

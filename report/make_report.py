@@ -15,6 +15,7 @@ from pathlib import Path
 
 import utils
 from scripts.q2_experiments import markdown_table
+from scripts.q3_error_analysis import markdown as error_analysis_markdown
 from scripts.q3_experiments import summary_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,12 +76,27 @@ def q3_summary(results_dir):
     return summary_markdown(_read(results_dir, "q3/summary.json"))
 
 
+def q3_errors(results_dir):
+    analysis = _read(results_dir, "q3/error_analysis.json")
+    return error_analysis_markdown({k: v for k, v in analysis.items() if k != "seeds"}, analysis["seeds"])
+
+
+def q3_samples(results_dir):
+    """The words of the seed-42 nucleus run whose three samples differ, as the course's script prints them."""
+    examples = _read(results_dir, "q3/attn-seed42-test-topp0.8.json")["nucleus"]["examples"]
+    lines = ["| true spelling | distinct samples |", "|---|---|"]
+    lines += [f"| {e['spelling']} | {', '.join(e['samples'])} |" for e in examples]
+    return "\n".join(lines) + "\n"
+
+
 TABLES = {
     "q1-checks": q1_checks,
     "q2-sweep": q2_sweep,
     "q2-networks": q2_networks,
     "q2-course-reshape": q2_course_reshape,
     "q3-summary": q3_summary,
+    "q3-samples": q3_samples,
+    "q3-errors": q3_errors,
 }
 
 

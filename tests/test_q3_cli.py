@@ -65,6 +65,12 @@ def test_test_mode_greedy_nucleus_beam_and_heatmaps(trained):
     record = json.loads((results / "attn-test-topp0.8-beam3.json").read_text())
     assert {"cer", "wer", "wer@3"} <= record["nucleus"].keys() and record["beam"]["beam_size"] == 3
     assert (results / "attn-attention.png").is_file() and (results / "attn-attention.pdf").is_file()
+    header, *rows = (results / "attn-test-topp0.8-beam3-predictions.tsv").read_text(encoding="utf-8").splitlines()
+    assert header.split("\t") == ["pronunciation", "spelling", "sample", "sample@1", "sample@2", "sample@3", "beam3"]
+    gold = [line.split("\t") for line in (data_dir / "test.tsv").read_text(encoding="utf-8").splitlines()]
+    assert [row.split("\t")[:2] for row in rows] == gold
+    beams = [row.split("\t")[-1] for row in rows]
+    assert utils.word_error_rate(beams, [spelling for _, spelling in gold]) == record["beam"]["wer"]
 
 
 def test_predict_from_arguments_and_stdin(trained):

@@ -63,3 +63,10 @@ def test_every_number_of_the_q1_table_is_in_its_json():
         assert float(cells[2]) == pytest.approx(row["error"], rel=0.06, abs=1e-300)
         assert float(cells[3]) == row["tolerance"] and cells[4] == ("PASS" if row["passed"] else "FAIL")
         assert re.sub("&#124;", "|", cells[1]) == row["check"]
+
+
+def test_q3_sample_table_lists_the_json_examples(tmp_path):
+    examples = [{"spelling": "scare", "samples": ["scare", "schar"]}, {"spelling": "yokel", "samples": ["Yochel", "yocal"]}]
+    utils.write_json(tmp_path / "q3" / "attn-seed42-test-topp0.8.json", {"nucleus": {"examples": examples}})
+    table = make_report.q3_samples(tmp_path)
+    assert table.splitlines()[2:] == ["| scare | scare, schar |", "| yokel | Yochel, yocal |"]
