@@ -192,6 +192,7 @@ def main(argv=None):
 
     out_dir = Path(opt.results_dir) / run_name(opt)
     history = {"train_loss": [], "val_loss": [], "val_acc": [], "epoch_seconds": []}
+    running_bn = {"val_acc_running_bn": []}  # the same weights evaluated with torch's running averages
     best = {"epoch": None, "val_acc": -1.0, "state": None}
     status = "completed"
     for epoch in range(1, opt.epochs + 1):
@@ -199,6 +200,9 @@ def main(argv=None):
         train_loss = train_epoch(model, optimizer, criterion, train_X, train_y, opt.batch_size, generator,
                                  device, progress=not opt.no_progress, bf16=opt.bf16)
         if bn_stats_images is not None:
+            running_bn["val_acc_running_bn"].append(evaluate(model, val_X, val_y, criterion)[0])
+            if epoch == opt.epochs:
+                running_bn["test_acc_running_bn"] = evaluate(model, test_X, test_y, criterion)[0]
             recompute_batch_norm_stats(model, bn_stats_images)
         val_acc, val_loss = evaluate(model, val_X, val_y, criterion)
         history["epoch_seconds"].append(round(time.perf_counter() - start, 2))
@@ -214,6 +218,7 @@ def main(argv=None):
               f"({history['epoch_seconds'][-1]:.1f}s)", flush=True)
 
     results = {"args": vars(opt), "status": status, "n_params": n_params, **history,
+               **(running_bn if bn_stats_images is not None else {}),
                "best_val_epoch": best["epoch"], "best_val_acc": best["val_acc"] if best["epoch"] else None}
     if status == "completed":
         test_acc, test_loss = evaluate(model, test_X, test_y, criterion)

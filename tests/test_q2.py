@@ -236,6 +236,7 @@ def test_end_to_end_run_prints_and_writes_results(tmp_path, intel_slice):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "completed" and results["n_params"] == 755_718
     assert len(results["train_loss"]) == len(results["val_acc"]) == len(results["epoch_seconds"]) == 2
+    assert len(results["val_acc_running_bn"]) == 2 and 0 <= results["test_acc_running_bn"] <= 1
     assert 0 <= results["test_acc"] <= 1 and results["best_val_epoch"] in (1, 2)
     assert results["args"]["batch_size"] == 7
     for stem in ("train_loss", "val_acc"):
@@ -248,6 +249,7 @@ def test_same_seed_gives_the_same_run(tmp_path, intel_slice):
     losses = [json.loads(next((tmp_path / str(i)).iterdir()).joinpath("results.json").read_text())["train_loss"]
               for i in range(2)]
     assert all(run.returncode == 0 for run in runs) and losses[0] == losses[1]
+    assert "val_acc_running_bn" not in json.loads(next((tmp_path / "0").iterdir()).joinpath("results.json").read_text())
 
 
 def test_diverging_learning_rate_stops_with_a_message_and_keeps_the_record(tmp_path, intel_slice):
