@@ -29,6 +29,7 @@ FIGURES = {
     "q2/q21_vs_q22.png": "q2_q21_vs_q22.png",
     "q2/pixel_orders.png": "q2_pixel_orders.png",
     "q2/course_reshape.png": "q2_course_reshape.png",
+    "q2/bn_statistics.png": "q2_bn_statistics.png",
     "q3/no-attn-seed42-val-cer.png": "q3_no_attn_val_cer.png",
     "q3/attn-seed42-val-cer.png": "q3_attn_val_cer.png",
     "q3/attn-seed42-attention.png": "q3_attention.png",
@@ -72,6 +73,22 @@ def q2_course_reshape(results_dir):
     return markdown_table(sweep + rows)
 
 
+def q2_bn_stats(results_dir):
+    """Batch-norm runs evaluated both ways: statistics recomputed (what they report) and running averages."""
+    rows, _ = _q2_rows(results_dir, lambda run: run.startswith("Q2.2"))
+    lines = ["| run | batch-norm statistics | test acc (epoch 40) | final val acc | val acc, epochs 31-40: min - max |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        if "val_acc_running_bn" not in row:
+            continue
+        for label, test_acc, curve in (("recomputed", row["test_acc"], row["val_acc_per_epoch"]),
+                                       ("running averages", row["test_acc_running_bn"], row["val_acc_running_bn"])):
+            last = curve[-10:]
+            lines.append(f"| {row['run']} | {label} | {test_acc:.4f} | {curve[-1]:.4f} | "
+                         f"{min(last):.4f} - {max(last):.4f} |")
+    return "\n".join(lines) + "\n"
+
+
 def q3_summary(results_dir):
     return summary_markdown(_read(results_dir, "q3/summary.json"))
 
@@ -94,6 +111,7 @@ TABLES = {
     "q2-sweep": q2_sweep,
     "q2-networks": q2_networks,
     "q2-course-reshape": q2_course_reshape,
+    "q2-bn-stats": q2_bn_stats,
     "q3-summary": q3_summary,
     "q3-samples": q3_samples,
     "q3-errors": q3_errors,

@@ -77,6 +77,9 @@ def summary_row(name, results):
         row.update(final_train_loss=results["train_loss"][-1], final_val_acc=results["val_acc"][-1],
                    test_acc=results["test_acc"], best_val_epoch=results["best_val_epoch"],
                    best_val_acc=results["best_val_acc"], test_acc_at_best_val=results["test_acc_at_best_val"])
+    if "val_acc_running_bn" in results:
+        row.update(val_acc_running_bn=results["val_acc_running_bn"], val_acc_per_epoch=results["val_acc"],
+                   test_acc_running_bn=results.get("test_acc_running_bn"))
     seconds = results["epoch_seconds"]
     row["seconds_per_epoch"] = round(sum(seconds) / len(seconds), 1) if seconds else None
     return row
@@ -178,6 +181,12 @@ def main(argv=None):
                     "Q2.1 network: learning-rate sweep (SGD, batch 8)")
     plot_comparison({f"{network} (lr {best_lr:g})": runs[(network, False)] for network in NETWORKS},
                     out / "q21_vs_q22", "Q2.1 (flatten) against Q2.2 (batch norm + global average pooling)")
+    q22 = runs[("Q2.2", False)]
+    if q22.get("val_acc_running_bn"):
+        utils.plot_series({"statistics recomputed before each evaluation": q22["val_acc"],
+                           "torch's running averages": q22["val_acc_running_bn"]},
+                          "Validation accuracy", out / "bn_statistics",
+                          f"Q2.2 (lr {best_lr:g}), same weights: two sets of batch-norm statistics")
     rows = [summary_row(f"Q2.1 lr {lr:g}", r) for lr, r in sweep.items()]
     rows += [summary_row("Q2.2", runs[("Q2.2", False)])]
     if not opt.no_course_reshape:

@@ -285,6 +285,7 @@ def test_experiments_script_runs_the_sweep_picks_a_rate_and_draws(tmp_path, inte
     completed = {lr: row["final_val_acc"] for lr, row in sweep.items() if row["status"] == "completed"}
     assert summary["best_learning_rate"] == max(completed, key=completed.get)
     assert summary["runs"][-1]["run"] == "Q2.2" and summary["runs"][-1]["learning_rate"] == summary["best_learning_rate"]
-    for stem in ("lr_sweep", "q21_vs_q22", "pixel_orders"):
+    for stem in ("lr_sweep", "q21_vs_q22", "pixel_orders", "bn_statistics"):
         assert (tmp_path / f"{stem}.png").exists()
+    assert len(summary["runs"][-1]["val_acc_running_bn"]) == 1
     assert "| Q2.2 |" in (tmp_path / "summary.md").read_text()

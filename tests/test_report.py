@@ -70,3 +70,12 @@ def test_q3_sample_table_lists_the_json_examples(tmp_path):
     utils.write_json(tmp_path / "q3" / "attn-seed42-test-topp0.8.json", {"nucleus": {"examples": examples}})
     table = make_report.q3_samples(tmp_path)
     assert table.splitlines()[2:] == ["| scare | scare, schar |", "| yokel | Yochel, yocal |"]
+
+
+def test_batch_norm_statistics_table_shows_both_estimates(tmp_path):
+    q22 = {**SUMMARY["runs"][2], "val_acc_per_epoch": [0.5] * 30 + [0.8 + i / 100 for i in range(10)],
+           "val_acc_running_bn": [0.4] * 30 + [0.6, 0.8] * 5, "test_acc_running_bn": 0.7777}
+    utils.write_json(tmp_path / "q2" / "summary.json", {**SUMMARY, "runs": [*SUMMARY["runs"][:2], q22]})
+    lines = make_report.q2_bn_stats(tmp_path).splitlines()
+    assert lines[2:] == ["| Q2.2 | recomputed | 0.8612 | 0.8900 | 0.8000 - 0.8900 |",
+                         "| Q2.2 | running averages | 0.7777 | 0.8000 | 0.6000 - 0.8000 |"]
