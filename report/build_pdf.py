@@ -86,6 +86,8 @@ def main(out=os.path.join(HERE, "report.pdf")):
                     "--variable", "margin.x=1.8cm", "--variable", "margin.y=2.2cm",
                     "--variable", "header-includes=" + PREAMBLE])
     source = source.replace("#h(-1em)", "#h(-0.17em)")  # LaTeX \! is -1/6 em, not -1 em
+    # a thousands comma, {,} in the Markdown's math, arrives as `\,`, which Typst spaces as a list comma
+    source = re.sub(r"(\d) \\, (?=\d{3})", r'\1","', source)
     cache = os.path.join(ROOT, ".cache", "pdf")
     os.makedirs(cache, exist_ok=True)
     typ = os.path.join(cache, "report.typ")
