@@ -70,12 +70,14 @@ def analyse(triples, train_pairs):
     total_letters = sum(letter_counts.values())
     test_letters = set("".join(spelling.lower() for _, spelling, _ in triples))
     rare_letters = {c for c in test_letters if letter_counts[c] / total_letters < RARE_LETTER_SHARE}
-    seen = {" ".join(phonemes) for phonemes, _ in train_pairs}
+    training_spellings = {}  # pronunciation -> the training words that sound so
+    for phonemes, spelling in train_pairs:
+        training_spellings.setdefault(" ".join(phonemes), set()).add(spelling)
     kinds = {}
     wrong = [(s, p) for _, s, p in triples if p != s]
     final_e = [(s, p) for _, s, p in triples if re.search(SILENT_LETTER_PATTERNS["final consonant + e"], s.lower())]
     for pronunciation, spelling, prediction in triples:
-        for kind in word_kinds(pronunciation, spelling, seen, rare_letters):
+        for kind in word_kinds(pronunciation, spelling, training_spellings, rare_letters):
             counts = kinds.setdefault(kind, {"words": 0, "wrong": 0})
             counts["words"] += 1
             counts["wrong"] += prediction != spelling
@@ -106,6 +108,8 @@ def analyse(triples, train_pairs):
         "wrong_only_in_doubling": sum(s.lower() != p.lower() and squeeze_doubles(s.lower()) == squeeze_doubles(p.lower())
                                       for s, p in wrong),
         "wrong_by_one_edit": sum(Levenshtein.distance(s, p) == 1 for s, p in wrong),
+        "spelled_as_training_homophone": sum(p != s and p in training_spellings.get(pr, ())
+                                             for pr, s, p in triples),
         "final_e_words": len(final_e),
         "final_e_dropped": sum(not p.lower().endswith("e") for _, p in final_e),
         "edit_operations": dict(operations),
@@ -133,6 +137,8 @@ def markdown(analysis, seeds):
             ("one edit away", lambda a: share(a["wrong_by_one_edit"], a["n_wrong"])),
             ("wrong only in capitals", lambda a: share(a["wrong_only_in_case"], a["n_wrong"])),
             ("wrong only in doubled letters", lambda a: share(a["wrong_only_in_doubling"], a["n_wrong"])),
+            ("spelled as the training word that sounds the same",
+             lambda a: f"{a['spelled_as_training_homophone']:,} of {a['kinds'].get('pronunciation in training', {}).get('words', 0):,}"),
             ("true spelling ends in consonant + e, prediction has no final e",
              lambda a: share(a["final_e_dropped"], a["final_e_words"])),
             ("letters missed / added / replaced", lambda a: " / ".join(

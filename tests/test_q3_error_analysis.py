@@ -22,6 +22,7 @@ def test_counts_of_hand_made_predictions():
     assert analysis["wrong_only_in_case"] == 1 and analysis["wrong_only_in_doubling"] == 1
     assert analysis["wrong_by_one_edit"] == 2  # bals, paris (knife -> nif is two, zoo -> zu is two)
     assert analysis["final_e_words"] == 1 and analysis["final_e_dropped"] == 1
+    assert analysis["spelled_as_training_homophone"] == 0
     kinds = analysis["kinds"]
     assert kinds["all words"] == {"words": 5, "wrong": 4, "wer": 0.8}
     assert kinds["capitalised"] == {"words": 1, "wrong": 1, "wer": 1.0}
@@ -57,3 +58,9 @@ def test_missing_file_or_column_is_one_clear_error(tmp_path):
     path.write_text("pronunciation\tspelling\tsample\na\tb\tc\n", encoding="utf-8")
     with pytest.raises(utils.UserError, match="no 'greedy' column"):
         ea.read_predictions(path)
+
+
+def test_a_test_word_spelled_as_its_training_homophone_is_counted():
+    analysis = ea.analyse([("k æ t", "Kat", "cat"), ("d ɔ g", "Dogge", "dog"), ("d ɔ g", "dog", "dog")], TRAIN)
+    assert analysis["spelled_as_training_homophone"] == 2
+    assert analysis["kinds"]["pronunciation in training"] == {"words": 3, "wrong": 2, "wer": 2 / 3}
