@@ -28,7 +28,7 @@ $(INTEL):
 test: setup
 	$(PY) -m pytest -q tests
 
-reproduce: setup data q1 q2 q3 report
+reproduce: setup data q1 q2 q3 report pdf
 
 q1: setup
 	$(PY) q1_hopfield_check.py --plot

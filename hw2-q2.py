@@ -56,6 +56,8 @@ def recompute_batch_norm_stats(model, X):
     training batches of 8 images, so they swing from step to step, and so does any
     accuracy measured with them. Averaging over a fixed set of training images, with
     dropout off as at evaluation, gives the statistics of the network as it is now.
+    X must be in random order: each batch's variance is taken within the batch, so
+    batches of one class would miss the differences between classes.
     """
     norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
     if not norms:
@@ -199,7 +201,7 @@ def main(argv=None):
         start = time.perf_counter()
         train_loss = train_epoch(model, optimizer, criterion, train_X, train_y, opt.batch_size, generator,
                                  device, progress=not opt.no_progress, bf16=opt.bf16)
-        if bn_stats_images is not None:
+        if bn_stats_images is not None:  # measure the running averages before they are replaced
             running_bn["val_acc_running_bn"].append(evaluate(model, val_X, val_y, criterion)[0])
             if epoch == opt.epochs:
                 running_bn["test_acc_running_bn"] = evaluate(model, test_X, test_y, criterion)[0]

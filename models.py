@@ -184,6 +184,7 @@ class BahdanauAttention(nn.Module):
         its backward are several times faster than tanh's over this (B, T, S, H) tensor,
         the largest of the model.
         """
+        # (B, T, 1, H) + (B, 1, S, H) -> (B, T, S, H)
         features = torch.sigmoid((2 * self.query_proj(query)).unsqueeze(2) + (2 * memory.keys).unsqueeze(1))
         scores = 2 * self.score(features).squeeze(-1)  # (B, T, S)
         scores = scores.masked_fill(~memory.mask.unsqueeze(1), float("-inf"))
