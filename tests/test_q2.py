@@ -289,3 +289,9 @@ def test_experiments_script_runs_the_sweep_picks_a_rate_and_draws(tmp_path, inte
         assert (tmp_path / f"{stem}.png").exists()
     assert len(summary["runs"][-1]["val_acc_running_bn"]) == 1
     assert "| Q2.2 |" in (tmp_path / "summary.md").read_text()
+
+
+def test_run_names_tell_the_batch_norm_statistics_apart_only_where_there_is_batch_norm():
+    assert q2.run_name(q2.parse_args([])) == "cnn-bn-lr0.01-sgd-bs8-do0.1-l20-ep40-seed42"
+    assert q2.run_name(q2.parse_args(["-bn_stats", "running"])).endswith("-seed42-bn-running")
+    assert q2.run_name(q2.parse_args(["-no_batch_norm", "-bn_stats", "running"])).endswith("-seed42")
