@@ -89,6 +89,20 @@ def q2_bn_stats(results_dir):
     return "\n".join(lines) + "\n"
 
 
+def q2_seeds(results_dir):
+    """Q2.1 and Q2.2 at lr 0.01 for every seed that has a run folder (seed 42 is make q2's)."""
+    lines = ["| network | seed | final val acc | test acc (epoch 40) |", "|---|---|---|---|"]
+    for network, prefix in (("Q2.1", "cnn"), ("Q2.2", "cnn-bn")):
+        runs = []
+        for path in Path(results_dir, "q2").glob(f"{prefix}-lr0.01-sgd-bs8-do0.1-l20-ep40-seed*/results.json"):
+            seed = path.parent.name.rsplit("-seed", 1)[1]
+            if seed.isdigit():  # not a variant such as -course-reshape
+                runs.append((int(seed), utils.read_json(path)))
+        for seed, run in sorted(runs, key=lambda r: (r[0] != 42, r[0])):
+            lines.append(f"| {network} | {seed} | {run['val_acc'][-1]:.4f} | {run['test_acc']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
 def q3_summary(results_dir):
     return summary_markdown(_read(results_dir, "q3/summary.json"))
 
@@ -112,6 +126,7 @@ TABLES = {
     "q2-networks": q2_networks,
     "q2-course-reshape": q2_course_reshape,
     "q2-bn-stats": q2_bn_stats,
+    "q2-seeds": q2_seeds,
     "q3-summary": q3_summary,
     "q3-samples": q3_samples,
     "q3-errors": q3_errors,

@@ -79,3 +79,11 @@ def test_batch_norm_statistics_table_shows_both_estimates(tmp_path):
     lines = make_report.q2_bn_stats(tmp_path).splitlines()
     assert lines[2:] == ["| Q2.2 | recomputed | 0.8612 | 0.8900 | 0.8000 - 0.8900 |",
                          "| Q2.2 | running averages | 0.7777 | 0.8000 | 0.6000 - 0.8000 |"]
+
+
+def test_seed_table_lists_each_seeds_run_of_both_networks_and_skips_variants(tmp_path):
+    for name, seed, acc in (("cnn", "1", 0.81), ("cnn", "42", 0.8), ("cnn-bn", "42", 0.85), ("cnn", "42-course-reshape", 0.6)):
+        run = tmp_path / "q2" / f"{name}-lr0.01-sgd-bs8-do0.1-l20-ep40-seed{seed}"
+        utils.write_json(run / "results.json", {"val_acc": [0.5, acc], "test_acc": acc})
+    assert make_report.q2_seeds(tmp_path).splitlines()[2:] == [
+        "| Q2.1 | 42 | 0.8000 | 0.8000 |", "| Q2.1 | 1 | 0.8100 | 0.8100 |", "| Q2.2 | 42 | 0.8500 | 0.8500 |"]
