@@ -8,7 +8,6 @@ of the test set with that model: batched greedy, nucleus (p = 0.8), beam 5, and 
 course's one-word-at-a-time greedy loop on a subset. Timings on a shared machine are noisy.
 """
 import argparse
-import importlib.util
 import time
 from functools import partial
 from pathlib import Path
@@ -19,9 +18,7 @@ import utils
 
 ROOT = Path(__file__).resolve().parents[1]
 
-_spec = importlib.util.spec_from_file_location("hw2_q3", ROOT / "hw2-q3.py")
-q3 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(q3)
+q3 = utils.load_script(ROOT / "hw2-q3.py")
 
 
 def timed(function):
