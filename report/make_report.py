@@ -15,6 +15,7 @@ from pathlib import Path
 
 import utils
 from scripts.q2_experiments import markdown_table
+from scripts.q3_ablations import summary_markdown as ablations_markdown
 from scripts.q3_error_analysis import markdown as error_analysis_markdown
 from scripts.q3_experiments import summary_markdown
 
@@ -120,6 +121,10 @@ def q3_samples(results_dir):
     return "\n".join(lines) + "\n"
 
 
+def q3_ablations(results_dir):
+    return ablations_markdown(_read(results_dir, "q3/ablations/summary.json"))
+
+
 TABLES = {
     "q1-checks": q1_checks,
     "q2-sweep": q2_sweep,
@@ -130,6 +135,7 @@ TABLES = {
     "q3-summary": q3_summary,
     "q3-samples": q3_samples,
     "q3-errors": q3_errors,
+    "q3-ablations": q3_ablations,
 }
 
 

@@ -38,26 +38,34 @@ def run(command, log, reuse_if=None):
         raise utils.UserError(f"`{' '.join(command)}` failed with exit code {done.returncode}; see {log}")
 
 
+def train_and_test(name, flags, seed, results, args, attention_plots=0, log_tag=""):
+    """Train one model (hw2-q3.py `flags`) with `seed` into `results`/`name`-seed`seed`.pt,
+    then test it greedily and with beam search, and an attention model with nucleus sampling.
+
+    `args` gives data_dir, threads, n_epochs, log_dir and reuse (skip a run whose JSON exists);
+    the log is `args.log_dir`/q3`log_tag`-`name`-seed`seed`.log.
+    """
+    results, stem = Path(results), f"{name}-seed{seed}"
+    log = Path(args.log_dir) / f"q3{log_tag}-{stem}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    base = ["--data_dir", args.data_dir, "--results_dir", str(results), "--threads", str(args.threads),
+            "--no_progress", "--seed", str(seed), "--checkpoint_name", str(results / f"{stem}.pt")]
+    reuse = args.reuse or None
+    run(["hw2-q3.py", "train", *flags, *base, "--n_epochs", str(args.n_epochs)], log,
+        reuse and results / f"{stem}-train.json")
+    plots = ["--attention_plots", str(attention_plots)] if attention_plots else []
+    run(["hw2-q3.py", "test", *base, "--beam_size", str(BEAM_SIZE), *plots], log,
+        reuse and results / f"{stem}-test-beam{BEAM_SIZE}.json")
+    if "--use_attn" in flags:
+        run(["hw2-q3.py", "test", *base, "--topp", str(TOP_P), "--k", str(K)], log,
+            reuse and results / f"{stem}-test-topp{TOP_P}.json")
+
+
 def experiments(args):
-    results = Path(args.results_dir)
-    logs = Path(args.log_dir)
-    logs.mkdir(parents=True, exist_ok=True)
-    common = ["--data_dir", args.data_dir, "--results_dir", str(results), "--threads", str(args.threads),
-              "--no_progress"]
     for seed in args.seeds:
         for name, flags in (("no-attn", []), ("attn", ["--use_attn"])):
-            stem = f"{name}-seed{seed}"
-            checkpoint = results / f"{stem}.pt"
-            log = logs / f"q3-{stem}.log"
-            base = [*common, "--seed", str(seed), "--checkpoint_name", str(checkpoint)]
-            reuse = args.reuse or None
-            run(["hw2-q3.py", "train", *flags, *base, "--n_epochs", str(args.n_epochs)], log, reuse and results / f"{stem}-train.json")
-            plots = ["--attention_plots", "4"] if name == "attn" and seed == args.seeds[0] else []
-            run(["hw2-q3.py", "test", *base, "--beam_size", str(BEAM_SIZE), *plots], log,
-                reuse and results / f"{stem}-test-beam{BEAM_SIZE}.json")
-            if name == "attn":
-                run(["hw2-q3.py", "test", *base, "--topp", str(TOP_P), "--k", str(K)], log,
-                    reuse and results / f"{stem}-test-topp{TOP_P}.json")
+            plots = 4 if name == "attn" and seed == args.seeds[0] else 0
+            train_and_test(name, flags, seed, args.results_dir, args, attention_plots=plots)
 
 
 def mean_std(values):

@@ -154,15 +154,53 @@ def test_predict_without_input_is_an_error(trained):
     assert run.returncode == 2 and "no pronunciation given" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_experiments_script_runs_every_decoding_and_summarises(tmp_path):
-    data_dir = slice_data(tmp_path / "data", n_train=200, n_eval=30)
-    done = subprocess.run([sys.executable, "-m", "scripts.q3_experiments", "--seeds", "1", "2", "--n_epochs", "1",
-                           "--data_dir", str(data_dir), "--results_dir", str(tmp_path / "results"),
-                           "--log_dir", str(tmp_path / "logs")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+def run_module(module, *args):
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def experiments(tmp_path_factory):
+    """`make q3` in miniature: seeds 1 and 2, one epoch, 200 training words."""
+    root = tmp_path_factory.mktemp("q3_experiments")
+    data_dir = slice_data(root / "data", n_train=200, n_eval=30)
+    done = run_module("scripts.q3_experiments", "--seeds", "1", "2", "--n_epochs", "1", "--data_dir", data_dir,
+                      "--results_dir", root / "results", "--log_dir", root / "logs")
     assert done.returncode == 0, done.stderr
-    summary = utils.read_json(tmp_path / "results" / "summary.json")
+    return root, data_dir
+
+
+def test_experiments_script_runs_every_decoding_and_summarises(experiments):
+    root, _ = experiments
+    summary = utils.read_json(root / "results" / "summary.json")
     assert summary["seeds"] == [1, 2] and [row["label"] for row in summary["test"]][-1].startswith("Attention, nucleus")
     nucleus = summary["test"][-1]["wer@3"]
     assert len(nucleus["values"]) == 2 and 0 <= nucleus["mean"] <= 1
-    assert "| Attention, greedy |" in (tmp_path / "results" / "summary.md").read_text(encoding="utf-8")
+    assert "| Attention, greedy |" in (root / "results" / "summary.md").read_text(encoding="utf-8")
+
+
+def test_ablations_script_retrains_with_one_flag_changed_and_sweeps_beam_alpha(experiments):
+    root, data_dir = experiments
+    ablations = root / "ablations"
+    done = run_module("scripts.q3_ablations", "--seeds", "1", "2", "--n_epochs", "1", "--only", "clip_norm0",
+                      "--data_dir", data_dir, "--main_dir", root / "results", "--results_dir", ablations,
+                      "--log_dir", root / "logs")
+    assert done.returncode == 0, done.stderr
+    train = utils.read_json(ablations / "clip_norm0" / "attn-seed2-train.json")
+    assert train["args"]["clip_norm"] == 0 and train["args"]["use_attn"] and train["args"]["seed"] == 2
+    summary = utils.read_json(ablations / "summary.json")
+    assert [row["run"] for row in summary["training"]] == ["main (`make q3`)", "clip_norm0"]
+    main_runs = utils.read_json(root / "results" / "summary.json")
+    main_wer_at_3 = summary["training"][0]["metrics"]["nucleus WER@3"]["values"]
+    assert main_wer_at_3 == main_runs["test"][-1]["wer@3"]["values"]
+    assert [row["length_alpha"] for row in summary["beam_alpha"]] == [0.0, 0.5, 1.0]
+    assert all(len(row["cer"]["values"]) == 2 for row in summary["beam_alpha"])
+    assert "| clip_norm0 |" in (ablations / "summary.md").read_text(encoding="utf-8")
+
+
+def test_ablations_script_needs_the_main_runs_first(tmp_path):
+    done = run_module("scripts.q3_ablations", "--main_dir", tmp_path, "--results_dir", tmp_path / "ablations")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"q3_ablations.py: error: {tmp_path}: no attention checkpoint for seeds [42, 1, 2]; run `make q3` first"]
+    assert not (tmp_path / "ablations").exists()

@@ -87,3 +87,20 @@ def test_seed_table_lists_each_seeds_run_of_both_networks_and_skips_variants(tmp
         utils.write_json(run / "results.json", {"val_acc": [0.5, acc], "test_acc": acc})
     assert make_report.q2_seeds(tmp_path).splitlines()[2:] == [
         "| Q2.1 | 42 | 0.8000 | 0.8000 |", "| Q2.1 | 1 | 0.8100 | 0.8100 |", "| Q2.2 | 42 | 0.8500 | 0.8500 |"]
+
+
+def test_q3_ablation_table_carries_the_json_numbers(tmp_path):
+    def stats(mean, std):
+        return {"mean": mean, "std": std, "values": []}
+
+    labels = ["best val CER", "greedy CER", "greedy WER", "beam 5 WER", "nucleus WER@3"]
+    summary = {"seeds": [42, 1], "training": [{"run": "clip_norm0", "changes": "no clipping",
+                                               "metrics": {label: stats(0.1 * i, 0.01) for i, label in enumerate(labels)}}],
+               "beam_alpha": [{"length_alpha": 0.5, "cer": stats(0.2052, 0.0031), "wer": stats(0.7, 0.02)}]}
+    utils.write_json(tmp_path / "q3" / "ablations" / "summary.json", summary)
+    lines = make_report.q3_ablations(tmp_path).splitlines()
+    assert lines[0].startswith("Attention model, mean ± sample std over seeds 42, 1;")
+    assert lines[2] == "| run | what changes | " + " | ".join(labels) + " |"
+    assert lines[4] == ("| clip_norm0 | no clipping | 0.0000 ± 0.0100 | 0.1000 ± 0.0100 | 0.2000 ± 0.0100 | "
+                        "0.3000 ± 0.0100 | 0.4000 ± 0.0100 |")
+    assert lines[-1] == "| 0.5 | 0.2052 ± 0.0031 | 0.7000 ± 0.0200 |"

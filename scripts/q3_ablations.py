@@ -1,0 +1,124 @@
+#!/usr/bin/env python
+"""The measurements behind the README's Q3 choices, over three seeds, and their summary.
+
+    python -m scripts.q3_ablations [--reuse]          # make ablations (after make q3)
+
+1. Training choices: the attention model of `make q3`, retrained with one choice the
+   statement leaves open changed (ABLATIONS), each into results/q3/ablations/<name>/ and
+   tested as the main runs are (greedy, beam 5, nucleus p = 0.8 with WER@3).
+2. Beam-search length normalisation: the main attention checkpoints decode the
+   validation set with beam 5 under each exponent of LENGTH_ALPHAS.
+
+Writes summary.json and summary.md in results/q3/ablations/: mean and sample standard
+deviation over the seeds, beside the main runs' figures.
+"""
+import argparse
+from functools import partial
+from pathlib import Path
+
+import torch
+
+import utils
+from scripts.q3_experiments import BEAM_SIZE, K, TOP_P, mean_std, train_and_test
+
+ROOT = Path(__file__).resolve().parents[1]
+ABLATIONS = {  # folder: (hw2-q3.py train flags, what changes from the main runs)
+    "clip_norm0": (["--clip_norm", "0"], "no gradient clipping"),
+    "scaled_lstm": (["--init", "scaled_lstm"], "orthogonal recurrent weights, forget-gate bias 1"),
+    "init_torch": (["--init", "torch"], "torch's default initialisation"),
+    "length_pool20": (["--length_pool", "20"], "batches from length-sorted pools"),
+}
+LENGTH_ALPHAS = (0.0, 0.5, 1.0)
+METRICS = [  # (label, JSON suffix, key in the test JSON or None for training, metric)
+    ("best val CER", "train", None, "best_val_cer"),
+    ("greedy CER", f"test-beam{BEAM_SIZE}", "greedy", "cer"),
+    ("greedy WER", f"test-beam{BEAM_SIZE}", "greedy", "wer"),
+    (f"beam {BEAM_SIZE} WER", f"test-beam{BEAM_SIZE}", "beam", "wer"),
+    (f"nucleus WER@{K}", f"test-topp{TOP_P}", "nucleus", f"wer@{K}"),
+]
+
+
+def attention_metrics(folder, seeds):
+    """{metric label: mean_std over seeds} of the attention runs in `folder`."""
+    def value(seed, suffix, key, metric):
+        record = utils.read_json(Path(folder) / f"attn-seed{seed}-{suffix}.json")
+        return record[metric] if key is None else record[key][metric]
+
+    return {label: mean_std([value(seed, suffix, key, metric) for seed in seeds])
+            for label, suffix, key, metric in METRICS}
+
+
+def beam_alpha_sweep(main_dir, seeds, data_dir, device):
+    """Validation CER/WER of each main attention checkpoint under beam 5, per length exponent."""
+    q3 = utils.load_script(ROOT / "hw2-q3.py")
+    scores = {alpha: {"cer": [], "wer": []} for alpha in LENGTH_ALPHAS}
+    for seed in seeds:
+        args = q3.parse_args(["test", "--checkpoint_name", str(Path(main_dir) / f"attn-seed{seed}.pt"),
+                              "--data_dir", data_dir])
+        model, src_vocab, tgt_vocab, _ = q3.load_model(args, device)
+        model.eval()
+        split = utils.load_p2g(data_dir, src_vocab, tgt_vocab, splits=("valid",))[0]["valid"]
+        for alpha in LENGTH_ALPHAS:
+            search = partial(q3.beam_search_batch, model, max_len=args.max_len, beam_size=BEAM_SIZE, alpha=alpha)
+            with torch.inference_mode():
+                spellings = q3.decode_corpus(search, split.src, split.src_lengths, tgt_vocab, device)
+            scores[alpha]["cer"].append(utils.character_error_rate(spellings, split.spellings))
+            scores[alpha]["wer"].append(utils.word_error_rate(spellings, split.spellings))
+    return [{"length_alpha": alpha, "cer": mean_std(s["cer"]), "wer": mean_std(s["wer"])}
+            for alpha, s in scores.items()]
+
+
+def summary_markdown(summary):
+    def cell(stats):
+        return f"{stats['mean']:.4f} ± {stats['std']:.4f}"
+
+    seeds = ", ".join(map(str, summary["seeds"]))
+    labels = [label for label, *_ in METRICS]
+    lines = [f"Attention model, mean ± sample std over seeds {seeds}; the test set unless said otherwise.", "",
+             "| run | what changes | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+    for row in summary["training"]:
+        lines.append(f"| {row['run']} | {row['changes']} | " + " | ".join(cell(row['metrics'][m]) for m in labels) + " |")
+    lines += ["", f"Beam {BEAM_SIZE}, main attention checkpoints, validation set; hypotheses ranked by "
+                  "sum(log p) / length^alpha.", "", "| alpha | CER | WER |", "|---|---|---|"]
+    lines += [f"| {row['length_alpha']:g} | {cell(row['cer'])} | {cell(row['wer'])} |" for row in summary["beam_alpha"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
+    parser.add_argument("--data_dir", default="data/")
+    parser.add_argument("--main_dir", default="results/q3", help="the runs of `make q3`")
+    parser.add_argument("--results_dir", default="results/q3/ablations")
+    parser.add_argument("--only", nargs="+", choices=list(ABLATIONS), help="train only these ablations")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n_epochs", type=int, default=20, help="training epochs (the statement's 20)")
+    parser.add_argument("--log_dir", default=str(ROOT / "logs"))
+    parser.add_argument("--reuse", action="store_true", help="skip runs whose result JSON exists")
+    args = parser.parse_args(argv)
+    print("Arguments:", vars(args))
+    torch.set_num_threads(args.threads)
+    missing = [seed for seed in args.seeds if not (Path(args.main_dir) / f"attn-seed{seed}.pt").is_file()]
+    if missing:
+        raise utils.UserError(f"{args.main_dir}: no attention checkpoint for seeds {missing}; run `make q3` first")
+
+    for name in args.only or ABLATIONS:
+        for seed in args.seeds:
+            train_and_test("attn", ["--use_attn", *ABLATIONS[name][0]], seed, Path(args.results_dir) / name, args,
+                           log_tag=f"-{name}")
+    training = [{"run": "main (`make q3`)", "flags": [], "changes": "none",
+                 "metrics": attention_metrics(args.main_dir, args.seeds)}]
+    training += [{"run": name, "flags": flags, "changes": changes,
+                  "metrics": attention_metrics(Path(args.results_dir) / name, args.seeds)}
+                 for name, (flags, changes) in ABLATIONS.items()
+                 if (Path(args.results_dir) / name / f"attn-seed{args.seeds[0]}-train.json").is_file()]
+    summary = {"args": vars(args), "seeds": args.seeds, "training": training,
+               "beam_alpha": beam_alpha_sweep(args.main_dir, args.seeds, args.data_dir, torch.device("cpu"))}
+    utils.write_json(Path(args.results_dir) / "summary.json", summary)
+    text = summary_markdown(summary)
+    utils.write_text(Path(args.results_dir) / "summary.md", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    utils.run_main(main)
