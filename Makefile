@@ -28,7 +28,7 @@ $(INTEL):
 test: setup
 	$(PY) -m pytest -q tests
 
-# Q2's sweep leaves one core idle while its last run trains: Q3 and its ablations fill it.
+# Q2 trains two runs at a time and leaves a core idle whenever one is left: Q3 and its ablations fill it.
 reproduce: setup data
 	$(MAKE) q1
 	$(MAKE) -j2 q2 q3-and-ablations

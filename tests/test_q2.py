@@ -224,6 +224,21 @@ def test_train_batch_returns_the_loss_and_takes_a_step():
     assert nn.NLLLoss()(model(X), y).item() < before
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_fused_sgd_takes_bitwise_the_steps_of_torchs_default_sgd(batch_norm, intel_slice):
+    X, y = utils.load_intel(intel_slice)["train"]
+    weights = []
+    for make in (lambda params: q2.make_optimizer("sgd", params, 0.01, 0.0),
+                 lambda params: torch.optim.SGD(params, lr=0.01)):
+        torch.manual_seed(0)
+        model = init_kaiming_(CNN(0.1, batch_norm=batch_norm))
+        optimizer = make(model.parameters())
+        for index in torch.arange(40).view(5, 8):
+            q2.train_batch(X[index], y[index], model, optimizer, nn.NLLLoss())
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 def test_end_to_end_run_prints_and_writes_results(tmp_path, intel_slice):
     # batch 8 over 180 images leaves a last batch of 4; 179 would leave one (folded in)
     result = run_script("hw2-q2.py", "-epochs", "2", "-batch_size", "7", "-data_path", intel_slice,
