@@ -3,6 +3,7 @@
 
     python -m benchmarks.bench_q2                       # both networks, 1 and 2 threads
     python -m benchmarks.bench_q2 --steps 300 --bf16    # also time bfloat16 autocast
+    python -m benchmarks.bench_q2 --compare_sgd 4       # Q2.1, 1 thread: fused against default SGD
 
 Prints training images/s, the seconds one epoch (train + validation) takes at that
 speed, and evaluation images/s. The first steps are warm-up and are not timed.
@@ -18,8 +19,9 @@ import utils
 from models import CNN, init_kaiming_
 
 
-def time_training(q2, model, X, y, batch_size, steps, bf16, warmup=20):
-    optimizer = q2.make_optimizer("sgd", model.parameters(), 0.01, 0.0)
+def time_training(q2, model, X, y, batch_size, steps, bf16, warmup=20, fused=True):
+    optimizer = (q2.make_optimizer("sgd", model.parameters(), 0.01, 0.0) if fused
+                 else torch.optim.SGD(model.parameters(), lr=0.01))
     generator = torch.Generator().manual_seed(0)
     batches = []
     while len(batches) < warmup + steps:
@@ -41,6 +43,20 @@ def time_evaluation(q2, model, X, y):
     return len(y) / (time.perf_counter() - start)
 
 
+def compare_sgd(q2, X, y, opt):
+    """ms per Q2.1 training step with fused and torch's default SGD, interleaved against drift."""
+    torch.set_num_threads(1)
+    times = {"fused": [], "default": []}
+    for _ in range(opt.compare_sgd):
+        for name in times:
+            torch.manual_seed(0)
+            model = init_kaiming_(CNN(0.1, batch_norm=False)).to(memory_format=torch.channels_last)
+            speed = time_training(q2, model, X, y, opt.batch_size, opt.steps, bf16=False, fused=name == "fused")
+            times[name].append(1000 * opt.batch_size / speed)
+    for name, values in times.items():
+        print(f"{name:7} SGD: {', '.join(f'{t:.1f}' for t in values)} ms per step")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_path", default="data/intel_landscapes_48x48.npz")
@@ -49,10 +65,15 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--bf16", action="store_true", help="also time bfloat16 autocast")
     parser.add_argument("--no_channels_last", action="store_true", help="also time the default memory format")
+    parser.add_argument("--compare_sgd", type=int, default=0, metavar="ROUNDS",
+                        help="only time Q2.1 training on 1 thread, fused and default SGD in turn, ROUNDS times")
     opt = parser.parse_args(argv)
     q2 = utils.load_script(Path(__file__).resolve().parents[1] / "hw2-q2.py")
     data = utils.load_intel(opt.data_path)
     (train_X, train_y), (val_X, val_y) = data["train"], data["val"]
+    if opt.compare_sgd:
+        compare_sgd(q2, train_X.contiguous(memory_format=torch.channels_last), train_y, opt)
+        return
     formats = [True] + ([False] if opt.no_channels_last else [])
     precisions = [False] + ([True] if opt.bf16 else [])
     print(f"{'network':8} {'threads':>7} {'layout':>13} {'dtype':>5} {'train img/s':>11} "

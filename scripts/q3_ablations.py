@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 import utils
-from scripts.q3_experiments import BEAM_SIZE, K, TOP_P, mean_std, train_and_test
+from scripts.q3_experiments import BEAM_SIZE, K, TOP_P, format_mean_std, mean_std, train_and_test
 
 ROOT = Path(__file__).resolve().parents[1]
 ABLATIONS = {  # folder: (hw2-q3.py train flags, what changes from the main runs)
@@ -69,18 +69,17 @@ def beam_alpha_sweep(main_dir, seeds, data_dir, device):
 
 
 def summary_markdown(summary):
-    def cell(stats):
-        return f"{stats['mean']:.4f} ± {stats['std']:.4f}"
-
     seeds = ", ".join(map(str, summary["seeds"]))
     labels = [label for label, *_ in METRICS]
     lines = [f"Attention model, mean ± sample std over seeds {seeds}; the test set unless said otherwise.", "",
              "| run | what changes | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
     for row in summary["training"]:
-        lines.append(f"| {row['run']} | {row['changes']} | " + " | ".join(cell(row['metrics'][m]) for m in labels) + " |")
+        cells = [row["run"], row["changes"], *(format_mean_std(row["metrics"][m]) for m in labels)]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Beam {BEAM_SIZE}, main attention checkpoints, validation set; hypotheses ranked by "
                   "sum(log p) / length^alpha.", "", "| alpha | CER | WER |", "|---|---|---|"]
-    lines += [f"| {row['length_alpha']:g} | {cell(row['cer'])} | {cell(row['wer'])} |" for row in summary["beam_alpha"]]
+    lines += [f"| {row['length_alpha']:g} | {format_mean_std(row['cer'])} | {format_mean_std(row['wer'])} |"
+              for row in summary["beam_alpha"]]
     return "\n".join(lines) + "\n"
 
 

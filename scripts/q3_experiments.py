@@ -73,10 +73,15 @@ def mean_std(values):
             "values": values}
 
 
+def format_mean_std(stats, digits=4):
+    """A mean_std record as 'mean ± std'."""
+    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+
+
 def summary_markdown(summary):
     """The tables of summary.md: test metrics, then training, as mean ± sample std over seeds."""
     def cell(row, metric):
-        return f"{row[metric]['mean']:.4f} ± {row[metric]['std']:.4f}" if metric in row else "–"
+        return format_mean_std(row[metric]) if metric in row else "–"
 
     lines = [f"Test set, mean ± sample std over seeds {', '.join(map(str, summary['seeds']))}.", "",
              f"| Model, decoding | CER | WER | WER@{K} |", "|---|---|---|---|"]
@@ -85,8 +90,8 @@ def summary_markdown(summary):
     lines += ["", "| Training | best validation CER | best epoch per seed | seconds (all epochs + validation) |",
               "|---|---|---|---|"]
     for name, t in summary["training"].items():
-        lines.append(f"| {name} | {t['best_val_cer']['mean']:.4f} ± {t['best_val_cer']['std']:.4f} | "
-                     f"{', '.join(map(str, t['best_epoch']))} | {t['seconds']['mean']:.0f} ± {t['seconds']['std']:.0f} |")
+        lines.append(f"| {name} | {format_mean_std(t['best_val_cer'])} | "
+                     f"{', '.join(map(str, t['best_epoch']))} | {format_mean_std(t['seconds'], digits=0)} |")
     return "\n".join(lines) + "\n"
 
 
