@@ -197,11 +197,15 @@ def save_checkpoint(obj, path):
 
 
 def save_figure(fig, stem):
-    """Save a matplotlib figure as `stem`.png and `stem`.pdf, atomically, and close it."""
+    """Save a matplotlib figure as `stem`.png and `stem`.pdf, atomically, and close it.
+
+    The PDF carries no creation date, so that the same figure gives the same bytes.
+    """
     import matplotlib.pyplot as plt
 
-    for suffix in (".png", ".pdf"):
-        _atomic_write(Path(stem).with_suffix(suffix), lambda tmp: fig.savefig(tmp, dpi=150, bbox_inches="tight"))
+    for suffix, metadata in ((".png", None), (".pdf", {"CreationDate": None})):
+        _atomic_write(Path(stem).with_suffix(suffix),
+                      lambda tmp: fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata=metadata))
     plt.close(fig)
 
 

@@ -4,6 +4,7 @@
     python -m benchmarks.bench_q2                       # both networks, 1 and 2 threads
     python -m benchmarks.bench_q2 --steps 300 --bf16    # also time bfloat16 autocast
     python -m benchmarks.bench_q2 --compare_sgd 4       # Q2.1, 1 thread: fused against default SGD
+    python -m benchmarks.bench_q2 --plain_loader        # Q2.1, the plain implementation to compare with
 
 Prints training images/s, the seconds one epoch (train + validation) takes at that
 speed, and evaluation images/s. The first steps are warm-up and are not timed.
@@ -57,6 +58,39 @@ def compare_sgd(q2, X, y, opt):
         print(f"{name:7} SGD: {', '.join(f'{t:.1f}' for t in values)} ms per step")
 
 
+def time_plain_loader(X, y, val_X, val_y, opt):
+    """Seconds per Q2.1 epoch of a plain implementation, the "before" of the speed-ups.
+
+    Per-sample `TensorDataset` indexing and default collation through a shuffling
+    `DataLoader`, the default memory format and SGD, and evaluation of the whole
+    validation set in one batch, as the course's own loop does.
+    """
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=opt.batch_size,
+                                         shuffle=True, generator=torch.Generator().manual_seed(0))
+    for threads in opt.threads:
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        model = init_kaiming_(CNN(0.1, batch_norm=False))
+        optimizer, criterion = torch.optim.SGD(model.parameters(), lr=0.01), nn.NLLLoss()
+        model.train()
+        for step, (images, labels) in enumerate(loader):
+            if step == 20:  # warm-up done
+                start = time.perf_counter()
+            elif step == 20 + opt.steps:
+                break
+            optimizer.zero_grad()
+            criterion(model(images), labels).backward()
+            optimizer.step()
+        train_speed = opt.steps * opt.batch_size / (time.perf_counter() - start)
+        start = time.perf_counter()
+        model.eval()
+        with torch.inference_mode():
+            model(val_X)
+        evaluation = time.perf_counter() - start
+        print(f"Q2.1, plain DataLoader, {threads} thread(s): {train_speed:.0f} training images/s, "
+              f"{len(y) / train_speed + evaluation:.1f} s per epoch (validation {evaluation:.1f} s)", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_path", default="data/intel_landscapes_48x48.npz")
@@ -67,12 +101,17 @@ def main(argv=None):
     parser.add_argument("--no_channels_last", action="store_true", help="also time the default memory format")
     parser.add_argument("--compare_sgd", type=int, default=0, metavar="ROUNDS",
                         help="only time Q2.1 training on 1 thread, fused and default SGD in turn, ROUNDS times")
+    parser.add_argument("--plain_loader", action="store_true",
+                        help="only time Q2.1 as a plain per-sample DataLoader implementation would train it")
     opt = parser.parse_args(argv)
     q2 = utils.load_script(Path(__file__).resolve().parents[1] / "hw2-q2.py")
     data = utils.load_intel(opt.data_path)
     (train_X, train_y), (val_X, val_y) = data["train"], data["val"]
     if opt.compare_sgd:
         compare_sgd(q2, train_X.contiguous(memory_format=torch.channels_last), train_y, opt)
+        return
+    if opt.plain_loader:
+        time_plain_loader(train_X, train_y, val_X, val_y, opt)
         return
     formats = [True] + ([False] if opt.no_channels_last else [])
     precisions = [False] + ([True] if opt.bf16 else [])

@@ -1,11 +1,13 @@
 """Q3 speed: seconds per training epoch and decoding words per second.
 
-    python -m benchmarks.bench_q3 [--epochs 2] [--threads 1] [--length_pool 1] [--data_dir data/]
+    python -m benchmarks.bench_q3 [--epochs 2] [--threads 1] [--length_pool 1] [--data_dir data/] [--baseline]
 
 Trains each model (without, with attention) for a few epochs with the statement's
 hyperparameters, timing each epoch and the greedy validation pass, then times decoding
 of the test set with that model: batched greedy, nucleus (p = 0.8), beam 5, and the
-course's one-word-at-a-time greedy loop on a subset. Timings on a shared machine are noisy.
+course's one-word-at-a-time greedy loop on a subset. With --baseline, also times the
+straightforward implementation to compare with: an epoch of teacher forcing one target
+position at a time, and validation one word at a time. Timings on a shared machine are noisy.
 """
 import argparse
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 import torch
 
 import utils
+from models import reshape_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +40,29 @@ def course_loop(model, split, tgt_vocab, n_words, max_len):
     return [q3.course_greedy(model, *split.batch(torch.tensor([i]))[:2], tgt_vocab, max_len) for i in range(n_words)]
 
 
+def stepwise_logits(model, src, src_lengths, tgt):
+    """Teacher forcing one target position at a time, as the course's decoder loop does."""
+    encoder_outputs, dec_state = model.encoder(src, src_lengths)
+    dec_state, memory = reshape_state(dec_state), model.decoder.memory(encoder_outputs, src_lengths)
+    outputs = []
+    for t in range(tgt.shape[1] - 1):
+        output, dec_state = model.decoder.step(tgt[:, t:t + 1], dec_state, memory)
+        outputs.append(output)
+    return model.generator(torch.cat(outputs, dim=1))  # (B, T-1, V)
+
+
+def stepwise_epoch(model, split, optimizer, criterion, train_args, generator, device):
+    model.train()
+    for indices in utils.length_pooled_batches(split.src_lengths, train_args.batch_size, generator, 1):
+        src, src_lengths, tgt = (t.to(device) for t in split.batch(indices))
+        logits = stepwise_logits(model, src, src_lengths, tgt)
+        loss = criterion(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train_args.clip_norm)
+        optimizer.step()
+
+
 def bench(use_attn, args, device):
     flags = ["--threads", str(args.threads), "--length_pool", str(args.length_pool)] + (["--use_attn"] if use_attn else [])
     train_args = q3.parse_args(["train", *flags])
@@ -57,6 +83,14 @@ def bench(use_attn, args, device):
           f"(best of {args.epochs}); greedy validation ({len(data['valid'])} words): {valid_wall:.2f} s wall, "
           f"{valid_cpu:.2f} s CPU; 20 epochs + validation ~ {20 * (train_wall + valid_wall):.0f} s wall, "
           f"{20 * (train_cpu + valid_cpu):.0f} s CPU")
+    if args.baseline:
+        _, stepwise, _ = timed(lambda: stepwise_epoch(model, data["train"], optimizer, criterion, train_args, shuffle,
+                                                      device))
+        model.eval()
+        _, one_by_one, _ = timed(lambda: course_loop(model, data["valid"], tgt_vocab, len(data["valid"]), 50))
+        print(f"[{name}] baseline: stepwise teacher-forced epoch {stepwise:.2f} s wall, validation one word at a "
+              f"time {one_by_one:.2f} s; 20 epochs ~ {20 * (stepwise + valid_wall):.0f} s with batched validation, "
+              f"{20 * (stepwise + one_by_one):.0f} s with one word at a time")
     model.eval()
     test = data["test"]
     sampler = torch.Generator(device).manual_seed(0)
@@ -83,6 +117,7 @@ def main(argv=None):
     parser.add_argument("--course_words", type=int, default=200)
     parser.add_argument("--length_pool", type=int, default=1, help="as hw2-q3.py train; 20 trades accuracy for speed")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--baseline", action="store_true", help="also time the straightforward implementation")
     args = parser.parse_args(argv)
     device = utils.resolve_device(args.device, flag="--device")
     torch.set_num_threads(args.threads)

@@ -9,12 +9,13 @@ import re
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pypandoc
 import typst
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 PAGES = ["README.md", "q1.md", "q2.md", "q2_theory.md", "q3.md"]
 TITLE = "Deep Learning (IST 2024-25), Homework 2: written report"
 FULL_WIDTH_PX = 1400  # a figure this many pixels wide spans the text width
@@ -46,11 +47,11 @@ def rewrite(page, text):
         path, _, anchor = target.partition("#")
         if bang:  # image: a path from the repository root (Typst's root below),
             # and a width that puts every figure at the same scale
-            target = "/" + os.path.relpath(os.path.join(HERE, path), ROOT)
+            image = (HERE / path).resolve()
+            target = "/" + image.relative_to(ROOT).as_posix()
             if not path.endswith(".png"):
                 return f"![{label}]({target})"
-            with open(os.path.join(HERE, path), "rb") as f:
-                width_px = struct.unpack(">I", f.read(24)[16:20])[0]  # PNG header
+            width_px = struct.unpack(">I", image.read_bytes()[16:20])[0]  # PNG header
             width = min(100, round(100 * width_px / FULL_WIDTH_PX))
             return f"![{label}]({target}){{width={width}%}}"
         elif path in PAGES:  # another page of the report: jump inside the PDF
@@ -72,11 +73,9 @@ def creation_time():
     return int(git.stdout) if git.returncode == 0 and git.stdout.strip() else None
 
 
-def main(out=os.path.join(HERE, "report.pdf")):
-    pages = []
-    for page in PAGES:
-        with open(os.path.join(HERE, page), encoding="utf-8") as f:
-            pages.append(rewrite(page, f.read()))
+def main(out=HERE / "report.pdf"):
+    out = Path(out)
+    pages = [rewrite(page, (HERE / page).read_text(encoding="utf-8")) for page in PAGES]
     markdown = "\n\n```{=typst}\n#pagebreak()\n```\n\n".join(pages)
     source = pypandoc.convert_text(
         markdown, "typst", format="markdown+gfm_auto_identifiers",
@@ -88,16 +87,14 @@ def main(out=os.path.join(HERE, "report.pdf")):
     source = source.replace("#h(-1em)", "#h(-0.17em)")  # LaTeX \! is -1/6 em, not -1 em
     # a thousands comma, {,} in the Markdown's math, arrives as `\,`, which Typst spaces as a list comma
     source = re.sub(r"(\d) \\, (?=\d{3})", r'\1","', source)
-    cache = os.path.join(ROOT, ".cache", "pdf")
-    os.makedirs(cache, exist_ok=True)
-    typ = os.path.join(cache, "report.typ")
-    with open(typ, "w", encoding="utf-8") as f:
-        f.write(source)
-    _, warnings = typst.compile_with_warnings(typ, output=out, root=ROOT,
+    typ = ROOT / ".cache" / "pdf" / "report.typ"
+    typ.parent.mkdir(parents=True, exist_ok=True)
+    typ.write_text(source, encoding="utf-8")
+    _, warnings = typst.compile_with_warnings(str(typ), output=str(out), root=str(ROOT),
                                               timestamp=creation_time())
     for w in warnings:
         print("typst warning:", w, file=sys.stderr)
-    print(f"wrote {os.path.relpath(out)} ({os.path.getsize(out) // 1024} KiB)")
+    print(f"wrote {os.path.relpath(out)} ({out.stat().st_size // 1024} KiB)")
 
 
 if __name__ == "__main__":

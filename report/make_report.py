@@ -17,7 +17,7 @@ import utils
 from scripts.q2_experiments import markdown_table
 from scripts.q3_ablations import summary_markdown as ablations_markdown
 from scripts.q3_error_analysis import markdown as error_analysis_markdown
-from scripts.q3_experiments import summary_markdown
+from scripts.q3_experiments import format_mean_std, mean_std, summary_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT_DIR = ROOT / "report"
@@ -74,33 +74,51 @@ def q2_course_reshape(results_dir):
     return markdown_table(sweep + rows)
 
 
+def _q2_run(results_dir, row):
+    """The full record of a summary row's run."""
+    return _read(results_dir, f"q2/{row['folder']}/results.json")
+
+
 def q2_bn_stats(results_dir):
     """Batch-norm runs evaluated both ways: statistics recomputed (what they report) and running averages."""
     rows, _ = _q2_rows(results_dir, lambda run: run.startswith("Q2.2"))
     lines = ["| run | batch-norm statistics | test acc (epoch 40) | final val acc | val acc, epochs 31-40: min - max |",
              "|---|---|---|---|---|"]
     for row in rows:
-        if "val_acc_running_bn" not in row:
+        run = _q2_run(results_dir, row)
+        if "val_acc_running_bn" not in run:
             continue
-        for label, test_acc, curve in (("recomputed", row["test_acc"], row["val_acc_per_epoch"]),
-                                       ("running averages", row["test_acc_running_bn"], row["val_acc_running_bn"])):
+        for label, test_acc, curve in (("recomputed", run["test_acc"], run["val_acc"]),
+                                       ("running averages", run["test_acc_running_bn"], run["val_acc_running_bn"])):
             last = curve[-10:]
             lines.append(f"| {row['run']} | {label} | {test_acc:.4f} | {curve[-1]:.4f} | "
                          f"{min(last):.4f} - {max(last):.4f} |")
     return "\n".join(lines) + "\n"
 
 
+# Arguments that say how and where a run was executed, not what it computed.
+EXECUTION_ARGS = {"seed", "threads", "no_progress", "results_dir", "data_path", "device"}
+
+
 def q2_seeds(results_dir):
-    """Q2.1 and Q2.2 at lr 0.01 for every seed that has a run folder (seed 42 is make q2's)."""
+    """Q2.1 and Q2.2 at the best rate for every seed: runs whose arguments are make q2's but for the seed."""
+    def settings(run):
+        return {key: value for key, value in run["args"].items() if key not in EXECUTION_ARGS}
+
+    runs = [utils.read_json(path) for path in Path(results_dir, "q2").glob("*/results.json")]
     lines = ["| network | seed | final val acc | test acc (epoch 40) |", "|---|---|---|---|"]
-    for network, prefix in (("Q2.1", "cnn"), ("Q2.2", "cnn-bn")):
-        runs = []
-        for path in Path(results_dir, "q2").glob(f"{prefix}-lr0.01-sgd-bs8-do0.1-l20-ep40-seed*/results.json"):
-            seed = path.parent.name.rsplit("-seed", 1)[1]
-            if seed.isdigit():  # not a variant such as -course-reshape
-                runs.append((int(seed), utils.read_json(path)))
-        for seed, run in sorted(runs, key=lambda r: (r[0] != 42, r[0])):
-            lines.append(f"| {network} | {seed} | {run['val_acc'][-1]:.4f} | {run['test_acc']:.4f} |")
+    _, best = _q2_rows(results_dir, lambda run: False)
+    for network, name in (("Q2.1", f"Q2.1 lr {best:g}"), ("Q2.2", "Q2.2")):
+        rows, _ = _q2_rows(results_dir, lambda run: run == name)
+        reference = settings(_q2_run(results_dir, rows[0]))
+        seeds = sorted((run for run in runs if settings(run) == reference and run["status"] == "completed"),
+                       key=lambda run: (run["args"]["seed"] != 42, run["args"]["seed"]))
+        lines += [f"| {network} | {run['args']['seed']} | {run['val_acc'][-1]:.4f} | {run['test_acc']:.4f} |"
+                  for run in seeds]
+        if len(seeds) > 1:
+            final_val = mean_std([run["val_acc"][-1] for run in seeds])
+            test = mean_std([run["test_acc"] for run in seeds])
+            lines.append(f"| {network} | mean ± std | {format_mean_std(final_val)} | {format_mean_std(test)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -37,12 +37,10 @@ def completed(folder):
     return path.is_file() and utils.read_json(path)["status"] == "completed"
 
 
-def run_all(flag_sets, opt):
+def run_all(q2, flag_sets, opt):
     """Run hw2-q2.py once per flag list, `opt.jobs` at a time; returns {tuple(flags): results}."""
     common = ["-epochs", str(opt.epochs), "-data_path", opt.data_path, "-results_dir", opt.results_dir,
               "-threads", "1", "-no_progress"]
-
-    q2 = utils.load_script(ROOT / "hw2-q2.py")
 
     def run(flags):
         folder = run_dir(q2, opt.results_dir, flags, opt.epochs)
@@ -70,16 +68,16 @@ def best_learning_rate(sweep):
     return max(finished, key=lambda lr: finished[lr]["val_acc"][-1])
 
 
-def summary_row(name, results):
-    row = {"run": name, "learning_rate": results["args"]["learning_rate"], "status": results["status"],
-           "n_params": results["n_params"]}
+def summary_row(name, results, folder):
+    """The summary's line for one run; `folder` (its results folder's name) leads to the full record."""
+    row = {"run": name, "folder": folder, "learning_rate": results["args"]["learning_rate"],
+           "status": results["status"], "n_params": results["n_params"]}
     if results["status"] == "completed":
         row.update(final_train_loss=results["train_loss"][-1], final_val_acc=results["val_acc"][-1],
                    test_acc=results["test_acc"], best_val_epoch=results["best_val_epoch"],
                    best_val_acc=results["best_val_acc"], test_acc_at_best_val=results["test_acc_at_best_val"])
-    if "val_acc_running_bn" in results:
-        row.update(val_acc_running_bn=results["val_acc_running_bn"], val_acc_per_epoch=results["val_acc"],
-                   test_acc_running_bn=results.get("test_acc_running_bn"))
+    if "test_acc_running_bn" in results:
+        row["test_acc_running_bn"] = results["test_acc_running_bn"]
     seconds = results["epoch_seconds"]
     row["seconds_per_epoch"] = round(sum(seconds) / len(seconds), 1) if seconds else None
     return row
@@ -165,7 +163,8 @@ def main(argv=None):
         raise utils.UserError(f"{opt.data_path}: no such file; run `make data` first")
 
     sweep_flags = [["-no_batch_norm", "-learning_rate", f"{lr:g}"] for lr in LEARNING_RATES]
-    sweep = dict(zip(LEARNING_RATES, run_all(sweep_flags, opt).values()))
+    q2 = utils.load_script(ROOT / "hw2-q2.py")
+    sweep = dict(zip(LEARNING_RATES, run_all(q2, sweep_flags, opt).values()))
     best_lr = best_learning_rate(sweep)
     print(f"best learning rate by final validation accuracy: {best_lr:g}")
 
@@ -173,7 +172,7 @@ def main(argv=None):
                for network, flags in NETWORKS.items() for reshape in (False, True)
                if not (reshape and opt.no_course_reshape)}
     pending = [flags for key, flags in at_best.items() if key != ("Q2.1", False)]
-    finished = run_all(pending, opt)
+    finished = run_all(q2, pending, opt)
     runs = {key: sweep[best_lr] if key == ("Q2.1", False) else finished[tuple(flags)] for key, flags in at_best.items()}
 
     out = Path(opt.results_dir)
@@ -187,13 +186,17 @@ def main(argv=None):
                            "torch's running averages": q22["val_acc_running_bn"]},
                           "Validation accuracy", out / "bn_statistics",
                           f"Q2.2 (lr {best_lr:g}), same weights: two sets of batch-norm statistics")
-    rows = [summary_row(f"Q2.1 lr {lr:g}", r) for lr, r in sweep.items()]
-    rows += [summary_row("Q2.2", runs[("Q2.2", False)])]
+    def folder(flags):
+        return run_dir(q2, opt.results_dir, flags, opt.epochs).name
+
+    rows = [summary_row(f"Q2.1 lr {lr:g}", sweep[lr], folder(flags)) for lr, flags in zip(LEARNING_RATES, sweep_flags)]
+    rows += [summary_row("Q2.2", runs[("Q2.2", False)], folder(at_best[("Q2.2", False)]))]
     if not opt.no_course_reshape:
         plot_comparison({f"{network}, {'course reshape' if reshape else 'transposed'}": runs[(network, reshape)]
                          for network in NETWORKS for reshape in (False, True)},
                         out / "course_reshape", f"Pixels transposed (ours) against the course's reshape (lr {best_lr:g})")
-        rows += [summary_row(f"{network} course reshape", runs[(network, True)]) for network in NETWORKS]
+        rows += [summary_row(f"{network} course reshape", runs[(network, True)], folder(at_best[(network, True)]))
+                 for network in NETWORKS]
     plot_pixel_orders(opt.data_path, out / "pixel_orders")
     utils.write_json(out / "summary.json", {"args": vars(opt), "best_learning_rate": best_lr, "runs": rows})
     table = markdown_table(rows)

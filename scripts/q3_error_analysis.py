@@ -48,7 +48,7 @@ def length_label(length_bin):
     return f"{low}+ letters" if high == LENGTH_BINS[-1][1] else f"{low}-{high} letters"
 
 
-def word_kinds(pronunciation, spelling, training_spellings, rare_letters):
+def word_kinds(pronunciation, spelling, training_pronunciations, rare_letters):
     """The kinds of word this test word belongs to (a word can be several)."""
     kinds = ["all words", length_label(next(b for b in LENGTH_BINS if b[0] <= len(spelling) <= b[1]))]
     if spelling[:1].isupper():
@@ -59,7 +59,7 @@ def word_kinds(pronunciation, spelling, training_spellings, rare_letters):
               if re.search(pattern, spelling.lower())]
     if any(letter in rare_letters for letter in spelling.lower()):
         kinds.append("rare letter")
-    if pronunciation in training_spellings:
+    if pronunciation in training_pronunciations:
         kinds.append("pronunciation in training")
     return kinds
 

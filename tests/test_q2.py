@@ -302,7 +302,9 @@ def test_experiments_script_runs_the_sweep_picks_a_rate_and_draws(tmp_path, inte
     assert summary["runs"][-1]["run"] == "Q2.2" and summary["runs"][-1]["learning_rate"] == summary["best_learning_rate"]
     for stem in ("lr_sweep", "q21_vs_q22", "pixel_orders", "bn_statistics"):
         assert (tmp_path / f"{stem}.png").exists()
-    assert len(summary["runs"][-1]["val_acc_running_bn"]) == 1
+    for row in summary["runs"]:  # each row leads to its run's full record
+        assert json.loads((tmp_path / row["folder"] / "results.json").read_text())["args"]["learning_rate"] == row["learning_rate"]
+    assert 0 <= summary["runs"][-1]["test_acc_running_bn"] <= 1
     assert "| Q2.2 |" in (tmp_path / "summary.md").read_text()
 
 

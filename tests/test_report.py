@@ -73,20 +73,33 @@ def test_q3_sample_table_lists_the_json_examples(tmp_path):
 
 
 def test_batch_norm_statistics_table_shows_both_estimates(tmp_path):
-    q22 = {**SUMMARY["runs"][2], "val_acc_per_epoch": [0.5] * 30 + [0.8 + i / 100 for i in range(10)],
-           "val_acc_running_bn": [0.4] * 30 + [0.6, 0.8] * 5, "test_acc_running_bn": 0.7777}
+    q22 = {**SUMMARY["runs"][2], "folder": "cnn-bn-run", "test_acc_running_bn": 0.7777}
     utils.write_json(tmp_path / "q2" / "summary.json", {**SUMMARY, "runs": [*SUMMARY["runs"][:2], q22]})
+    utils.write_json(tmp_path / "q2" / "cnn-bn-run" / "results.json",
+                     {"test_acc": 0.8612, "val_acc": [0.5] * 30 + [0.8 + i / 100 for i in range(10)],
+                      "test_acc_running_bn": 0.7777, "val_acc_running_bn": [0.4] * 30 + [0.6, 0.8] * 5})
     lines = make_report.q2_bn_stats(tmp_path).splitlines()
     assert lines[2:] == ["| Q2.2 | recomputed | 0.8612 | 0.8900 | 0.8000 - 0.8900 |",
                          "| Q2.2 | running averages | 0.7777 | 0.8000 | 0.6000 - 0.8000 |"]
 
 
-def test_seed_table_lists_each_seeds_run_of_both_networks_and_skips_variants(tmp_path):
-    for name, seed, acc in (("cnn", "1", 0.81), ("cnn", "42", 0.8), ("cnn-bn", "42", 0.85), ("cnn", "42-course-reshape", 0.6)):
-        run = tmp_path / "q2" / f"{name}-lr0.01-sgd-bs8-do0.1-l20-ep40-seed{seed}"
-        utils.write_json(run / "results.json", {"val_acc": [0.5, acc], "test_acc": acc})
+def test_seed_table_lists_the_seeds_of_make_q2s_settings_and_their_mean(tmp_path):
+    def run(folder, seed, acc, status="completed", **changes):
+        args = {"batch_norm": "bn" in folder, "learning_rate": 0.01, "course_reshape": False, "seed": seed,
+                "threads": 1, **changes}
+        utils.write_json(tmp_path / "q2" / folder / "results.json",
+                         {"args": args, "status": status, "val_acc": [0.5, acc + 0.01], "test_acc": acc})
+
+    rows = [{**SUMMARY["runs"][1], "folder": "cnn-42"}, {**SUMMARY["runs"][2], "folder": "cnn-bn-42"}]
+    utils.write_json(tmp_path / "q2" / "summary.json", {**SUMMARY, "runs": rows})
+    run("cnn-42", 42, 0.80)
+    run("cnn-1", 1, 0.82, threads=2)  # how it was run does not matter
+    run("cnn-bn-42", 42, 0.85)
+    run("cnn-42-reshape", 42, 0.60, course_reshape=True)  # what it computed does
+    run("cnn-7", 7, 0.10, status="diverged at epoch 3")
     assert make_report.q2_seeds(tmp_path).splitlines()[2:] == [
-        "| Q2.1 | 42 | 0.8000 | 0.8000 |", "| Q2.1 | 1 | 0.8100 | 0.8100 |", "| Q2.2 | 42 | 0.8500 | 0.8500 |"]
+        "| Q2.1 | 42 | 0.8100 | 0.8000 |", "| Q2.1 | 1 | 0.8300 | 0.8200 |",
+        "| Q2.1 | mean ± std | 0.8200 ± 0.0141 | 0.8100 ± 0.0141 |", "| Q2.2 | 42 | 0.8600 | 0.8500 |"]
 
 
 def test_q3_ablation_table_carries_the_json_numbers(tmp_path):
