@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed-requirements
 INTEL := data/intel_landscapes_48x48.npz
 SHARED_INTEL := ../shared/data/intel/intel_landscapes_48x48.npz
 
-.PHONY: setup data test reproduce q1 q2 q3 q3-and-ablations ablations report bench fixture clean pdf
+.PHONY: setup data test reproduce q1 q2 q2-comparisons q3 q3-and-ablations ablations report bench fixture clean pdf
 
 setup: $(INSTALLED)
 
@@ -47,6 +47,10 @@ q2: setup data
 q3: setup
 	$(PY) -m scripts.q3_experiments
 	$(PY) -m scripts.q3_error_analysis
+
+# The runs the report sets beside make q2's: other seeds, torch's initialisation (about 1.5 hours).
+q2-comparisons: setup data
+	$(PY) -m scripts.q2_experiments --comparisons
 
 # The measurements behind the Q3 choices in the README and the report (about an hour).
 ablations: setup

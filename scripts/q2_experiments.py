@@ -3,6 +3,7 @@
 
     python -m scripts.q2_experiments            # what `make q2` runs
     python -m scripts.q2_experiments --reuse    # keep runs that already completed
+    python -m scripts.q2_experiments --comparisons   # the runs the report compares with (make q2-comparisons)
 
 1. Q2.1: the plain network at learning rates 0.1, 0.01 and 0.001.
 2. The best rate, by final-epoch validation accuracy read back from the runs' JSONs.
@@ -10,6 +11,10 @@
    with `-course_reshape`, the course's pixel handling, to measure what it costs.
 4. Figures (the sweep, Q2.1 against Q2.2, transposed against course-reshaped pixels, a
    few images both ways) and `summary.json` / `summary.md` in the results folder.
+
+With --comparisons it runs instead, at the best rate of a finished `make q2`, both
+networks with seeds 1 and 2 and Q2.1 with torch's default initialisation, which the
+report and the README set beside make q2's runs.
 
 Runs go `--jobs` at a time, one torch thread each: at batch size 8 a second thread
 barely speeds one run up, while a second run in parallel doubles the throughput.
@@ -25,6 +30,8 @@ import utils
 ROOT = Path(__file__).resolve().parents[1]
 LEARNING_RATES = (0.1, 0.01, 0.001)
 NETWORKS = {"Q2.1": ["-no_batch_norm"], "Q2.2": []}
+COMPARISONS = [[*flags, "-seed", seed] for flags in NETWORKS.values() for seed in ("1", "2")] + [
+    [*NETWORKS["Q2.1"], "-init", "pytorch"]]
 
 
 def run_dir(q2, results_dir, flags, epochs):
@@ -155,15 +162,24 @@ def main(argv=None):
     parser.add_argument("--log_dir", default="logs")
     parser.add_argument("--reuse", action="store_true", help="keep runs whose results.json says completed")
     parser.add_argument("--no_course_reshape", action="store_true", help="skip the two course-reshape runs")
+    parser.add_argument("--comparisons", action="store_true",
+                        help="only the other seeds and torch's initialisation, at the best rate of summary.json")
     opt = parser.parse_args(argv)
     if opt.epochs < 1 or opt.jobs < 1:
         parser.error("--epochs and --jobs must be at least 1")
     print("Arguments:", vars(opt))
     if not Path(opt.data_path).is_file():
         raise utils.UserError(f"{opt.data_path}: no such file; run `make data` first")
+    q2 = utils.load_script(ROOT / "hw2-q2.py")
+    if opt.comparisons:
+        summary = Path(opt.results_dir) / "summary.json"
+        if not summary.is_file():
+            raise utils.UserError(f"{summary}: no such file; run `make q2` first (it picks the learning rate)")
+        best_lr = utils.read_json(summary)["best_learning_rate"]
+        run_all(q2, [[*flags, "-learning_rate", f"{best_lr:g}"] for flags in COMPARISONS], opt)
+        return
 
     sweep_flags = [["-no_batch_norm", "-learning_rate", f"{lr:g}"] for lr in LEARNING_RATES]
-    q2 = utils.load_script(ROOT / "hw2-q2.py")
     sweep = dict(zip(LEARNING_RATES, run_all(q2, sweep_flags, opt).values()))
     best_lr = best_learning_rate(sweep)
     print(f"best learning rate by final validation accuracy: {best_lr:g}")

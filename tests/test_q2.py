@@ -308,6 +308,20 @@ def test_experiments_script_runs_the_sweep_picks_a_rate_and_draws(tmp_path, inte
     assert "| Q2.2 |" in (tmp_path / "summary.md").read_text()
 
 
+def test_comparison_runs_take_the_rate_of_make_q2_and_need_it(tmp_path, intel_slice):
+    common = ["-m", "scripts.q2_experiments", "--comparisons", "--epochs", "1", "--data_path", intel_slice,
+              "--results_dir", tmp_path, "--log_dir", tmp_path / "logs"]
+    result = run_script(*common)
+    assert result.returncode == 2 and "run `make q2` first" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "summary.json").write_text(json.dumps({"best_learning_rate": 0.001}))
+    result = run_script(*common)
+    assert result.returncode == 0, result.stderr
+    runs = [json.loads(path.read_text())["args"] for path in tmp_path.glob("*/results.json")]
+    assert sorted((run["batch_norm"], run["seed"], run["init"]) for run in runs) == [
+        (False, 1, "kaiming"), (False, 2, "kaiming"), (False, 42, "pytorch"), (True, 1, "kaiming"), (True, 2, "kaiming")]
+    assert {run["learning_rate"] for run in runs} == {0.001}
+
+
 def test_run_names_tell_the_batch_norm_statistics_apart_only_where_there_is_batch_norm():
     assert q2.run_name(q2.parse_args([])) == "cnn-bn-lr0.01-sgd-bs8-do0.1-l20-ep40-seed42"
     assert q2.run_name(q2.parse_args(["-bn_stats", "running"])).endswith("-seed42-bn-running")
