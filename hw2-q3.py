@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 import utils
 from models import BahdanauAttention, Decoder, Encoder, Seq2Seq, get_number_trainable_params, init_seq2seq_, reshape_state
-from utils import EOS_IDX, PAD_IDX, SOS_IDX, UserError
+from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX, UserError
 
 DECODE_BATCH_SIZE = 500
 LENGTH_ALPHA = 0.5  # beam scores are sum(log p) / length ** LENGTH_ALPHA; 0.5 beat 1 on validation (README)
@@ -37,13 +37,13 @@ def greedy_next_token(logits):
     return logits.argmax(-1, keepdim=True)
 
 
-def nucleus_sampling_batch(logits, p, generator=None):
-    """Top-p sampling for a batch: logits (B, V) -> sampled indices (B,).
+def nucleus_distribution(logits, p):
+    """logits (B, V) -> (probabilities (B, V) in descending order, token ids (B, V)) of top-p.
 
     Per row, keep the smallest set of most probable tokens whose mass reaches p (the
-    token that crosses p is kept, and so always the most probable one), renormalise and
-    sample. The sort is stable, so ties keep the lower index first: the kept set is
-    deterministic, and p -> 0 keeps exactly the argmax.
+    token that crosses p is kept, and so always the most probable one) and renormalise;
+    the other tokens get probability 0. The sort is stable, so ties keep the lower index
+    first: the kept set is deterministic, and p -> 0 keeps exactly the argmax.
     """
     if not 0 < p <= 1:
         raise ValueError(f"p must be in (0, 1], got {p}")
@@ -51,7 +51,13 @@ def nucleus_sampling_batch(logits, p, generator=None):
     sorted_probs, order = probs.sort(dim=-1, descending=True, stable=True)
     mass_before = F.pad(sorted_probs.cumsum(dim=-1)[:, :-1], (1, 0))
     kept = sorted_probs * (mass_before < p)
-    choice = torch.multinomial(kept / kept.sum(dim=-1, keepdim=True), 1, generator=generator)
+    return kept / kept.sum(dim=-1, keepdim=True), order
+
+
+def nucleus_sampling_batch(logits, p, generator=None):
+    """Top-p sampling for a batch: logits (B, V) -> indices (B,) drawn from nucleus_distribution."""
+    distribution, order = nucleus_distribution(logits, p)
+    choice = torch.multinomial(distribution, 1, generator=generator)
     return order.gather(-1, choice).squeeze(-1)
 
 
@@ -101,6 +107,27 @@ def greedy_batch(model, src, src_lengths, max_len):
 
 def nucleus_batch(model, src, src_lengths, max_len, p, generator):
     return sample_batch(model, src, src_lengths, max_len, partial(nucleus_sampling_batch, p=p, generator=generator))
+
+
+@torch.inference_mode()
+def nucleus_spelling_probability(model, src, src_lengths, tgt, p):
+    """src (B, S), src_lengths (B,), tgt (B, T) `SOS ... EOS PAD ...` -> (B,) float64: the
+    probability that nucleus sampling with top-p `p` produces each target exactly.
+
+    Sampling draws each token from the top-p distribution given the tokens before it,
+    so that probability is the product over the target's steps (EOS included) of the
+    top-p probability of its next token, and one teacher-forced pass gives every step.
+    A target with UNK cannot be produced (0). Samples that spell the word with PAD, SOS
+    or UNK in between, which decoding drops, are not counted: an under-estimate of the
+    chance of spelling the word, never an over-estimate.
+    """
+    logits, _ = model(src, src_lengths, tgt)  # (B, T-1, V)
+    distribution, order = nucleus_distribution(logits.flatten(0, 1), p)
+    by_token = torch.zeros_like(distribution).scatter_(-1, order, distribution)
+    next_tokens = tgt[:, 1:]
+    step_probs = by_token.gather(-1, next_tokens.reshape(-1, 1)).view(next_tokens.shape)
+    step_probs = step_probs.masked_fill(next_tokens == PAD_IDX, 1.0)  # after EOS
+    return step_probs.prod(dim=-1).masked_fill((tgt == UNK_IDX).any(dim=-1), 0.0)
 
 
 @torch.inference_mode()
@@ -359,6 +386,12 @@ def test(args, device):
         result["nucleus"][f"wer@{args.k}"] = utils.word_error_rate_at_k(samples, gold)
         result["nucleus"]["examples"] = [{"spelling": w, "samples": o} for w, o in varied[:N_EXAMPLES]]
         print(f"Test WER@{args.k}: {result['nucleus'][f'wer@{args.k}']:.4f}")
+        spelled = torch.cat([nucleus_spelling_probability(model, *(t.to(device) for t in split.batch(indices)), args.topp)
+                             for indices in torch.arange(len(split)).split(DECODE_BATCH_SIZE)])
+        result["nucleus_expected"] = {"wer": utils.expected_word_error_rate_at_k(spelled, 1),
+                                      f"wer@{args.k}": utils.expected_word_error_rate_at_k(spelled, args.k)}
+        print(f"Expected over the sampling: Test WER: {result['nucleus_expected']['wer']:.4f}, "
+              f"Test WER@{args.k}: {result['nucleus_expected'][f'wer@{args.k}']:.4f}")
     if args.beam_size is not None:
         predictions[f"beam{args.beam_size}"] = spell(partial(beam_search_batch, beam_size=args.beam_size))
         result["beam"] = {"beam_size": args.beam_size, "length_alpha": LENGTH_ALPHA,

@@ -392,6 +392,15 @@ def word_error_rate_at_k(sample_lists, references):
     return sum(r not in set(samples) for r, *samples in zip(references, *sample_lists)) / len(references)
 
 
+def expected_word_error_rate_at_k(spelling_probabilities, k):
+    """WER@k averaged over the sampling, exactly: k independent samples all miss a word
+    that one sample spells with probability q with probability (1 - q) ** k.
+
+    spelling_probabilities (N,): for each word, the chance that one sample spells it.
+    """
+    return float(((1 - spelling_probabilities) ** k).mean())
+
+
 def _check_aligned(predictions, references):
     if len(predictions) != len(references) or not references:
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")

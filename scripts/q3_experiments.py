@@ -4,8 +4,9 @@
 
 For each seed: train without and with attention (the statement's hyperparameters), test
 both greedily and with beam search (size 5), and sample the attention model with nucleus
-sampling (p = 0.8, WER@3). Writes summary.json and summary.md (mean and sample standard
-deviation over the seeds) in the results directory. --reuse skips runs whose JSON exists.
+sampling (p = 0.8: WER@3, and both WERs averaged exactly over the sampling). Writes
+summary.json and summary.md (mean and sample standard deviation over the seeds) in the
+results directory. --reuse skips runs whose JSON exists.
 """
 import argparse
 import statistics
@@ -24,6 +25,8 @@ ROWS = [  # (label, run, test JSON suffix, decoding key in it, metrics)
     ("Attention, greedy", "attn", "beam5", "greedy", ("cer", "wer")),
     (f"Attention, beam {BEAM_SIZE}", "attn", "beam5", "beam", ("cer", "wer")),
     (f"Attention, nucleus p={TOP_P}", "attn", f"topp{TOP_P}", "nucleus", ("cer", "wer", f"wer@{K}")),
+    (f"Attention, nucleus p={TOP_P}, expected over the sampling", "attn", f"topp{TOP_P}", "nucleus_expected",
+     ("wer", f"wer@{K}")),
 ]
 
 

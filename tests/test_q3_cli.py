@@ -64,6 +64,9 @@ def test_test_mode_greedy_nucleus_beam_and_heatmaps(trained):
     assert any(line.startswith("Test CER (beam 3): ") for line in lines)
     record = json.loads((results / "attn-test-topp0.8-beam3.json").read_text())
     assert {"cer", "wer", "wer@3"} <= record["nucleus"].keys() and record["beam"]["beam_size"] == 3
+    expected = record["nucleus_expected"]
+    assert f"Expected over the sampling: Test WER: {expected['wer']:.4f}, Test WER@3: {expected['wer@3']:.4f}" in lines
+    assert 0 <= expected["wer"] ** 3 <= expected["wer@3"] <= expected["wer"] <= 1  # Jensen, and k samples beat one
     assert (results / "attn-attention.png").is_file() and (results / "attn-attention.pdf").is_file()
     header, *rows = (results / "attn-test-topp0.8-beam3-predictions.tsv").read_text(encoding="utf-8").splitlines()
     assert header.split("\t") == ["pronunciation", "spelling", "sample", "sample@1", "sample@2", "sample@3", "beam3"]

@@ -22,6 +22,12 @@ def test_wer_at_k_counts_words_missed_by_every_sample():
     assert utils.word_error_rate_at_k(samples[:1], references) == utils.word_error_rate(samples[0], references)
 
 
+def test_expected_wer_at_k_from_the_chance_each_word_is_spelled():
+    spelled = torch.tensor([1.0, 0.0, 0.5, 0.2], dtype=torch.double)
+    assert utils.expected_word_error_rate_at_k(spelled, 1) == pytest.approx((0 + 1 + 0.5 + 0.8) / 4)
+    assert utils.expected_word_error_rate_at_k(spelled, 3) == pytest.approx((0 + 1 + 0.125 + 0.512) / 4)
+
+
 def test_metrics_reject_misaligned_lists():
     with pytest.raises(ValueError):
         utils.character_error_rate(["a"], ["a", "b"])

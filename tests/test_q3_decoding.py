@@ -1,4 +1,5 @@
 """Q3 decoding: next-token rules, batched greedy == the course's loop, beam search."""
+from collections import Counter
 from functools import partial
 
 import pytest
@@ -72,6 +73,41 @@ def test_nucleus_batched_decoding_is_seeded(trained):
 
     assert run(3) == run(3)
     assert run(3) != run(4)
+
+
+def with_sos(rows):
+    """Token rows ending in EOS -> tgt (n, T) `SOS ... EOS PAD ...`."""
+    return utils.pad_to_tensor([[utils.SOS_IDX, *row] for row in rows])[0]
+
+
+def ended_rows(tokens):
+    """Sampled tokens (n, L) -> each row up to and including its EOS (rows that never end are left out)."""
+    return [tuple(row[: row.index(utils.EOS_IDX) + 1]) for row in tokens.tolist() if utils.EOS_IDX in row]
+
+
+def test_spelling_probability_matches_how_often_sampling_spells_it(trained):
+    model, test, _, _ = trained
+    n = 4000
+    for word in range(4):
+        src, lengths, _ = test.batch(torch.full((n,), word))
+        samples = q3.nucleus_batch(model, src, lengths, 50, p=0.8, generator=torch.Generator().manual_seed(word))
+        counts = Counter(ended_rows(samples))
+        common = [row for row, _ in counts.most_common(3)]
+        exact = q3.nucleus_spelling_probability(model, src[: len(common)], lengths[: len(common)], with_sos(common), 0.8)
+        for row, q in zip(common, exact.tolist()):
+            assert abs(counts[row] / n - q) < 4 * (q * (1 - q) / n) ** 0.5 + 1e-3, (word, row, counts[row] / n, q)
+
+
+def test_spelling_probability_with_tiny_p_is_one_for_the_greedy_spelling_only(trained):
+    model, test, _, _ = trained
+    src, lengths, tgt = test.batch(torch.arange(30))
+    greedy = ended_rows(q3.greedy_batch(model, src, lengths, 50))
+    assert len(greedy) == 30
+    assert q3.nucleus_spelling_probability(model, src, lengths, with_sos(greedy), 1e-9).tolist() == [1.0] * 30
+    other = [(utils.EOS_IDX,) if len(row) > 1 else (4, utils.EOS_IDX) for row in greedy]  # any other spelling
+    assert q3.nucleus_spelling_probability(model, src, lengths, with_sos(other), 1e-9).tolist() == [0.0] * 30
+    unknown = tgt.masked_fill(tgt == tgt[:, 1:2], utils.UNK_IDX)  # each word's first letter unknown
+    assert q3.nucleus_spelling_probability(model, src, lengths, unknown, 1.0).tolist() == [0.0] * 30
 
 
 # ----------------------------------------------------------------------------- next-token rules
