@@ -313,7 +313,7 @@ def train(args, device):
     data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir, splits=("train", "valid"))
     config = model_config(args)
     model = build_model(config, len(src_vocab), len(tgt_vocab), args.init).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=True)
     criterion = nn.CrossEntropyLoss(ignore_index=PAD_IDX)
     shuffle = torch.Generator().manual_seed(args.seed)
     progress = sys.stderr.isatty() and not args.no_progress

@@ -113,6 +113,21 @@ def reshape_state(state):
     return tuple(torch.cat([part[0], part[1]], dim=-1).unsqueeze(0) for part in state)
 
 
+class UniformMaskDropout(nn.Dropout):
+    """nn.Dropout whose mask is drawn as uniform >= p rather than with bernoulli_.
+
+    The mask has the same distribution (each unit kept with probability 1 - p, kept units
+    scaled by 1 / (1 - p)), but torch's CPU bernoulli_ draws it about 2.5 times more
+    slowly than rand_like, and the four dropout masks were a sixth of a Q3 training step.
+    """
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        scale = 0.0 if self.p == 1 else 1 / (1 - self.p)
+        return x * ((torch.rand_like(x) >= self.p) * scale)
+
+
 def source_mask(src_lengths, max_length):
     """src_lengths (B,) -> bool (B, S), True at real (non-padded) source positions."""
     positions = torch.arange(max_length, device=src_lengths.device)
@@ -129,7 +144,7 @@ class Encoder(nn.Module):
         self.hidden_size = hidden_size
         self.embedding = nn.Embedding(src_vocab_size, hidden_size, padding_idx=padding_idx)
         self.lstm = nn.LSTM(hidden_size, hidden_size // 2, batch_first=True, bidirectional=True)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = UniformMaskDropout(dropout)
 
     def forward(self, src, lengths):
         """src (B, S), lengths (B,) -> enc_output (B, S, H), (h (2, B, H/2), c (2, B, H/2)).
@@ -208,7 +223,7 @@ class Decoder(nn.Module):
         self.embedding = nn.Embedding(tgt_vocab_size, hidden_size, padding_idx=padding_idx)
         self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True)
         self.attn = attn
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = UniformMaskDropout(dropout)
 
     def memory(self, encoder_outputs, src_lengths):
         """The attention memory for `step`, or None without attention."""

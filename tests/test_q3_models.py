@@ -136,6 +136,27 @@ def test_dropout_only_in_training_mode(batch):
         assert not torch.equal(model(src, src_lengths, tgt)[0], first)
 
 
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.7])
+def test_uniform_mask_dropout_keeps_each_unit_with_probability_one_minus_p(p):
+    dropout = models.UniformMaskDropout(p)
+    x = torch.ones(200_000, requires_grad=True)
+    torch.manual_seed(0)
+    y = dropout(x)
+    kept = y != 0
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / (1 - p)))
+    # 200,000 draws: the kept share's standard deviation is under 0.0012
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.005
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, y.detach())  # the gradient goes through the kept units only, scaled
+
+
+def test_uniform_mask_dropout_edge_probabilities_and_eval_mode():
+    x = torch.randn(4, 5)
+    assert torch.equal(models.UniformMaskDropout(0.0)(x), x)
+    assert torch.equal(models.UniformMaskDropout(1.0)(x), torch.zeros_like(x))
+    assert torch.equal(models.UniformMaskDropout(0.9).eval()(x), x)
+
+
 def test_course_driver_loads_plain_state_dict_and_generates(tmp_path):
     model, test, _, tgt_vocab = train_briefly(use_attn=True, steps=5)
     path = tmp_path / "attn.pt"
