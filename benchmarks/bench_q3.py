@@ -63,6 +63,37 @@ def stepwise_epoch(model, split, optimizer, criterion, train_args, generator, de
         optimizer.step()
 
 
+def lstm_floor(args, device):
+    """How long an epoch's LSTM arithmetic alone takes at the rate a fused LSTM reaches here.
+
+    Counts the multiply-adds of the encoder (packed, two directions of H/2) and decoder
+    (padded, one call of H) gate products over one epoch of shuffled batches, forward and
+    backward (backward about twice forward), and times a decoder-sized LSTM's forward pass.
+    """
+    hidden, batch_size, steps = 128, 64, 16
+    lstm = torch.nn.LSTM(hidden, hidden, batch_first=True).to(device)
+    inputs = torch.randn(batch_size, steps, hidden, device=device)
+    def forward_passes(n):
+        for _ in range(n):
+            lstm(inputs)
+
+    with torch.inference_mode():
+        forward_passes(10)
+        _, wall, _ = timed(lambda: forward_passes(100))
+    rate = 100 * 2 * batch_size * steps * 2 * hidden * 4 * hidden / wall
+    train = utils.load_p2g(args.data_dir)[0]["train"]
+    shuffle = torch.Generator().manual_seed(42)
+    forward = 0
+    for indices in utils.length_pooled_batches(train.src_lengths, batch_size, shuffle, args.length_pool):
+        _, src_lengths, tgt = train.batch(indices)
+        forward += 2 * len(indices) * (tgt.shape[1] - 1) * 2 * hidden * 4 * hidden
+        forward += 2 * src_lengths.sum().item() * 2 * (hidden + hidden // 2) * 4 * (hidden // 2)
+    seconds = 3 * forward / rate
+    print(f"LSTM arithmetic: decoder-sized LSTM forward at {rate / 1e9:.0f} GFLOP/s; an epoch's LSTM forward and "
+          f"backward passes {3 * forward / 1e9:.0f} GFLOP, {seconds:.2f} s an epoch at that rate "
+          f"({20 * seconds:.0f} s for 20)")
+
+
 def bench(use_attn, args, device):
     flags = ["--threads", str(args.threads), "--length_pool", str(args.length_pool)] + (["--use_attn"] if use_attn else [])
     train_args = q3.parse_args(["train", *flags])
@@ -122,6 +153,7 @@ def main(argv=None):
     device = utils.resolve_device(args.device, flag="--device")
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}")
+    lstm_floor(args, device)
     for use_attn in (False, True):
         bench(use_attn, args, device)
 
