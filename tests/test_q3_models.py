@@ -1,6 +1,7 @@
 """Q3 models: documented shapes, masking, state reshaping, tying, teacher forcing == stepping."""
 import pytest
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from q3_support import course_greedy, documented_shape, models, q3, train_briefly, utils
 
@@ -75,14 +76,55 @@ def test_attention_shapes_and_exact_zero_weight_on_padding(batch):
     torch.testing.assert_close(attn(query, noisy, src_lengths), output)
 
 
-def test_attention_is_the_statement_formula():
+def test_attention_is_the_statement_formula(batch):
+    _, src_lengths, _ = batch
     attn = models.BahdanauAttention(H)
-    query, values, lengths = torch.randn(1, 1, H), torch.randn(1, S, H), torch.tensor([S])
-    s, hs = query[0, 0], values[0]
-    e = torch.stack([attn.score.weight[0] @ torch.tanh(attn.query_proj.weight @ s + attn.key_proj.weight @ h) for h in hs])
-    context = torch.softmax(e, 0) @ hs
-    expected = torch.tanh(attn.out_proj.weight @ torch.cat([context, s]))
-    torch.testing.assert_close(attn(query, values, lengths)[0, 0], expected)
+    query, values = torch.randn(B, T, H), torch.randn(B, S, H)
+    output = attn(query, values, src_lengths)
+    for b, length in enumerate(src_lengths.tolist()):
+        hs = values[b, :length]
+        for t in range(T):
+            s = query[b, t]
+            e = torch.stack([attn.score.weight[0] @ torch.tanh(attn.query_proj.weight @ s + attn.key_proj.weight @ h)
+                             for h in hs])
+            context = torch.softmax(e, 0) @ hs
+            expected = torch.tanh(attn.out_proj.weight @ torch.cat([context, s]))
+            torch.testing.assert_close(output[b, t], expected)
+
+
+def packed_reference_encoder(encoder, src, src_lengths):
+    """The encoder as a packed LSTM computes it (dropout off): -> enc_output, (h, c)."""
+    embedded = encoder.embedding(src)
+    packed = pack_padded_sequence(embedded, src_lengths, batch_first=True, enforce_sorted=False)
+    output, state = encoder.lstm(packed)
+    return pad_packed_sequence(output, batch_first=True, total_length=src.shape[1])[0], state
+
+
+def test_encoder_equals_a_packed_lstm_in_values_and_gradients(batch):
+    src, src_lengths, _ = batch
+    encoder = make_model().encoder.train()  # dropout 0: train mode only switches the LSTM's training path
+    results = []
+    for encode in (encoder, lambda *a: packed_reference_encoder(encoder, *a)):
+        encoder.zero_grad()
+        output, (h, c) = encode(src, src_lengths)
+        weights = [torch.linspace(-1, 1, x.numel()).view_as(x) for x in (output, h, c)]
+        sum((x * w).sum() for x, w in zip((output, h, c), weights)).backward()
+        results.append([output, h, c] + [p.grad.clone() for p in encoder.parameters()])
+    for ours, packed in zip(*results):
+        torch.testing.assert_close(ours, packed, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("length", [1, 3, 7])
+def test_encoder_padding_leaves_a_word_bitwise_unchanged(length):
+    torch.manual_seed(length)
+    encoder = make_model().encoder
+    word = torch.randint(4, SRC_V, (1, length))
+    padded = torch.cat([word, torch.zeros(1, 5, dtype=torch.long)], dim=1)
+    out_alone, (h_alone, c_alone) = encoder(word, torch.tensor([length]))
+    out_padded, (h_padded, c_padded) = encoder(padded, torch.tensor([length]))
+    assert torch.equal(out_alone, out_padded[:, :length])
+    assert torch.equal(h_alone, h_padded) and torch.equal(c_alone, c_padded)
+    assert torch.all(out_padded[:, length:] == 0)
 
 
 @pytest.mark.parametrize("use_attn", [False, True])
