@@ -52,7 +52,7 @@ q3: setup
 q2-comparisons: setup data
 	$(PY) -m scripts.q2_experiments --comparisons
 
-# The measurements behind the Q3 choices in the README and the report (about 40 minutes on one core).
+# The measurements behind the Q3 choices in the README and the report (about 30 minutes on one core).
 ablations: setup
 	$(PY) -m scripts.q3_ablations
 

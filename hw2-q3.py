@@ -217,7 +217,7 @@ def decode_corpus(decode_batch, src, src_lengths, tgt_vocab, device, batch_size=
 # ----------------------------------------------------------------------------- model and checkpoints
 
 
-def build_model(config, src_vocab_size, tgt_vocab_size, init="scaled"):
+def build_model(config, src_vocab_size, tgt_vocab_size, init="scaled_lstm"):
     """The Seq2Seq of `config` ({hidden_size, dropout, use_attn}), initialised by `init`."""
     hidden, dropout = config["hidden_size"], config["dropout"]
     encoder = Encoder(src_vocab_size, hidden, PAD_IDX, dropout)
@@ -503,7 +503,7 @@ def parse_args(argv=None):
     parser.add_argument("--attention_plots", type=int, default=0, help="test: heatmaps for this many test words")
     parser.add_argument("--length_pool", type=int, default=1,
                         help="train batches are drawn from pools of this many batches sorted by length (1: plain shuffle)")
-    parser.add_argument("--init", choices=["torch", "scaled", "scaled_lstm"], default="scaled", help="initialisation (see README)")
+    parser.add_argument("--init", choices=["torch", "scaled", "scaled_lstm"], default="scaled_lstm", help="initialisation (see README)")
     parser.add_argument("--clip_norm", type=float, default=1.0, help="gradient-norm clipping (0: none)")
     parser.add_argument("--results_dir", default="results/q3")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")

@@ -310,14 +310,15 @@ class Seq2Seq(nn.Module):
         return self.generator(outputs), dec_hidden
 
 
-def init_seq2seq_(model, scheme="scaled"):
+def init_seq2seq_(model, scheme="scaled_lstm"):
     """Initialise a Seq2Seq in place and return it.
 
     "torch" keeps PyTorch's defaults, whose embeddings are N(0, 1): tied to the
     generator, they make the first logits about sqrt(H) times too large. "scaled" draws
     both embeddings from N(0, 1/H) (zero PAD row) and zeroes the generator bias, so the
     first predictions are near uniform; the LSTMs and linear layers keep the defaults.
-    "scaled_lstm" adds orthogonal recurrent weights and forget-gate bias 1 (measured: no gain).
+    "scaled_lstm" (the default: the lower validation CER) adds orthogonal recurrent
+    weights and forget-gate bias 1.
     """
     if scheme == "torch":
         return model

@@ -66,9 +66,9 @@ def stepwise_epoch(model, split, optimizer, criterion, train_args, generator, de
 def lstm_floor(args, device):
     """How long an epoch's LSTM arithmetic alone takes at the rate a fused LSTM reaches here.
 
-    Counts the multiply-adds of the encoder (packed, two directions of H/2) and decoder
-    (padded, one call of H) gate products over one epoch of shuffled batches, forward and
-    backward (backward about twice forward), and times a decoder-sized LSTM's forward pass.
+    Counts the multiply-adds of the gate products that the encoder (two directions of H/2)
+    and decoder (H) compute over one epoch of shuffled batches, padding included, forward
+    and backward (backward about twice forward), and times a decoder-sized LSTM's forward.
     """
     hidden, batch_size, steps = 128, 64, 16
     lstm = torch.nn.LSTM(hidden, hidden, batch_first=True).to(device)
@@ -85,9 +85,9 @@ def lstm_floor(args, device):
     shuffle = torch.Generator().manual_seed(42)
     forward = 0
     for indices in utils.length_pooled_batches(train.src_lengths, batch_size, shuffle, args.length_pool):
-        _, src_lengths, tgt = train.batch(indices)
+        src, _, tgt = train.batch(indices)
         forward += 2 * len(indices) * (tgt.shape[1] - 1) * 2 * hidden * 4 * hidden
-        forward += 2 * src_lengths.sum().item() * 2 * (hidden + hidden // 2) * 4 * (hidden // 2)
+        forward += 2 * src.numel() * 2 * (hidden + 1 + hidden // 2) * 4 * (hidden // 2)
     seconds = 3 * forward / rate
     print(f"LSTM arithmetic: decoder-sized LSTM forward at {rate / 1e9:.0f} GFLOP/s; an epoch's LSTM forward and "
           f"backward passes {3 * forward / 1e9:.0f} GFLOP, {seconds:.2f} s an epoch at that rate "

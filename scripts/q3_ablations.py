@@ -24,7 +24,7 @@ from scripts.q3_experiments import BEAM_SIZE, K, TOP_P, format_mean_std, mean_st
 ROOT = Path(__file__).resolve().parents[1]
 ABLATIONS = {  # folder: (hw2-q3.py train flags, what changes from the main runs)
     "clip_norm0": (["--clip_norm", "0"], "no gradient clipping"),
-    "scaled_lstm": (["--init", "scaled_lstm"], "orthogonal recurrent weights, forget-gate bias 1"),
+    "init_scaled": (["--init", "scaled"], "LSTMs keep torch's initialisation (embeddings still scaled)"),
     "init_torch": (["--init", "torch"], "torch's default initialisation"),
     "length_pool20": (["--length_pool", "20"], "batches from length-sorted pools"),
 }
