@@ -503,7 +503,8 @@ def parse_args(argv=None):
     parser.add_argument("--attention_plots", type=int, default=0, help="test: heatmaps for this many test words")
     parser.add_argument("--length_pool", type=int, default=1,
                         help="train batches are drawn from pools of this many batches sorted by length (1: plain shuffle)")
-    parser.add_argument("--init", choices=["torch", "scaled", "scaled_lstm"], default="scaled_lstm", help="initialisation (see README)")
+    parser.add_argument("--init", choices=["torch", "scaled", "scaled_lstm"], default="scaled_lstm",
+                        help="initialisation (see README)")
     parser.add_argument("--clip_norm", type=float, default=1.0, help="gradient-norm clipping (0: none)")
     parser.add_argument("--results_dir", default="results/q3")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")

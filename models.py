@@ -154,12 +154,13 @@ class Encoder(nn.Module):
 
         Each word is encoded as if alone, with no trace of its padding, as a packed LSTM
         would; enc_output is zero at padded positions. The padded batch goes through one
-        fused LSTM call (torch runs packed sequences step by step, about 40% slower here),
-        with padding made inert: there an extra input feature drives the input gate to 0
-        and the forget gate to 1, so the cell state passes through unchanged. The backward
-        direction, which meets the padding first, so starts each word from the zero state
-        (c stays 0, h = o tanh(0) = 0), and the forward direction's final cell state is
-        that of the word's last phoneme; its final h is read from the output there.
+        fused LSTM call (torch runs packed sequences step by step, 40% slower on two
+        threads here), with padding made inert: there an extra input feature drives the
+        input gate to 0 and the forget gate to 1, so the cell state passes through
+        unchanged. The backward direction, which meets the padding first, so starts each
+        word from the zero state (c stays 0, h = o tanh(0) = 0), and the forward
+        direction's final cell state is that of the word's last phoneme; its final h is
+        read from the output there.
         """
         embedded = self.dropout(self.embedding(src))  # (B, S, H)
         batch_size, source_length, _ = embedded.shape
