@@ -94,6 +94,71 @@ def lstm_floor(args, device):
           f"({20 * seconds:.0f} s for 20)")
 
 
+def step_breakdown(args, device, n_batches=40):
+    """Milliseconds per training step of each part of the attention model, forward and backward.
+
+    Each part runs alone on inputs of a real batch's shapes (constants where it would read
+    another part's output), averaged over `n_batches` shuffled batches.
+    """
+    train_args = q3.parse_args(["train", "--use_attn", "--length_pool", str(args.length_pool)])
+    utils.configure_seed(train_args.seed)
+    data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir)
+    model = q3.build_model(q3.model_config(train_args), len(src_vocab), len(tgt_vocab)).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_args.lr, fused=True)
+    criterion = torch.nn.CrossEntropyLoss(ignore_index=utils.PAD_IDX)
+    shuffle = torch.Generator().manual_seed(train_args.seed)
+    split = data["train"]
+    batches = [[t.to(device) for t in split.batch(indices)] for indices, _ in
+               zip(utils.length_pooled_batches(split.src_lengths, train_args.batch_size, shuffle, args.length_pool),
+                   range(n_batches))]
+    hidden = train_args.hidden_size
+
+    def leaf(*shape):  # a constant input: drawing random ones would cost as much as the dropout masks
+        return torch.full(shape, 0.1, device=device, requires_grad=True)
+
+    def encoder(src, src_lengths, tgt):
+        output, (h, c) = model.encoder(src, src_lengths)
+        (output.sum() + h.sum() + c.sum()).backward()
+
+    def decoder_lstm(src, src_lengths, tgt):
+        state = (leaf(1, len(tgt), hidden), leaf(1, len(tgt), hidden))
+        model.decoder.lstm(leaf(len(tgt), tgt.shape[1] - 1, hidden), state)[0].sum().backward()
+
+    def attention(src, src_lengths, tgt):
+        model.decoder.attn(leaf(len(tgt), tgt.shape[1] - 1, hidden), leaf(*src.shape, hidden), src_lengths).sum().backward()
+
+    def dropout_masks(src, src_lengths, tgt):
+        for shape in [(*src.shape, hidden)] * 2 + [(len(tgt), tgt.shape[1] - 1, hidden)] * 2:
+            model.encoder.dropout(leaf(*shape)).sum().backward()
+
+    def generator_and_loss(src, src_lengths, tgt):
+        logits = model.generator(leaf(len(tgt), tgt.shape[1] - 1, hidden))
+        criterion(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1)).backward()
+
+    def clip_and_adam(src, src_lengths, tgt):
+        for parameter in model.parameters():
+            parameter.grad = torch.zeros_like(parameter)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train_args.clip_norm)
+        optimizer.step()
+
+    def whole_step(src, src_lengths, tgt):
+        logits, _ = model(src, src_lengths, tgt)
+        loss = criterion(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train_args.clip_norm)
+        optimizer.step()
+
+    parts = [encoder, decoder_lstm, attention, dropout_masks, generator_and_loss, clip_and_adam, whole_step]
+    timings = []
+    for part in parts:
+        for batch in batches[:5]:
+            part(*batch)
+        _, wall, _ = timed(lambda: [part(*batch) for batch in batches])
+        timings.append(f"{part.__name__.replace('_', ' ')} {1000 * wall / len(batches):.1f}")
+    print("[attention] ms per training step (forward + backward): " + ", ".join(timings))
+
+
 def bench(use_attn, args, device):
     flags = ["--threads", str(args.threads), "--length_pool", str(args.length_pool)] + (["--use_attn"] if use_attn else [])
     train_args = q3.parse_args(["train", *flags])
@@ -154,6 +219,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}")
     lstm_floor(args, device)
+    step_breakdown(args, device)
     for use_attn in (False, True):
         bench(use_attn, args, device)
 
