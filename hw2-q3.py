@@ -284,6 +284,22 @@ def state_dict_mismatch(expected, found):
 # ----------------------------------------------------------------------------- train
 
 
+def make_optimizer(model, lr):
+    """Adam in torch's fused implementation (faster per step on CPU)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+
+
+def train_step(model, logits, tgt, optimizer, criterion, clip_norm):
+    """One update from logits (B, T-1, V) predicting tgt (B, T)[:, 1:] -> the detached loss."""
+    loss = criterion(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_norm:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    optimizer.step()
+    return loss.detach()
+
+
 def train_epoch(model, split, optimizer, criterion, args, generator, device, progress):
     """One pass over a fresh shuffle of `split` -> mean of the batch losses."""
     model.train()
@@ -291,14 +307,8 @@ def train_epoch(model, split, optimizer, criterion, args, generator, device, pro
     batches = utils.length_pooled_batches(split.src_lengths, args.batch_size, generator, args.length_pool)
     for indices in tqdm(batches, desc="batches", leave=False, disable=not progress):
         src, src_lengths, tgt = (t.to(device) for t in split.batch(indices))
-        logits, _ = model(src, src_lengths, tgt)  # (B, T-1, V)
-        loss = criterion(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if args.clip_norm:
-            nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
-        optimizer.step()
-        losses.append(loss.detach())
+        logits, _ = model(src, src_lengths, tgt)
+        losses.append(train_step(model, logits, tgt, optimizer, criterion, args.clip_norm))
     return torch.stack(losses).mean().item()
 
 
@@ -313,7 +323,7 @@ def train(args, device):
     data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir, splits=("train", "valid"))
     config = model_config(args)
     model = build_model(config, len(src_vocab), len(tgt_vocab), args.init).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=True)
+    optimizer = make_optimizer(model, args.lr)
     criterion = nn.CrossEntropyLoss(ignore_index=PAD_IDX)
     shuffle = torch.Generator().manual_seed(args.seed)
     progress = sys.stderr.isatty() and not args.no_progress

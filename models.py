@@ -148,6 +148,11 @@ class Encoder(nn.Module):
         self.embedding = nn.Embedding(src_vocab_size, hidden_size, padding_idx=padding_idx)
         self.lstm = nn.LSTM(hidden_size, hidden_size // 2, batch_first=True, bidirectional=True)
         self.dropout = UniformMaskDropout(dropout)
+        half = hidden_size // 2
+        pad_gate_weights = torch.zeros(4 * half, 1)  # gate rows i, f, g, o
+        pad_gate_weights[:half], pad_gate_weights[half:2 * half] = -self.PAD_GATE_DRIVE, self.PAD_GATE_DRIVE
+        # not in the state_dict, which stays the plain nn.LSTM one that the course's driver loads
+        self.register_buffer("pad_gate_weights", pad_gate_weights, persistent=False)
 
     def forward(self, src, lengths):
         """src (B, S), lengths (B,) -> enc_output (B, S, H), (h (2, B, H/2), c (2, B, H/2)).
@@ -164,20 +169,19 @@ class Encoder(nn.Module):
         """
         embedded = self.dropout(self.embedding(src))  # (B, S, H)
         batch_size, source_length, _ = embedded.shape
-        real = source_mask(lengths.to(src.device), source_length)  # (B, S)
+        lengths = lengths.to(src.device)
+        real = source_mask(lengths, source_length)  # (B, S)
         inputs = torch.cat([embedded, (~real).unsqueeze(-1).to(embedded.dtype)], dim=-1)  # (B, S, H + 1)
         half = self.hidden_size // 2
-        drive = embedded.new_zeros(4 * half, 1)  # gate rows i, f, g, o
-        drive[:half], drive[half:2 * half] = -self.PAD_GATE_DRIVE, self.PAD_GATE_DRIVE
         weights = []
         for suffix in ("_l0", "_l0_reverse"):
-            weights += [torch.cat([getattr(self.lstm, "weight_ih" + suffix), drive], dim=1),
+            weights += [torch.cat([getattr(self.lstm, "weight_ih" + suffix), self.pad_gate_weights], dim=1),
                         getattr(self.lstm, "weight_hh" + suffix),
                         getattr(self.lstm, "bias_ih" + suffix), getattr(self.lstm, "bias_hh" + suffix)]
         zeros = embedded.new_zeros(2, batch_size, half)
         output, h, c = torch.lstm(inputs, (zeros, zeros), weights, True, 1, 0.0, self.training, True, True)
         output = output * real.unsqueeze(-1)
-        last = (lengths.to(src.device) - 1).view(batch_size, 1, 1).expand(batch_size, 1, half)
+        last = (lengths - 1).view(batch_size, 1, 1).expand(batch_size, 1, half)
         h = torch.stack([output[:, :, :half].gather(1, last).squeeze(1), h[1]])
         return self.dropout(output), (h, c)
 

@@ -55,22 +55,19 @@ def stepwise_epoch(model, split, optimizer, criterion, train_args, generator, de
     model.train()
     for indices in utils.length_pooled_batches(split.src_lengths, train_args.batch_size, generator, 1):
         src, src_lengths, tgt = (t.to(device) for t in split.batch(indices))
-        logits = stepwise_logits(model, src, src_lengths, tgt)
-        loss = criterion(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), train_args.clip_norm)
-        optimizer.step()
+        q3.train_step(model, stepwise_logits(model, src, src_lengths, tgt), tgt, optimizer, criterion,
+                      train_args.clip_norm)
 
 
-def lstm_floor(args, device):
+def lstm_floor(train, args, device):
     """How long an epoch's LSTM arithmetic alone takes at the rate a fused LSTM reaches here.
 
     Counts the multiply-adds of the gate products that the encoder (two directions of H/2)
     and decoder (H) compute over one epoch of shuffled batches, padding included, forward
     and backward (backward about twice forward), and times a decoder-sized LSTM's forward.
     """
-    hidden, batch_size, steps = 128, 64, 16
+    statement = q3.parse_args(["train"])
+    hidden, batch_size, steps = statement.hidden_size, statement.batch_size, 16
     lstm = torch.nn.LSTM(hidden, hidden, batch_first=True).to(device)
     inputs = torch.randn(batch_size, steps, hidden, device=device)
     def forward_passes(n):
@@ -81,7 +78,6 @@ def lstm_floor(args, device):
         forward_passes(10)
         _, wall, _ = timed(lambda: forward_passes(100))
     rate = 100 * 2 * batch_size * steps * 2 * hidden * 4 * hidden / wall
-    train = utils.load_p2g(args.data_dir)[0]["train"]
     shuffle = torch.Generator().manual_seed(42)
     forward = 0
     for indices in utils.length_pooled_batches(train.src_lengths, batch_size, shuffle, args.length_pool):
@@ -94,7 +90,7 @@ def lstm_floor(args, device):
           f"({20 * seconds:.0f} s for 20)")
 
 
-def step_breakdown(args, device, n_batches=40):
+def step_breakdown(data, vocab_sizes, args, device, n_batches=40):
     """Milliseconds per training step of each part of the attention model, forward and backward.
 
     Each part runs alone on inputs of a real batch's shapes (constants where it would read
@@ -102,9 +98,8 @@ def step_breakdown(args, device, n_batches=40):
     """
     train_args = q3.parse_args(["train", "--use_attn", "--length_pool", str(args.length_pool)])
     utils.configure_seed(train_args.seed)
-    data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir)
-    model = q3.build_model(q3.model_config(train_args), len(src_vocab), len(tgt_vocab)).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_args.lr, fused=True)
+    model = q3.build_model(q3.model_config(train_args), *vocab_sizes).to(device).train()
+    optimizer = q3.make_optimizer(model, train_args.lr)
     criterion = torch.nn.CrossEntropyLoss(ignore_index=utils.PAD_IDX)
     shuffle = torch.Generator().manual_seed(train_args.seed)
     split = data["train"]
@@ -142,12 +137,7 @@ def step_breakdown(args, device, n_batches=40):
         optimizer.step()
 
     def whole_step(src, src_lengths, tgt):
-        logits, _ = model(src, src_lengths, tgt)
-        loss = criterion(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), train_args.clip_norm)
-        optimizer.step()
+        q3.train_step(model, model(src, src_lengths, tgt)[0], tgt, optimizer, criterion, train_args.clip_norm)
 
     parts = [encoder, decoder_lstm, attention, dropout_masks, generator_and_loss, clip_and_adam, whole_step]
     timings = []
@@ -159,13 +149,12 @@ def step_breakdown(args, device, n_batches=40):
     print("[attention] ms per training step (forward + backward): " + ", ".join(timings))
 
 
-def bench(use_attn, args, device):
+def bench(use_attn, data, src_vocab, tgt_vocab, args, device):
     flags = ["--threads", str(args.threads), "--length_pool", str(args.length_pool)] + (["--use_attn"] if use_attn else [])
     train_args = q3.parse_args(["train", *flags])
     utils.configure_seed(train_args.seed)
-    data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir)
     model = q3.build_model(q3.model_config(train_args), len(src_vocab), len(tgt_vocab)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_args.lr)
+    optimizer = q3.make_optimizer(model, train_args.lr)
     criterion = torch.nn.CrossEntropyLoss(ignore_index=utils.PAD_IDX)
     shuffle = torch.Generator().manual_seed(train_args.seed)
     name = "attention" if use_attn else "no attention"
@@ -218,10 +207,11 @@ def main(argv=None):
     device = utils.resolve_device(args.device, flag="--device")
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}")
-    lstm_floor(args, device)
-    step_breakdown(args, device)
+    data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir)
+    lstm_floor(data["train"], args, device)
+    step_breakdown(data, (len(src_vocab), len(tgt_vocab)), args, device)
     for use_attn in (False, True):
-        bench(use_attn, args, device)
+        bench(use_attn, data, src_vocab, tgt_vocab, args, device)
 
 
 if __name__ == "__main__":
