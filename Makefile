@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-requirements
 INTEL := data/intel_landscapes_48x48.npz
 SHARED_INTEL := ../shared/data/intel/intel_landscapes_48x48.npz
+# every run of make q2/q3/ablations/bench goes to this device: make reproduce DEVICE=cuda
+DEVICE ?= cpu
 
 .PHONY: setup data test reproduce q1 q2 q2-comparisons q3 q3-and-ablations ablations report bench fixture clean pdf
 
@@ -42,26 +44,26 @@ q1: setup
 	$(PY) q1_hopfield_check.py --plot
 
 q2: setup data
-	$(PY) -m scripts.q2_experiments
+	$(PY) -m scripts.q2_experiments --device $(DEVICE)
 
 q3: setup
-	$(PY) -m scripts.q3_experiments
+	$(PY) -m scripts.q3_experiments --device $(DEVICE)
 	$(PY) -m scripts.q3_error_analysis
 
 # The runs the report sets beside make q2's: other seeds, torch's initialisation (about 1.5 hours).
 q2-comparisons: setup data
-	$(PY) -m scripts.q2_experiments --comparisons
+	$(PY) -m scripts.q2_experiments --comparisons --device $(DEVICE)
 
 # The measurements behind the Q3 choices in the README and the report (about 30 minutes on one core).
 ablations: setup
-	$(PY) -m scripts.q3_ablations
+	$(PY) -m scripts.q3_ablations --device $(DEVICE)
 
 report: setup
 	$(PY) -m report.make_report
 
 bench: setup data
-	$(PY) -m benchmarks.bench_q2
-	$(PY) -m benchmarks.bench_q3
+	$(PY) -m benchmarks.bench_q2 --device $(DEVICE)
+	$(PY) -m benchmarks.bench_q3 --device $(DEVICE)
 
 fixture: setup data
 	$(PY) -m scripts.make_intel_fixture

@@ -23,13 +23,9 @@ BN_STATS_IMAGES = 2048  # training images whose batch-norm statistics replace th
 
 
 def make_optimizer(name, parameters, learning_rate, l2_decay):
-    """SGD or Adam with their fused implementations: one kernel updates every parameter.
-
-    Fused SGD takes bitwise the same steps as torch's default SGD (tested); on this CPU
-    their speeds differ by less than the run-to-run noise (bench_q2.py --compare_sgd).
-    """
+    """The optimiser of the -optimizer flag: SGD or Adam."""
     optimizer_class = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[name]
-    return optimizer_class(parameters, lr=learning_rate, weight_decay=l2_decay, fused=True)
+    return optimizer_class(parameters, lr=learning_rate, weight_decay=l2_decay)
 
 
 def train_batch(X, y, model, optimizer, criterion):
@@ -72,9 +68,7 @@ def recompute_batch_norm_stats(model, X):
     norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
     if not norms:
         return
-    batches = list(X.split(EVAL_BATCH_SIZE))
-    if len(batches) > 1 and len(batches[-1]) == 1:  # batch norm cannot take a batch of one image
-        batches[-2:] = [torch.cat(batches[-2:])]
+    batches = utils.split_batches(X, EVAL_BATCH_SIZE)
     was_training = model.training
     model.eval()
     momenta = [m.momentum for m in norms]
@@ -131,7 +125,7 @@ def plot_run(history, out_dir, title):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-epochs", type=int, default=40, help="number of training epochs")
     parser.add_argument("-batch_size", type=int, default=8, help="mini-batch size")
     parser.add_argument("-learning_rate", type=float, default=0.01, help="step size")
@@ -158,17 +152,12 @@ def parse_args(argv):
     parser.add_argument("-results_dir", default="results/q2", help="where each run's folder is written")
     parser.add_argument("-no_progress", action="store_true", help="no progress bar")
     opt = parser.parse_args(argv)
-    for flag in ("epochs", "batch_size"):
-        if getattr(opt, flag) < 1:
-            parser.error(f"-{flag} must be at least 1")
-    if not opt.learning_rate > 0:
-        parser.error("-learning_rate must be positive")
-    if not 0 <= opt.dropout < 1:
-        parser.error("-dropout must be in [0, 1)")
-    if opt.l2_decay < 0:
-        parser.error("-l2_decay must be non-negative")
-    if opt.threads is not None and opt.threads < 1:
-        parser.error("-threads must be at least 1")
+    parser.check(opt.epochs >= 1, f"-epochs {opt.epochs}: expected at least 1")
+    parser.check(opt.batch_size >= 1, f"-batch_size {opt.batch_size}: expected at least 1")
+    parser.check(opt.learning_rate > 0, f"-learning_rate {opt.learning_rate}: expected a positive step size")
+    parser.check(0 <= opt.dropout < 1, f"-dropout {opt.dropout}: expected a probability in [0, 1)")
+    parser.check(opt.l2_decay >= 0, f"-l2_decay {opt.l2_decay}: expected 0 or more")
+    parser.check(opt.threads is None or opt.threads >= 1, f"-threads {opt.threads}: expected at least 1")
     opt.batch_norm = not opt.no_batch_norm
     return opt
 

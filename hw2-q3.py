@@ -8,7 +8,6 @@ The flags, printed lines and model contracts are the course's (shared/spec/inter
 Decoding is batched: each batch of words is decoded in lock-step until every word has
 ended, which gives the same strings as the course's one-word-at-a-time loop.
 """
-import argparse
 import math
 import sys
 import time
@@ -16,7 +15,6 @@ from functools import partial
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -38,7 +36,7 @@ def greedy_next_token(logits):
 
 
 def nucleus_distribution(logits, p):
-    """logits (B, V) -> (probabilities (B, V) in descending order, token ids (B, V)) of top-p.
+    """logits (..., V) -> (probabilities (..., V) in descending order, their token ids (..., V)).
 
     Per row, keep the smallest set of most probable tokens whose mass reaches p (the
     token that crosses p is kept, and so always the most probable one) and renormalise;
@@ -47,71 +45,59 @@ def nucleus_distribution(logits, p):
     """
     if not 0 < p <= 1:
         raise ValueError(f"p must be in (0, 1], got {p}")
-    probs = torch.softmax(logits.double(), dim=-1)
+    probs = torch.softmax(logits.float(), dim=-1)
     sorted_probs, order = probs.sort(dim=-1, descending=True, stable=True)
-    mass_before = F.pad(sorted_probs.cumsum(dim=-1)[:, :-1], (1, 0))
+    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
     kept = sorted_probs * (mass_before < p)
     return kept / kept.sum(dim=-1, keepdim=True), order
 
 
-def nucleus_sampling_batch(logits, p, generator=None):
-    """Top-p sampling for a batch: logits (B, V) -> indices (B,) drawn from nucleus_distribution."""
-    distribution, order = nucleus_distribution(logits, p)
-    choice = torch.multinomial(distribution, 1, generator=generator)
-    return order.gather(-1, choice).squeeze(-1)
-
-
 def nucleus_sampling(logits, p=0.8, generator=None):
-    """logits (V,) -> index sampled from the top-p renormalised distribution (1,)."""
-    return nucleus_sampling_batch(logits.unsqueeze(0), p, generator)
+    """logits (V,) -> index sampled from the top-p renormalised distribution (1,); also (B, V) -> (B, 1)."""
+    distribution, order = nucleus_distribution(logits, p)
+    return order.gather(-1, torch.multinomial(distribution, 1, generator=generator))
 
 
 # ----------------------------------------------------------------------------- decoding
 
 
-def start_decoding(model, src, src_lengths):
-    """Encode once: -> (decoder state (h, c) each (1, B, H), attention memory or None)."""
-    encoder_outputs, state = model.encoder(src, src_lengths)
-    return reshape_state(state), model.decoder.memory(encoder_outputs, src_lengths)
-
-
 @torch.inference_mode()
-def sample_batch(model, src, src_lengths, max_len, choose, return_attention=False):
-    """Decode src (B, S) token by token with `choose(logits (B, V)) -> (B,)`.
+def sample_batch(model, src, src_lengths, max_len, next_token):
+    """Decode src (B, S) token by token, `next_token(logits (B, V)) -> (B, 1)` choosing each.
 
-    -> tokens (B, L), L <= max_len, PAD after each word's EOS; with `return_attention`
-    also the weights (B, L, S). Stops as soon as every word has produced EOS.
+    -> (tokens (B, L), L <= max_len, PAD after each word's EOS; attention weights
+    alpha (B, L, S), or None without attention). Stops once every word has produced EOS.
     """
     batch_size = src.shape[0]
-    state, memory = start_decoding(model, src, src_lengths)
-    tokens = torch.full((batch_size,), SOS_IDX, dtype=torch.long, device=src.device)
-    ended = torch.zeros(batch_size, dtype=torch.bool, device=src.device)
-    steps, weights = [], []
+    encoder_outputs, state = model.encoder(src, src_lengths)
+    state, memory = reshape_state(state), model.decoder.memory(encoder_outputs, src_lengths)
+    tokens = torch.full((batch_size, 1), SOS_IDX, dtype=torch.long, device=src.device)
+    ended = torch.zeros(batch_size, 1, dtype=torch.bool, device=src.device)
+    steps, alphas = [], []
     for _ in range(max_len):
-        output, state, step_weights = model.decoder.step(tokens.unsqueeze(1), state, memory, return_attention=True)
-        tokens = choose(model.generator(output.squeeze(1))).masked_fill(ended, PAD_IDX)
+        output, state, alpha = model.decoder.step(tokens, state, memory)
+        tokens = next_token(model.generator(output.squeeze(1))).masked_fill(ended, PAD_IDX)
         steps.append(tokens)
-        weights.append(step_weights)
+        alphas.append(alpha)
         ended = ended | (tokens == EOS_IDX)
         if bool(ended.all()):
             break
-    tokens = torch.stack(steps, dim=1)
-    if return_attention:
-        return tokens, (torch.cat(weights, dim=1) if memory is not None else None)
-    return tokens
+    return torch.cat(steps, dim=1), (torch.cat(alphas, dim=1) if memory is not None else None)
 
 
 def greedy_batch(model, src, src_lengths, max_len):
-    return sample_batch(model, src, src_lengths, max_len, lambda logits: logits.argmax(-1))
+    """Greedy decoding of src (B, S) -> tokens (B, L)."""
+    return sample_batch(model, src, src_lengths, max_len, greedy_next_token)[0]
 
 
 def nucleus_batch(model, src, src_lengths, max_len, p, generator):
-    return sample_batch(model, src, src_lengths, max_len, partial(nucleus_sampling_batch, p=p, generator=generator))
+    """Nucleus sampling of src (B, S) with top-p `p` -> tokens (B, L)."""
+    return sample_batch(model, src, src_lengths, max_len, partial(nucleus_sampling, p=p, generator=generator))[0]
 
 
 @torch.inference_mode()
 def nucleus_spelling_probability(model, src, src_lengths, tgt, p):
-    """src (B, S), src_lengths (B,), tgt (B, T) `SOS ... EOS PAD ...` -> (B,) float64: the
+    """src (B, S), src_lengths (B,), tgt (B, T) `SOS ... EOS PAD ...` -> (B,): the
     probability that nucleus sampling with top-p `p` produces each target exactly.
 
     Sampling draws each token from the top-p distribution given the tokens before it,
@@ -122,10 +108,10 @@ def nucleus_spelling_probability(model, src, src_lengths, tgt, p):
     chance of spelling the word, never an over-estimate.
     """
     logits, _ = model(src, src_lengths, tgt)  # (B, T-1, V)
-    distribution, order = nucleus_distribution(logits.flatten(0, 1), p)
+    distribution, order = nucleus_distribution(logits, p)
     by_token = torch.zeros_like(distribution).scatter_(-1, order, distribution)
     next_tokens = tgt[:, 1:]
-    step_probs = by_token.gather(-1, next_tokens.reshape(-1, 1)).view(next_tokens.shape)
+    step_probs = by_token.gather(-1, next_tokens.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
     step_probs = step_probs.masked_fill(next_tokens == PAD_IDX, 1.0)  # after EOS
     return step_probs.prod(dim=-1).masked_fill((tgt == UNK_IDX).any(dim=-1), 0.0)
 
@@ -152,15 +138,16 @@ def beam_search_batch(model, src, src_lengths, max_len, beam_size, alpha=LENGTH_
     scores[:, 0] = 0.0
     lengths = torch.zeros(batch_size, n, device=device)
     ended = torch.zeros(batch_size, n, dtype=torch.bool, device=device)
-    ended_step = torch.full((vocab_size,), float("-inf"), device=device)
-    ended_step[PAD_IDX] = 0.0
+    # an ended hypothesis can only be extended by PAD, at no cost
+    after_eos = torch.full((vocab_size,), float("-inf"), device=device)
+    after_eos[PAD_IDX] = 0.0
     history = torch.empty(batch_size, n, 0, dtype=torch.long, device=device)
     tokens = torch.full((batch_size * n,), SOS_IDX, dtype=torch.long, device=device)
     word_offsets = torch.arange(batch_size, device=device).unsqueeze(1) * n
     for _ in range(max_len):
-        output, state = model.decoder.step(tokens.unsqueeze(1), state, memory)
+        output, state, _ = model.decoder.step(tokens.unsqueeze(1), state, memory)
         log_probs = torch.log_softmax(model.generator(output.squeeze(1)).float(), dim=-1).view(batch_size, n, -1)
-        log_probs = torch.where(ended.unsqueeze(-1), ended_step, log_probs)
+        log_probs = torch.where(ended.unsqueeze(-1), after_eos, log_probs)
         new_lengths = lengths + (~ended)
         candidates = scores.unsqueeze(-1) + log_probs  # (B, n, V)
         ranked = candidates / new_lengths.clamp(min=1).pow(alpha).unsqueeze(-1)
@@ -284,11 +271,6 @@ def state_dict_mismatch(expected, found):
 # ----------------------------------------------------------------------------- train
 
 
-def make_optimizer(model, lr):
-    """Adam in torch's fused implementation (faster per step on CPU)."""
-    return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-
-
 def train_step(model, logits, tgt, optimizer, criterion, clip_norm):
     """One update from logits (B, T-1, V) predicting tgt (B, T)[:, 1:] -> the detached loss."""
     loss = criterion(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1))
@@ -323,7 +305,7 @@ def train(args, device):
     data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir, splits=("train", "valid"))
     config = model_config(args)
     model = build_model(config, len(src_vocab), len(tgt_vocab), args.init).to(device)
-    optimizer = make_optimizer(model, args.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     criterion = nn.CrossEntropyLoss(ignore_index=PAD_IDX)
     shuffle = torch.Generator().manual_seed(args.seed)
     progress = sys.stderr.isatty() and not args.no_progress
@@ -359,62 +341,73 @@ def train(args, device):
 # ----------------------------------------------------------------------------- test and predict
 
 
+def spell_corpus(decode_batch, model, split, tgt_vocab, args, device, **options):
+    """Spell every word of `split` with `decode_batch(model, src, src_lengths, max_len, **options)`."""
+    return decode_corpus(partial(decode_batch, model, max_len=args.max_len, **options), split.src, split.src_lengths,
+                         tgt_vocab, device)
+
+
+def error_rates(spellings, gold):
+    return {"cer": utils.character_error_rate(spellings, gold), "wer": utils.word_error_rate(spellings, gold)}
+
+
+def test_nucleus(model, split, tgt_vocab, args, device):
+    """The first sampled pass, then `args.k` more for WER@k and their varied examples, then
+    both WERs averaged exactly over the sampling -> (result, {column: spellings})."""
+    sampler = torch.Generator(device).manual_seed(args.seed)
+    passes = [spell_corpus(nucleus_batch, model, split, tgt_vocab, args, device, p=args.topp, generator=sampler)
+              for _ in range(1 + args.k)]
+    result = error_rates(passes[0], split.spellings)
+    print(f"Test CER: {result['cer']:.4f}, Test WER: {result['wer']:.4f}")
+    samples = passes[1:]
+    varied = [(word, sorted(set(options))) for word, *options in zip(split.spellings, *samples)
+              if len(set(options)) > 1]
+    print(f"Printing first {N_EXAMPLES} examples with multiple predictions:")
+    for word, options in varied[:N_EXAMPLES]:
+        print(f"  {word}: {' | '.join(options)}")
+    result[f"wer@{args.k}"] = utils.word_error_rate_at_k(samples, split.spellings)
+    result["examples"] = [{"spelling": word, "samples": options} for word, options in varied[:N_EXAMPLES]]
+    print(f"Test WER@{args.k}: {result[f'wer@{args.k}']:.4f}")
+    spelled = torch.cat([nucleus_spelling_probability(model, *(t.to(device) for t in split.batch(indices)), args.topp)
+                         for indices in torch.arange(len(split)).split(DECODE_BATCH_SIZE)])
+    expected = {"wer": utils.expected_word_error_rate_at_k(spelled, 1),
+                f"wer@{args.k}": utils.expected_word_error_rate_at_k(spelled, args.k)}
+    print(f"Expected over the sampling: Test WER: {expected['wer']:.4f}, Test WER@{args.k}: {expected[f'wer@{args.k}']:.4f}")
+    columns = {"sample": passes[0], **{f"sample@{k}": spellings for k, spellings in enumerate(samples, start=1)}}
+    return result, expected, columns
+
+
+def test_beam(model, split, tgt_vocab, args, device):
+    """Beam search with `args.beam_size` -> (result, spellings)."""
+    spellings = spell_corpus(beam_search_batch, model, split, tgt_vocab, args, device, beam_size=args.beam_size)
+    result = {"beam_size": args.beam_size, "length_alpha": LENGTH_ALPHA, **error_rates(spellings, split.spellings)}
+    print(f"Test CER (beam {args.beam_size}): {result['cer']:.4f}, Test WER (beam {args.beam_size}): {result['wer']:.4f}")
+    return result, spellings
+
+
 def test(args, device):
     model, src_vocab, tgt_vocab, config = load_model(args, device)
     model.eval()
     split = utils.load_p2g(args.data_dir, src_vocab, tgt_vocab, splits=("test",))[0]["test"]
-    gold = split.spellings
-    sampler = torch.Generator(device).manual_seed(args.seed)
-
-    def spell(decode_batch):
-        return decode_corpus(partial(decode_batch, model, max_len=args.max_len), split.src, split.src_lengths,
-                             tgt_vocab, device)
-
-    def scores(spellings):
-        return {"cer": utils.character_error_rate(spellings, gold), "wer": utils.word_error_rate(spellings, gold)}
-
     result = {"args": vars(args), "config": config, "n_words": len(split)}
     predictions = {}  # column name -> one spelling per test word, written beside the JSON
     start = time.perf_counter()
     if args.topp is None:
-        predictions["greedy"] = spell(greedy_batch)
-        result["greedy"] = scores(predictions["greedy"])
-        first = result["greedy"]
+        predictions["greedy"] = spell_corpus(greedy_batch, model, split, tgt_vocab, args, device)
+        result["greedy"] = error_rates(predictions["greedy"], split.spellings)
+        print(f"Test CER: {result['greedy']['cer']:.4f}, Test WER: {result['greedy']['wer']:.4f}")
     else:
-        sample = partial(nucleus_batch, p=args.topp, generator=sampler)
-        predictions["sample"] = spell(sample)
-        result["nucleus"] = scores(predictions["sample"])
-        first = result["nucleus"]
-    print(f"Test CER: {first['cer']:.4f}, Test WER: {first['wer']:.4f}")
-    if args.topp is not None:
-        samples = [spell(sample) for _ in range(args.k)]
-        predictions.update({f"sample@{k}": spellings for k, spellings in enumerate(samples, start=1)})
-        varied = [(word, sorted(set(options))) for word, *options in zip(gold, *samples) if len(set(options)) > 1]
-        print(f"Printing first {N_EXAMPLES} examples with multiple predictions:")
-        for word, options in varied[:N_EXAMPLES]:
-            print(f"  {word}: {' | '.join(options)}")
-        result["nucleus"][f"wer@{args.k}"] = utils.word_error_rate_at_k(samples, gold)
-        result["nucleus"]["examples"] = [{"spelling": w, "samples": o} for w, o in varied[:N_EXAMPLES]]
-        print(f"Test WER@{args.k}: {result['nucleus'][f'wer@{args.k}']:.4f}")
-        spelled = torch.cat([nucleus_spelling_probability(model, *(t.to(device) for t in split.batch(indices)), args.topp)
-                             for indices in torch.arange(len(split)).split(DECODE_BATCH_SIZE)])
-        result["nucleus_expected"] = {"wer": utils.expected_word_error_rate_at_k(spelled, 1),
-                                      f"wer@{args.k}": utils.expected_word_error_rate_at_k(spelled, args.k)}
-        print(f"Expected over the sampling: Test WER: {result['nucleus_expected']['wer']:.4f}, "
-              f"Test WER@{args.k}: {result['nucleus_expected'][f'wer@{args.k}']:.4f}")
+        result["nucleus"], result["nucleus_expected"], columns = test_nucleus(model, split, tgt_vocab, args, device)
+        predictions.update(columns)
     if args.beam_size is not None:
-        predictions[f"beam{args.beam_size}"] = spell(partial(beam_search_batch, beam_size=args.beam_size))
-        result["beam"] = {"beam_size": args.beam_size, "length_alpha": LENGTH_ALPHA,
-                          **scores(predictions[f"beam{args.beam_size}"])}
-        print(f"Test CER (beam {args.beam_size}): {result['beam']['cer']:.4f}, "
-              f"Test WER (beam {args.beam_size}): {result['beam']['wer']:.4f}")
+        result["beam"], predictions[f"beam{args.beam_size}"] = test_beam(model, split, tgt_vocab, args, device)
     result["seconds"] = round(time.perf_counter() - start, 3)
     if args.attention_plots:
         plot_attention(model, split, tgt_vocab, args, device)
     suffix = "".join([f"-topp{args.topp}" if args.topp is not None else "",
                       f"-beam{args.beam_size}" if args.beam_size is not None else ""]) or "-greedy"
     stem = Path(args.results_dir) / f"{Path(args.checkpoint_name).stem}-test{suffix}"
-    rows = zip(split.pronunciations, gold, *predictions.values())
+    rows = zip(split.pronunciations, split.spellings, *predictions.values())
     utils.write_text(f"{stem}-predictions.tsv",
                      "".join("\t".join(row) + "\n" for row in [("pronunciation", "spelling", *predictions), *rows]))
     utils.write_json(f"{stem}.json", result)
@@ -422,20 +415,14 @@ def test(args, device):
 
 
 def plot_attention(model, split, tgt_vocab, args, device):
-    """Heatmaps of greedy decoding's attention (source phonemes x produced letters)."""
+    """Heatmaps of greedy decoding's attention: one row per produced letter, one column per phoneme."""
     if model.decoder.attn is None:
         utils.warn("--attention_plots: the model has no attention; no heatmap written")
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = utils.pyplot()
     count = min(args.attention_plots, len(split))
-    indices = torch.arange(count)
-    src, lengths, _ = split.batch(indices)
-    tokens, weights = sample_batch(model, src.to(device), lengths.to(device), args.max_len,
-                                   lambda logits: logits.argmax(-1), return_attention=True)
+    src, lengths, _ = split.batch(torch.arange(count))
+    tokens, alphas = sample_batch(model, src.to(device), lengths.to(device), args.max_len, greedy_next_token)
     columns = min(count, 2)
     rows = math.ceil(count / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)
@@ -444,13 +431,14 @@ def plot_attention(model, split, tgt_vocab, args, device):
         produced = tokens[index].tolist()
         produced = produced[: produced.index(EOS_IDX) + 1] if EOS_IDX in produced else produced
         letters = ["</s>" if t == EOS_IDX else tgt_vocab.itos[t] for t in produced]
-        grid = weights[index, : len(letters), : len(phonemes)].cpu()
+        grid = alphas[index, : len(letters), : len(phonemes)].cpu()
         ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto")
         ax.set_xticks(range(len(phonemes)), phonemes)
         ax.set_yticks(range(len(letters)), letters)
         ax.set_xlabel("source phonemes")
         ax.set_ylabel("produced letters")
-        ax.set_title(f"/{split.pronunciations[index]}/ -> {split.spellings[index]}", fontsize=9)
+        ax.set_title(f"/{split.pronunciations[index]}/: true {split.spellings[index]!r}, "
+                     f"predicted {tgt_vocab.decode(produced)!r}", fontsize=9)
     for ax in list(axes.flat)[count:]:
         ax.axis("off")
     fig.tight_layout()
@@ -486,15 +474,8 @@ def predict(args, device):
 # ----------------------------------------------------------------------------- command line
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line as one `UserError` line, without usage."""
-
-    def error(self, message):
-        raise UserError(message)
-
-
 def parse_args(argv=None):
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", choices=["train", "test", "predict"])
     parser.add_argument("pronunciations", nargs="*", help="predict: IPA phonemes separated by spaces, quoted")
     parser.add_argument("--lr", type=float, default=0.003)
@@ -518,40 +499,36 @@ def parse_args(argv=None):
     parser.add_argument("--clip_norm", type=float, default=1.0, help="gradient-norm clipping (0: none)")
     parser.add_argument("--results_dir", default="results/q3")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads; 1 is fastest for this small model on a busy machine")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice; the experiment scripts pass 1 per run)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     args = parser.parse_intermixed_args(argv)
     if args.checkpoint_name is None:
         args.checkpoint_name = "model-attn.pt" if args.use_attn else "model.pt"
-    checks = [
-        (args.topp is None or 0 < args.topp <= 1, f"--topp {args.topp}: expected a mass in (0, 1]"),
-        (args.beam_size is None or args.beam_size >= 1, f"--beam_size {args.beam_size}: expected at least 1"),
-        (args.k >= 1, f"--k {args.k}: expected at least 1"),
-        (args.max_len >= 1, f"--max_len {args.max_len}: expected at least 1"),
-        (args.n_epochs >= 1, f"--n_epochs {args.n_epochs}: expected at least 1"),
-        (args.batch_size >= 1, f"--batch_size {args.batch_size}: expected at least 1"),
-        (args.hidden_size >= 2 and args.hidden_size % 2 == 0,
-         f"--hidden_size {args.hidden_size}: expected an even number (H/2 units per encoder direction)"),
-        (0 <= args.dropout < 1, f"--dropout {args.dropout}: expected a probability in [0, 1)"),
-        (args.lr > 0, f"--lr {args.lr}: expected a positive step size"),
-        (args.length_pool >= 1, f"--length_pool {args.length_pool}: expected at least 1"),
-        (args.clip_norm >= 0, f"--clip_norm {args.clip_norm}: expected 0 (off) or a positive norm"),
-        (args.attention_plots >= 0, f"--attention_plots {args.attention_plots}: expected 0 or more"),
-        (args.threads >= 1, f"--threads {args.threads}: expected at least 1"),
-        (args.mode == "predict" or not args.pronunciations,
-         f"unexpected arguments {' '.join(args.pronunciations)!r} (pronunciations are for predict mode)"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise UserError(message)
+    parser.check(args.topp is None or 0 < args.topp <= 1, f"--topp {args.topp}: expected a mass in (0, 1]")
+    parser.check(args.beam_size is None or args.beam_size >= 1, f"--beam_size {args.beam_size}: expected at least 1")
+    parser.check(args.k >= 1, f"--k {args.k}: expected at least 1")
+    parser.check(args.max_len >= 1, f"--max_len {args.max_len}: expected at least 1")
+    parser.check(args.n_epochs >= 1, f"--n_epochs {args.n_epochs}: expected at least 1")
+    parser.check(args.batch_size >= 1, f"--batch_size {args.batch_size}: expected at least 1")
+    parser.check(args.hidden_size >= 2 and args.hidden_size % 2 == 0,
+                 f"--hidden_size {args.hidden_size}: expected an even number (H/2 units per encoder direction)")
+    parser.check(0 <= args.dropout < 1, f"--dropout {args.dropout}: expected a probability in [0, 1)")
+    parser.check(args.lr > 0, f"--lr {args.lr}: expected a positive step size")
+    parser.check(args.length_pool >= 1, f"--length_pool {args.length_pool}: expected at least 1")
+    parser.check(args.clip_norm >= 0, f"--clip_norm {args.clip_norm}: expected 0 (off) or a positive norm")
+    parser.check(args.attention_plots >= 0, f"--attention_plots {args.attention_plots}: expected 0 or more")
+    parser.check(args.threads is None or args.threads >= 1, f"--threads {args.threads}: expected at least 1")
+    parser.check(args.mode == "predict" or not args.pronunciations,
+                 f"unexpected arguments {' '.join(args.pronunciations)!r} (pronunciations are for predict mode)")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     device = utils.resolve_device(args.device, flag="--device")
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     utils.configure_seed(args.seed)
     if args.mode != "predict":
         shown = {"mode": args.mode, **vars(args)}

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 # ----------------------------------------------------------------------------- Q2
 
@@ -112,170 +113,118 @@ def reshape_state(state):
     return tuple(torch.cat([part[0], part[1]], dim=-1).unsqueeze(0) for part in state)
 
 
-class UniformMaskDropout(nn.Dropout):
-    """nn.Dropout whose mask is drawn as uniform >= p rather than with bernoulli_.
-
-    The mask has the same distribution (each unit kept with probability 1 - p, kept units
-    scaled by 1 / (1 - p)), but torch's CPU bernoulli_ draws it about 2.5 times more
-    slowly than rand_like, and the four dropout masks were a sixth of a Q3 training step.
-    """
-
-    def forward(self, x):
-        if not self.training or self.p == 0:
-            return x
-        scale = 0.0 if self.p == 1 else 1 / (1 - self.p)
-        return x * ((torch.rand_like(x) >= self.p) * scale)
-
-
-def source_mask(src_lengths, max_length):
-    """src_lengths (B,) -> bool (B, S), True at real (non-padded) source positions."""
-    positions = torch.arange(max_length, device=src_lengths.device)
-    return positions.unsqueeze(0) < src_lengths.unsqueeze(1)
-
-
 class Encoder(nn.Module):
     """Embedding -> dropout -> bidirectional LSTM (H/2 units each way) -> dropout."""
-
-    # pre-activation that an extra input feature adds to the input (-) and forget (+)
-    # gates at padded positions: far beyond what the weights add, so the gates are 0 and 1
-    PAD_GATE_DRIVE = 1e4
 
     def __init__(self, src_vocab_size, hidden_size, padding_idx, dropout):
         super().__init__()
         if hidden_size % 2:
             raise ValueError(f"hidden_size must be even (H/2 units per direction), got {hidden_size}")
-        self.hidden_size = hidden_size
+        self.hidden_size = hidden_size // 2
         self.embedding = nn.Embedding(src_vocab_size, hidden_size, padding_idx=padding_idx)
-        self.lstm = nn.LSTM(hidden_size, hidden_size // 2, batch_first=True, bidirectional=True)
-        self.dropout = UniformMaskDropout(dropout)
-        half = hidden_size // 2
-        pad_gate_weights = torch.zeros(4 * half, 1)  # gate rows i, f, g, o
-        pad_gate_weights[:half], pad_gate_weights[half:2 * half] = -self.PAD_GATE_DRIVE, self.PAD_GATE_DRIVE
-        # not in the state_dict, which stays the plain nn.LSTM one that the course's driver loads
-        self.register_buffer("pad_gate_weights", pad_gate_weights, persistent=False)
+        self.lstm = nn.LSTM(hidden_size, self.hidden_size, bidirectional=True, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, src, lengths):
         """src (B, S), lengths (B,) -> enc_output (B, S, H), (h (2, B, H/2), c (2, B, H/2)).
 
-        Each word is encoded as if alone, with no trace of its padding, as a packed LSTM
-        would; enc_output is zero at padded positions. The padded batch goes through one
-        fused LSTM call (torch runs packed sequences step by step, 40% slower on two
-        threads here), with padding made inert: there an extra input feature drives the
-        input gate to 0 and the forget gate to 1, so the cell state passes through
-        unchanged. The backward direction, which meets the padding first, so starts each
-        word from the zero state (c stays 0, h = o tanh(0) = 0), and the forward
-        direction's final cell state is that of the word's last phoneme; its final h is
-        read from the output there.
+        Packing runs each word through the LSTM for its own length only, so a word's
+        encoding does not depend on the padding beside it, and enc_output is zero at
+        padded positions.
         """
         embedded = self.dropout(self.embedding(src))  # (B, S, H)
-        batch_size, source_length, _ = embedded.shape
-        lengths = lengths.to(src.device)
-        real = source_mask(lengths, source_length)  # (B, S)
-        inputs = torch.cat([embedded, (~real).unsqueeze(-1).to(embedded.dtype)], dim=-1)  # (B, S, H + 1)
-        half = self.hidden_size // 2
-        weights = []
-        for suffix in ("_l0", "_l0_reverse"):
-            weights += [torch.cat([getattr(self.lstm, "weight_ih" + suffix), self.pad_gate_weights], dim=1),
-                        getattr(self.lstm, "weight_hh" + suffix),
-                        getattr(self.lstm, "bias_ih" + suffix), getattr(self.lstm, "bias_hh" + suffix)]
-        zeros = embedded.new_zeros(2, batch_size, half)
-        output, h, c = torch.lstm(inputs, (zeros, zeros), weights, True, 1, 0.0, self.training, True, True)
-        output = output * real.unsqueeze(-1)
-        last = (lengths - 1).view(batch_size, 1, 1).expand(batch_size, 1, half)
-        h = torch.stack([output[:, :, :half].gather(1, last).squeeze(1), h[1]])
-        return self.dropout(output), (h, c)
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_output, (h, c) = self.lstm(packed)
+        enc_output, _ = pad_packed_sequence(packed_output, batch_first=True, total_length=src.shape[1])
+        return self.dropout(enc_output), (h, c)
 
 
 class AttentionMemory(NamedTuple):
-    """What attention needs from the source, computed once per batch.
+    """What attention reads from the source, the same at every decoding step.
 
-    values (B, S, H) the encoder outputs; the N real (non-padded) source positions as
-    rows (N,) and positions (N,) indices into B and S; keys (N, H) = W_h values there.
+    encoder_outputs h_i (B, S, H), their projections W_h h_i (B, S, H), and mask (B, S),
+    True at real (non-padded) source positions.
     """
 
-    values: torch.Tensor
-    keys: torch.Tensor
-    rows: torch.Tensor
-    positions: torch.Tensor
+    encoder_outputs: torch.Tensor
+    projected: torch.Tensor
+    mask: torch.Tensor
 
 
 class BahdanauAttention(nn.Module):
-    """Additive attention of the statement, without biases as its formulas have none.
+    """The statement's additive attention (its formulas have no biases):
 
-    e_ti = v^T tanh(W_s s_t + W_h h_i), alpha_t = softmax_i(e_t) over real source
-    positions, c_t = sum_i alpha_ti h_i, output tanh(W_out [c_t; s_t]).
+        e_ti = v^T tanh(W_s s + W_h h_i),  alpha_t = softmax_i(e_t),
+        c_t = sum_i alpha_ti h_i,          s~_t = tanh(W_out [c_t; s]).
+
+    The query s is each output of the decoder's LSTM, which attention then replaces by
+    s~_t (the skeleton's "modify the output of the LSTM at each timestep"). The LSTM
+    output after reading token t-1 is the state the statement calls s_{t-1} when
+    predicting token t.
     """
 
     def __init__(self, hidden_size):
         super().__init__()
-        self.query_proj = nn.Linear(hidden_size, hidden_size, bias=False)  # W_s
-        self.key_proj = nn.Linear(hidden_size, hidden_size, bias=False)  # W_h
-        self.score = nn.Linear(hidden_size, 1, bias=False)  # v
-        self.out_proj = nn.Linear(2 * hidden_size, hidden_size, bias=False)  # W_out
+        self.W_s = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.W_h = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.v = nn.Linear(hidden_size, 1, bias=False)
+        self.W_out = nn.Linear(2 * hidden_size, hidden_size, bias=False)
+
+    def sequence_mask(self, lengths, max_len=None):
+        """lengths (B,) -> bool (B, S), True at real positions; S = max_len or the longest length."""
+        max_len = int(lengths.max()) if max_len is None else max_len
+        return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
     def memory(self, encoder_outputs, src_lengths):
-        """encoder_outputs (B, S, H), src_lengths (B,) -> AttentionMemory, reused at every step."""
-        mask = source_mask(src_lengths.to(encoder_outputs.device), encoder_outputs.shape[1])
-        rows, positions = mask.nonzero(as_tuple=True)
-        return AttentionMemory(encoder_outputs, self.key_proj(encoder_outputs[rows, positions]), rows, positions)
+        """encoder_outputs (B, S, H), src_lengths (B,) -> AttentionMemory: W_h h_i once per batch."""
+        mask = self.sequence_mask(src_lengths.to(encoder_outputs.device), encoder_outputs.shape[1])
+        return AttentionMemory(encoder_outputs, self.W_h(encoder_outputs), mask)
 
     def attend(self, query, memory):
-        """query (B, T, H), memory -> (output (B, T, H), weights (B, T, S)).
+        """query s (B, T, H), memory -> (s~ (B, T, H), alpha (B, T, S)).
 
-        Scores are computed at the N real source positions only, a (N, T, H) tensor, the
-        largest of the model: the (B, T, S, H) one would be about half padding in a
-        shuffled batch. Padded positions keep a score of -inf, hence exactly zero weight.
-
-        tanh(x) = 2 sigmoid(2x) - 1, so v^T tanh(x) = 2 v^T sigmoid(2x) - sum(v): the
-        scores below are e_ti minus a constant that softmax cancels. On CPU, sigmoid and
-        its backward are several times faster than tanh's over this tensor.
+        Padded source positions get the score -inf, so exactly zero weight.
         """
-        batch_size, source_length, _ = memory.values.shape
-        # (N, T, H): each real source position with every query of its word
-        features = torch.sigmoid((2 * self.query_proj(query)).index_select(0, memory.rows)
-                                 + (2 * memory.keys).unsqueeze(1))
-        real_scores = 2 * self.score(features).squeeze(-1)  # (N, T)
-        scores = query.new_full((batch_size, source_length, query.shape[1]), float("-inf"))
-        scores = scores.index_put((memory.rows, memory.positions), real_scores)  # (B, S, T)
-        weights = torch.softmax(scores.transpose(1, 2), dim=-1)  # (B, T, S)
-        context = torch.bmm(weights, memory.values)  # (B, T, H)
-        output = torch.tanh(self.out_proj(torch.cat([context, query], dim=-1)))
-        return output, weights
+        h, W_h_h, mask = memory
+        e = self.v(torch.tanh(self.W_s(query).unsqueeze(2) + W_h_h.unsqueeze(1))).squeeze(-1)  # (B, T, S)
+        e = e.masked_fill(~mask.unsqueeze(1), float("-inf"))
+        alpha = torch.softmax(e, dim=-1)  # (B, T, S)
+        c = torch.bmm(alpha, h)  # (B, T, H)
+        return torch.tanh(self.W_out(torch.cat([c, query], dim=-1))), alpha
 
     def forward(self, query, encoder_outputs, src_lengths):
-        """query (B, T, H), encoder_outputs (B, S, H), src_lengths (B,) -> output (B, T, H)."""
+        """query (B, T, H), encoder_outputs (B, S, H), src_lengths (B,) -> s~ (B, T, H)."""
         return self.attend(query, self.memory(encoder_outputs, src_lengths))[0]
 
 
 class Decoder(nn.Module):
-    """Embedding -> dropout -> LSTM(H, H) -> [attention on each step's output] -> dropout."""
+    """Embedding -> dropout -> LSTM(H, H) -> [attention on each output] -> dropout."""
 
     def __init__(self, hidden_size, tgt_vocab_size, attn, padding_idx, dropout):
         super().__init__()
         self.hidden_size = hidden_size
         self.tgt_vocab_size = tgt_vocab_size
         self.embedding = nn.Embedding(tgt_vocab_size, hidden_size, padding_idx=padding_idx)
+        self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True)
         self.attn = attn
-        self.dropout = UniformMaskDropout(dropout)
 
     def memory(self, encoder_outputs, src_lengths):
-        """The attention memory for `step`, or None without attention."""
+        """The attention memory that `step` reads, or None without attention."""
         return None if self.attn is None else self.attn.memory(encoder_outputs, src_lengths)
 
-    def step(self, tokens, dec_state, memory, return_attention=False):
-        """Read tokens (B, T) from dec_state (h (1, B, H), c (1, B, H)).
+    def step(self, tokens, dec_state, memory):
+        """tokens (B, T), dec_state (h (1, B, H), c (1, B, H)), memory (or None)
+        -> (outputs (B, T, H), dec_state, alpha (B, T, S) or None).
 
-        -> (outputs (B, T, H), dec_state), plus weights (B, T, S) (None without attention)
-        when `return_attention`. The attention output does not feed back into the LSTM,
-        so T steps take one LSTM call and one batched attention call.
+        Attention changes what the decoder outputs, not what its LSTM reads next, so the
+        T steps of a known target take one LSTM call and one attention call.
         """
         lstm_output, dec_state = self.lstm(self.dropout(self.embedding(tokens)), dec_state)
-        weights = None
+        alpha = None
         if self.attn is not None:
-            lstm_output, weights = self.attn.attend(lstm_output, memory)
-        outputs = self.dropout(lstm_output)
-        return (outputs, dec_state, weights) if return_attention else (outputs, dec_state)
+            lstm_output, alpha = self.attn.attend(lstm_output, memory)
+        return self.dropout(lstm_output), dec_state, alpha
 
     def forward(self, tgt, dec_state, encoder_outputs, src_lengths):
         """tgt (B, T), dec_state (h, c) each (2, B, H/2) or (1, B, H), encoder_outputs (B, S, H),
@@ -290,7 +239,8 @@ class Decoder(nn.Module):
             tgt = tgt[:, :-1]
         if dec_state[0].shape[0] == 2:
             dec_state = reshape_state(dec_state)
-        return self.step(tgt, dec_state, self.memory(encoder_outputs, src_lengths))
+        outputs, dec_state, _ = self.step(tgt, dec_state, self.memory(encoder_outputs, src_lengths))
+        return outputs, dec_state
 
 
 class Seq2Seq(nn.Module):
@@ -315,6 +265,7 @@ class Seq2Seq(nn.Module):
         return self.generator(outputs), dec_hidden
 
 
+@torch.no_grad()
 def init_seq2seq_(model, scheme="scaled_lstm"):
     """Initialise a Seq2Seq in place and return it.
 
@@ -323,7 +274,7 @@ def init_seq2seq_(model, scheme="scaled_lstm"):
     both embeddings from N(0, 1/H) (zero PAD row) and zeroes the generator bias, so the
     first predictions are near uniform; the LSTMs and linear layers keep the defaults.
     "scaled_lstm" (the default: the lower validation CER) adds orthogonal recurrent
-    weights and forget-gate bias 1.
+    weights, one block per gate, and forget-gate bias 1.
     """
     if scheme == "torch":
         return model
@@ -331,17 +282,16 @@ def init_seq2seq_(model, scheme="scaled_lstm"):
         raise ValueError(f"unknown initialisation scheme {scheme!r}")
     for embedding in (model.encoder.embedding, model.decoder.embedding):
         nn.init.normal_(embedding.weight, std=embedding.embedding_dim ** -0.5)
-        with torch.no_grad():
-            embedding.weight[embedding.padding_idx].zero_()
+        embedding.weight[embedding.padding_idx].zero_()
     nn.init.zeros_(model.generator.bias)
     if scheme == "scaled_lstm":
         for lstm in (model.encoder.lstm, model.decoder.lstm):
             for name, param in lstm.named_parameters():
                 if name.startswith("weight_hh"):
-                    for gate in param.data.chunk(4, dim=0):
+                    for gate in param.chunk(4):
                         nn.init.orthogonal_(gate)
                 elif name.startswith("bias"):
                     nn.init.zeros_(param)
                     if name.startswith("bias_ih"):
-                        param.data.chunk(4)[1].fill_(1.0)  # gates are ordered input, forget, cell, output
+                        param.chunk(4)[1].fill_(1.0)  # gates are ordered input, forget, cell, output
     return model

@@ -487,10 +487,7 @@ def markdown_table(rows, args):
 
 def plot_cccp_energy(stem, seed):
     """Two-dimensional example: the energy landscape with CCCP paths, and E(q_t) against t."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = utils.pyplot()
 
     generator = torch.Generator().manual_seed(seed)
     X = torch.randn(5, 2, generator=generator, dtype=DTYPE) * 1.5
@@ -521,10 +518,7 @@ def plot_cccp_energy(stem, seed):
 
 def plot_retrieval(stem, seed):
     """8 x 8 +-1 patterns: one step at a large beta restores the stored pattern; a small beta averages them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = utils.pyplot()
 
     X, k, q0 = retrieval_example(torch.Generator().manual_seed(seed))
     large = cccp_trajectory(X, q0, LARGE_BETA)

@@ -3,8 +3,10 @@
 Nothing here holds state: every function takes what it needs (device, paths, options)
 as arguments, so the scripts and the tests can call them in any order.
 """
+import argparse
 import json
 import os
+import platform
 import random
 import sys
 import tempfile
@@ -32,15 +34,36 @@ def run_main(main, argv=None):
         sys.exit(2)
 
 
-def load_script(path):
-    """Import a script such as hw2-q2.py, whose file name is not a valid module name."""
-    import importlib.util
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as one `UserError` line, without usage."""
 
-    path = Path(path)
-    spec = importlib.util.spec_from_file_location(path.stem.replace("-", "_"), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    def error(self, message):
+        raise UserError(message)
+
+    def check(self, condition, message):
+        """A bad value of a parsed option: `message` names the flag and what was expected."""
+        if not condition:
+            self.error(message)
+
+
+def pyplot():
+    """matplotlib.pyplot drawing to files only (Agg), on machines without a display too."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def cpu_name():
+    """The CPU model, as /proc/cpuinfo names it (absolute times are only comparable on one CPU)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
 
 
 def configure_seed(seed):
@@ -141,16 +164,21 @@ def load_intel(path, course_reshape=False, n_classes=len(INTEL_CLASSES)):
     return data
 
 
-def shuffled_batches(n, batch_size, generator):
-    """Index batches of a fresh permutation of range(n).
+def split_batches(items, batch_size):
+    """items (N, ...) -> batches of `batch_size` along the first axis.
 
     A last batch of one example is folded into the one before it, because batch norm
     cannot compute training statistics from a single example.
     """
-    batches = list(torch.randperm(n, generator=generator).split(batch_size))
+    batches = list(items.split(batch_size))
     if len(batches) > 1 and len(batches[-1]) == 1:
         batches[-2:] = [torch.cat(batches[-2:])]
     return batches
+
+
+def shuffled_batches(n, batch_size, generator):
+    """Index batches of a fresh permutation of range(n), as `split_batches` cuts them."""
+    return split_batches(torch.randperm(n, generator=generator), batch_size)
 
 
 # ----------------------------------------------------------------------------- results
@@ -201,22 +229,15 @@ def save_figure(fig, stem):
 
     The PDF carries no creation date, so that the same figure gives the same bytes.
     """
-    import matplotlib.pyplot as plt
-
     for suffix, metadata in ((".png", None), (".pdf", {"CreationDate": None})):
         _atomic_write(Path(stem).with_suffix(suffix),
                       lambda tmp: fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata=metadata))
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def plot_series(series, ylabel, stem, title=None, xlabel="Epoch"):
     """Line plot of {label: values per epoch} (epochs counted from 1), saved as PNG and PDF."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = pyplot().subplots(figsize=(6, 4))
     for label, values in series.items():
         ax.plot(range(1, len(values) + 1), values, marker=".", label=label)
     ax.set_xlabel(xlabel)

@@ -3,15 +3,14 @@
 
     python -m benchmarks.bench_q2                       # both networks, 1 and 2 threads
     python -m benchmarks.bench_q2 --steps 300 --bf16    # also time bfloat16 autocast
-    python -m benchmarks.bench_q2 --compare_sgd 4       # Q2.1, 1 thread: fused against default SGD
     python -m benchmarks.bench_q2 --plain_loader        # Q2.1, the plain implementation to compare with
 
 Prints training images/s, the seconds one epoch (train + validation) takes at that
 speed, and evaluation images/s. The first steps are warm-up and are not timed.
 """
 import argparse
+import importlib
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -20,15 +19,14 @@ import utils
 from models import CNN, init_kaiming_
 
 
-def time_training(q2, model, X, y, batch_size, steps, bf16, warmup=20, fused=True):
-    optimizer = (q2.make_optimizer("sgd", model.parameters(), 0.01, 0.0) if fused
-                 else torch.optim.SGD(model.parameters(), lr=0.01))
+def time_training(q2, model, X, y, batch_size, steps, bf16, warmup=20):
+    optimizer = q2.make_optimizer("sgd", model.parameters(), 0.01, 0.0)
     generator = torch.Generator().manual_seed(0)
     batches = []
     while len(batches) < warmup + steps:
         batches += utils.shuffled_batches(len(y), batch_size, generator)
     model.train()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(X.device.type, dtype=torch.bfloat16, enabled=bf16):
         for i, index in enumerate(batches):
             if i == warmup:
                 start = time.perf_counter()
@@ -44,20 +42,6 @@ def time_evaluation(q2, model, X, y):
     return len(y) / (time.perf_counter() - start)
 
 
-def compare_sgd(q2, X, y, opt):
-    """ms per Q2.1 training step with fused and torch's default SGD, interleaved against drift."""
-    torch.set_num_threads(1)
-    times = {"fused": [], "default": []}
-    for _ in range(opt.compare_sgd):
-        for name in times:
-            torch.manual_seed(0)
-            model = init_kaiming_(CNN(0.1, batch_norm=False)).to(memory_format=torch.channels_last)
-            speed = time_training(q2, model, X, y, opt.batch_size, opt.steps, bf16=False, fused=name == "fused")
-            times[name].append(1000 * opt.batch_size / speed)
-    for name, values in times.items():
-        print(f"{name:7} SGD: {', '.join(f'{t:.1f}' for t in values)} ms per step")
-
-
 def time_plain_loader(X, y, val_X, val_y, opt):
     """Seconds per Q2.1 epoch of a plain implementation, the "before" of the speed-ups.
 
@@ -70,7 +54,7 @@ def time_plain_loader(X, y, val_X, val_y, opt):
     for threads in opt.threads:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
-        model = init_kaiming_(CNN(0.1, batch_norm=False))
+        model = init_kaiming_(CNN(0.1, batch_norm=False)).to(X.device)
         optimizer, criterion = torch.optim.SGD(model.parameters(), lr=0.01), nn.NLLLoss()
         model.train()
         for step, (images, labels) in enumerate(loader):
@@ -99,17 +83,15 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--bf16", action="store_true", help="also time bfloat16 autocast")
     parser.add_argument("--no_channels_last", action="store_true", help="also time the default memory format")
-    parser.add_argument("--compare_sgd", type=int, default=0, metavar="ROUNDS",
-                        help="only time Q2.1 training on 1 thread, fused and default SGD in turn, ROUNDS times")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     parser.add_argument("--plain_loader", action="store_true",
                         help="only time Q2.1 as a plain per-sample DataLoader implementation would train it")
     opt = parser.parse_args(argv)
-    q2 = utils.load_script(Path(__file__).resolve().parents[1] / "hw2-q2.py")
+    q2 = importlib.import_module("hw2-q2")
+    device = utils.resolve_device(opt.device, flag="--device")
     data = utils.load_intel(opt.data_path)
-    (train_X, train_y), (val_X, val_y) = data["train"], data["val"]
-    if opt.compare_sgd:
-        compare_sgd(q2, train_X.contiguous(memory_format=torch.channels_last), train_y, opt)
-        return
+    (train_X, train_y), (val_X, val_y) = ([t.to(device) for t in data[split]] for split in ("train", "val"))
+    print(f"torch {torch.__version__}, device {device}, CPU {utils.cpu_name()}")
     if opt.plain_loader:
         time_plain_loader(train_X, train_y, val_X, val_y, opt)
         return
@@ -125,7 +107,7 @@ def main(argv=None):
                 X, vX = (t.contiguous(memory_format=layout) for t in (train_X, val_X))
                 for bf16 in precisions:
                     torch.manual_seed(0)
-                    model = init_kaiming_(CNN(0.1, batch_norm=batch_norm)).to(memory_format=layout)
+                    model = init_kaiming_(CNN(0.1, batch_norm=batch_norm)).to(device, memory_format=layout)
                     train_speed = time_training(q2, model, X, train_y, opt.batch_size, opt.steps, bf16)
                     eval_speed = time_evaluation(q2, model, vX, val_y)
                     epoch = len(train_y) / train_speed + len(val_y) / eval_speed

@@ -20,6 +20,7 @@ Runs go `--jobs` at a time, one torch thread each: at batch size 8 a second thre
 barely speeds one run up, while a second run in parallel doubles the throughput.
 """
 import argparse
+import importlib
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +48,7 @@ def completed(folder):
 def run_all(q2, flag_sets, opt):
     """Run hw2-q2.py once per flag list, `opt.jobs` at a time; returns {tuple(flags): results}."""
     common = ["-epochs", str(opt.epochs), "-data_path", opt.data_path, "-results_dir", opt.results_dir,
-              "-threads", "1", "-no_progress"]
+              "-device", opt.device, "-threads", "1", "-no_progress"]
 
     def run(flags):
         folder = run_dir(q2, opt.results_dir, flags, opt.epochs)
@@ -108,12 +109,7 @@ def markdown_table(rows):
 
 def plot_comparison(curves, stem, title):
     """Two panels, training loss and validation accuracy per epoch, one line per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (loss_ax, acc_ax) = utils.pyplot().subplots(1, 2, figsize=(11, 4))
     for label, results in curves.items():
         epochs = range(1, len(results["train_loss"]) + 1)
         loss_ax.plot(epochs, results["train_loss"], marker=".", label=label)
@@ -129,11 +125,9 @@ def plot_comparison(curves, stem, title):
 
 def plot_pixel_orders(data_path, stem, n_images=6):
     """The first training images of each class as the network sees them, transposed and course-reshaped."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    plt = utils.pyplot()
 
     with np.load(data_path) as archive:
         labels = archive["train_labels"].reshape(-1)
@@ -160,6 +154,7 @@ def main(argv=None):
     parser.add_argument("--data_path", default="data/intel_landscapes_48x48.npz")
     parser.add_argument("--results_dir", default="results/q2")
     parser.add_argument("--log_dir", default="logs")
+    parser.add_argument("--device", default="cpu", help="passed to every run: cpu, cuda or mps")
     parser.add_argument("--reuse", action="store_true", help="keep runs whose results.json says completed")
     parser.add_argument("--no_course_reshape", action="store_true", help="skip the two course-reshape runs")
     parser.add_argument("--comparisons", action="store_true",
@@ -170,7 +165,7 @@ def main(argv=None):
     print("Arguments:", vars(opt))
     if not Path(opt.data_path).is_file():
         raise utils.UserError(f"{opt.data_path}: no such file; run `make data` first")
-    q2 = utils.load_script(ROOT / "hw2-q2.py")
+    q2 = importlib.import_module("hw2-q2")
     if opt.comparisons:
         summary = Path(opt.results_dir) / "summary.json"
         if not summary.is_file():

@@ -13,6 +13,7 @@ Writes summary.json and summary.md in results/q3/ablations/: mean and sample sta
 deviation over the seeds, beside the main runs' figures.
 """
 import argparse
+import importlib
 from functools import partial
 from pathlib import Path
 
@@ -21,7 +22,6 @@ import torch
 import utils
 from scripts.q3_experiments import BEAM_SIZE, K, TOP_P, format_mean_std, mean_std, train_and_test
 
-ROOT = Path(__file__).resolve().parents[1]
 ABLATIONS = {  # folder: (hw2-q3.py train flags, what changes from the main runs)
     "clip_norm0": (["--clip_norm", "0"], "no gradient clipping"),
     "init_scaled": (["--init", "scaled"], "LSTMs keep torch's initialisation (embeddings still scaled)"),
@@ -50,7 +50,7 @@ def attention_metrics(folder, seeds):
 
 def beam_alpha_sweep(main_dir, seeds, data_dir, device):
     """Validation CER/WER of each main attention checkpoint under beam 5, per length exponent."""
-    q3 = utils.load_script(ROOT / "hw2-q3.py")
+    q3 = importlib.import_module("hw2-q3")
     scores = {alpha: {"cer": [], "wer": []} for alpha in LENGTH_ALPHAS}
     for seed in seeds:
         args = q3.parse_args(["test", "--checkpoint_name", str(Path(main_dir) / f"attn-seed{seed}.pt"),
@@ -90,7 +90,8 @@ def main(argv=None):
     parser.add_argument("--main_dir", default="results/q3", help="the runs of `make q3`")
     parser.add_argument("--results_dir", default="results/q3/ablations")
     parser.add_argument("--only", nargs="+", choices=list(ABLATIONS), help="train only these ablations")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="passed to every run: cpu, cuda or mps")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each run (runs go side by side)")
     parser.add_argument("--n_epochs", type=int, default=20, help="training epochs (the statement's 20)")
     parser.add_argument("--log_dir", default="logs")
     parser.add_argument("--reuse", action="store_true", help="skip runs whose result JSON exists")
@@ -112,7 +113,8 @@ def main(argv=None):
                  for name, (flags, changes) in ABLATIONS.items()
                  if (Path(args.results_dir) / name / f"attn-seed{args.seeds[0]}-train.json").is_file()]
     summary = {"args": vars(args), "seeds": args.seeds, "training": training,
-               "beam_alpha": beam_alpha_sweep(args.main_dir, args.seeds, args.data_dir, torch.device("cpu"))}
+               "beam_alpha": beam_alpha_sweep(args.main_dir, args.seeds, args.data_dir,
+                                             utils.resolve_device(args.device, flag="--device"))}
     utils.write_json(Path(args.results_dir) / "summary.json", summary)
     text = summary_markdown(summary)
     utils.write_text(Path(args.results_dir) / "summary.md", text)

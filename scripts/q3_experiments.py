@@ -45,13 +45,14 @@ def train_and_test(name, flags, seed, results, args, attention_plots=0, log_tag=
     """Train one model (hw2-q3.py `flags`) with `seed` into `results`/`name`-seed`seed`.pt,
     then test it greedily and with beam search, and an attention model with nucleus sampling.
 
-    `args` gives data_dir, threads, n_epochs, log_dir and reuse (skip a run whose JSON exists);
+    `args` gives data_dir, device, threads, n_epochs, log_dir and reuse (skip a run whose JSON exists);
     the log is `args.log_dir`/q3`log_tag`-`name`-seed`seed`.log.
     """
     results, stem = Path(results), f"{name}-seed{seed}"
     log = Path(args.log_dir) / f"q3{log_tag}-{stem}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    base = ["--data_dir", args.data_dir, "--results_dir", str(results), "--threads", str(args.threads),
+    base = ["--data_dir", args.data_dir, "--results_dir", str(results), "--device", args.device,
+            "--threads", str(args.threads),
             "--no_progress", "--seed", str(seed), "--checkpoint_name", str(results / f"{stem}.pt")]
     reuse = args.reuse or None
     run(["hw2-q3.py", "train", *flags, *base, "--n_epochs", str(args.n_epochs)], log,
@@ -122,7 +123,8 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
     parser.add_argument("--data_dir", default="data/")
     parser.add_argument("--results_dir", default="results/q3")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="passed to every run: cpu, cuda or mps")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each run (runs go side by side)")
     parser.add_argument("--n_epochs", type=int, default=20, help="training epochs (the statement's 20)")
     parser.add_argument("--log_dir", default=str(ROOT / "logs"))
     parser.add_argument("--reuse", action="store_true", help="skip runs whose result JSON exists")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import q1_hopfield_check as q1
-from conftest import run_script
+from helpers import run_script
 
 TRIALS = 5
 

@@ -1,21 +1,19 @@
 """Q3 end to end: train, test and predict on a slice of the real data, checkpoints, bad input."""
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from q3_support import ROOT, q3, slice_data, utils
+import utils
+from helpers import ROOT, q3, run_script, slice_data
 
 HIDDEN = ["--hidden_size", "16", "--threads", "1"]
 
 
-def run_script(*args, stdin=None):
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run([sys.executable, str(ROOT / "hw2-q3.py"), *args], capture_output=True, text=True,
-                          input=stdin, cwd=ROOT, env=env, timeout=300)
+def run_q3(*args, stdin=None):
+    return run_script(ROOT / "hw2-q3.py", *args, stdin=stdin)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +22,7 @@ def trained(tmp_path_factory):
     data_dir = slice_data(root / "data")
     results = root / "results"
     checkpoint = root / "attn.pt"
-    run = run_script("train", "--use_attn", "--n_epochs", "2", "--data_dir", str(data_dir), *HIDDEN,
+    run = run_q3("train", "--use_attn", "--n_epochs", "2", "--data_dir", str(data_dir), *HIDDEN,
                      "--checkpoint_name", str(checkpoint), "--results_dir", str(results))
     assert run.returncode == 0, run.stderr
     return root, data_dir, results, checkpoint, run
@@ -54,7 +52,7 @@ def test_train_prints_course_lines_and_writes_results(trained):
 
 def test_test_mode_greedy_nucleus_beam_and_heatmaps(trained):
     root, data_dir, results, checkpoint, _ = trained
-    run = run_script("test", *common(root, data_dir, checkpoint), "--topp", "0.8", "--k", "3",
+    run = run_q3("test", *common(root, data_dir, checkpoint), "--topp", "0.8", "--k", "3",
                      "--beam_size", "3", "--attention_plots", "2")  # no --use_attn: the checkpoint says it
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
@@ -80,11 +78,11 @@ def test_predict_from_arguments_and_stdin(trained):
     root, data_dir, _, checkpoint, _ = trained
     words = (ROOT / "data" / "test.tsv").read_text(encoding="utf-8").splitlines()[:2]
     pronunciations = [w.split("\t")[0] for w in words]
-    run = run_script("predict", *common(root, data_dir, checkpoint), *pronunciations)
+    run = run_q3("predict", *common(root, data_dir, checkpoint), *pronunciations)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert [line.split("\t")[0] for line in lines] == pronunciations and all(len(l.split("\t")) == 2 for l in lines)
-    piped = run_script("predict", *common(root, data_dir, checkpoint), "--topp", "0.9", "--k", "2",
+    piped = run_q3("predict", *common(root, data_dir, checkpoint), "--topp", "0.9", "--k", "2",
                        stdin="\n".join(pronunciations + ["ʘ " + pronunciations[0]]) + "\n")
     assert piped.returncode == 0, piped.stderr
     assert [len(line.split("\t")) for line in piped.stdout.splitlines()] == [3, 3, 3]
@@ -100,7 +98,7 @@ def test_bare_state_dict_as_the_course_saves_it(trained, tmp_path, capsys):
     with pytest.raises(utils.UserError, match="was it trained with --use_attn"):
         q3.main(argv)
     q3.main(argv + ["--use_attn"])
-    ours = run_script("test", *common(root, data_dir, checkpoint))
+    ours = run_q3("test", *common(root, data_dir, checkpoint))
     greedy = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Test CER")]
     assert greedy == [line for line in ours.stdout.splitlines() if line.startswith("Test CER")]
 
@@ -143,7 +141,7 @@ def test_bad_command_lines_raise_user_errors(argv, message, tmp_path, monkeypatc
 def test_error_is_one_line_with_exit_code_two_and_nothing_written(tmp_path):
     data_dir = slice_data(tmp_path / "data", n_train=20, n_eval=5)
     (data_dir / "valid.tsv").write_text("")
-    run = run_script("train", "--data_dir", str(data_dir), "--checkpoint_name", str(tmp_path / "m.pt"),
+    run = run_q3("train", "--data_dir", str(data_dir), "--checkpoint_name", str(tmp_path / "m.pt"),
                      "--results_dir", str(tmp_path / "results"), *HIDDEN)
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [f"hw2-q3.py: error: {data_dir / 'valid.tsv'}: no `phonemes<TAB>spelling` pair in the file"]
@@ -153,7 +151,7 @@ def test_error_is_one_line_with_exit_code_two_and_nothing_written(tmp_path):
 
 def test_predict_without_input_is_an_error(trained):
     root, data_dir, _, checkpoint, _ = trained
-    run = run_script("predict", *common(root, data_dir, checkpoint), stdin="\n")
+    run = run_q3("predict", *common(root, data_dir, checkpoint), stdin="\n")
     assert run.returncode == 2 and "no pronunciation given" in run.stderr and "Traceback" not in run.stderr
 
 

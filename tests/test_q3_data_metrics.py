@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from q3_support import ROOT, slice_data, utils
+import utils
+from helpers import ROOT, slice_data
 
 
 def test_metrics_on_hand_made_examples():

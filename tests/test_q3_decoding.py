@@ -5,7 +5,8 @@ from functools import partial
 import pytest
 import torch
 
-from q3_support import course_greedy, q3, train_briefly, utils
+import utils
+from helpers import q3, train_briefly
 
 N_WORDS = 120
 
@@ -24,7 +25,7 @@ def spell(model, split, tgt_vocab, decode_batch, n=N_WORDS, batch_size=q3.DECODE
 def test_batched_greedy_equals_course_one_word_at_a_time(trained):
     model, test, _, tgt_vocab = trained
     batched = spell(model, test, tgt_vocab, q3.greedy_batch, batch_size=37)
-    one_by_one = [course_greedy(model, *test.batch(torch.tensor([i]))[:2], tgt_vocab) for i in range(N_WORDS)]
+    one_by_one = [q3.course_greedy(model, *test.batch(torch.tensor([i]))[:2], tgt_vocab, 50) for i in range(N_WORDS)]
     assert batched == one_by_one
     assert sum(map(len, batched)) > 0 and any(len(s) < 50 for s in batched)  # the model does end words
 
@@ -129,8 +130,8 @@ def test_nucleus_with_tiny_p_is_greedy(p):
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(500, 30, generator=generator)
     logits[0] = torch.tensor([1.0, 3.0, 3.0] + [0.0] * 27)  # a tie: the lower index wins, as argmax
-    sampled = q3.nucleus_sampling_batch(logits, p, generator)
-    torch.testing.assert_close(sampled, q3.greedy_next_token(logits).squeeze(-1))
+    sampled = q3.nucleus_sampling(logits, p, generator)
+    torch.testing.assert_close(sampled, q3.greedy_next_token(logits))
 
 
 @pytest.mark.parametrize("p", [0.0, -0.1, 1.5, float("nan")])
@@ -150,8 +151,9 @@ CHI2_999 = {2: 13.816, 5: 20.515}
 
 def draw(probs, p, n=40_000, seed=1234):
     logits = torch.tensor(probs, dtype=torch.double).log().expand(n, -1)
-    samples = q3.nucleus_sampling_batch(logits, p, torch.Generator().manual_seed(seed))
-    return torch.bincount(samples, minlength=len(probs)).double()
+    samples = q3.nucleus_sampling(logits, p, torch.Generator().manual_seed(seed))
+    assert samples.shape == (n, 1)
+    return torch.bincount(samples.squeeze(-1), minlength=len(probs)).double()
 
 
 PROBS = [0.10, 0.40, 0.04, 0.26, 0.06, 0.14]  # sorted: 0.40, 0.26, 0.14, 0.10, 0.06, 0.04
@@ -181,18 +183,3 @@ def test_chi_square_detects_a_wrong_distribution():
     # the test has power: the right support sampled uniformly fails it
     counts = draw(PROBS, p=0.75)[[1, 3, 5]]
     assert chi_square(counts, torch.full((3,), 1 / 3, dtype=torch.double)) > CHI2_999[2]
-
-
-def test_source_projection_is_computed_once_per_batch_not_per_step():
-    model, test, _, _ = train_briefly(use_attn=True, steps=1)
-    calls = []
-    model.decoder.attn.key_proj.register_forward_hook(lambda *_: calls.append(1))
-    src, lengths, _ = test.batch(torch.arange(8))
-    for decode in (q3.greedy_batch, partial(q3.beam_search_batch, beam_size=3)):
-        calls.clear()
-        tokens = decode(model, src, lengths, max_len=20)
-        assert tokens.shape[1] > 1 and len(calls) == 1
-    calls.clear()
-    with torch.no_grad():
-        model(src, lengths, test.batch(torch.arange(8))[2])
-    assert len(calls) == 1

@@ -4,9 +4,8 @@ import re
 import pytest
 
 import utils
-from conftest import ROOT
-
-make_report = pytest.importorskip("report.make_report")
+from helpers import ROOT
+from report import make_report
 
 SUMMARY = {
     "best_learning_rate": 0.01,

@@ -1,17 +1,26 @@
-"""Helpers shared by the Q3 tests: imports, a small real-data slice, a briefly trained model."""
-import re
+"""Helpers shared by the tests: the repo's scripts as modules, real-data slices, a briefly trained model."""
+import importlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
 
-import models
 import utils
-from conftest import ROOT, load_script
 
-q3 = load_script("hw2-q3.py")
+ROOT = Path(__file__).resolve().parents[1]
+INTEL_SLICE = ROOT / "tests" / "data" / "intel_slice.npz"
 
-# Two threads on two busy cores are several times slower than one (spin-waiting).
-torch.set_num_threads(1)
+q2 = importlib.import_module("hw2-q2")
+q3 = importlib.import_module("hw2-q3")
+
+
+def run_script(*args, cwd=ROOT, stdin=None):
+    """Run a repo script in a fresh interpreter, as a user would; returns the CompletedProcess."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, input=stdin, env=env,
+                          capture_output=True, text=True, timeout=600)
 
 
 def slice_data(target_dir, n_train=300, n_eval=60):
@@ -22,13 +31,6 @@ def slice_data(target_dir, n_train=300, n_eval=60):
         lines = (ROOT / "data" / f"{split}.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:n]
         (target_dir / f"{split}.tsv").write_text("".join(lines), encoding="utf-8")
     return target_dir
-
-
-def documented_shape(doc, name, sizes):
-    """The shape that a docstring gives for `name`, e.g. 'enc_output (B, S, H)', as ints."""
-    match = re.search(rf"\b{re.escape(name)} \(([^)]*)\)", doc)
-    assert match, f"{name} has no documented shape in:\n{doc}"
-    return tuple(eval(symbol, {}, dict(sizes)) for symbol in match.group(1).rstrip(",").split(", ") if symbol)
 
 
 def train_briefly(use_attn, steps=80, hidden_size=32, seed=0, n_words=640):
@@ -49,7 +51,3 @@ def train_briefly(use_attn, steps=80, hidden_size=32, seed=0, n_words=640):
         loss.backward()
         optimizer.step()
     return model.eval(), data["test"], src_vocab, tgt_vocab
-
-
-def course_greedy(model, src, src_lengths, tgt_vocab, max_len=50):
-    return q3.course_greedy(model, src, src_lengths, tgt_vocab, max_len)
