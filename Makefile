@@ -8,7 +8,7 @@ SHARED_INTEL := ../shared/data/intel/intel_landscapes_48x48.npz
 # every run of make q2/q3/ablations/bench goes to this device: make reproduce DEVICE=cuda
 DEVICE ?= cpu
 
-.PHONY: setup data test reproduce q1 q2 q2-comparisons q3 q3-and-ablations ablations report bench fixture clean pdf
+.PHONY: setup data test reproduce q1 q2 q2-comparisons q2-and-comparisons q3 q3-and-ablations ablations report bench fixture clean pdf
 
 setup: $(INSTALLED)
 
@@ -33,8 +33,12 @@ test: setup
 # Q2 trains two runs at a time and leaves a core idle whenever one is left: Q3 and its ablations fill it.
 reproduce: setup data
 	$(MAKE) q1
-	$(MAKE) -j2 q2 q3-and-ablations
+	$(MAKE) -j2 q2-and-comparisons q3-and-ablations
 	$(MAKE) report pdf
+
+q2-and-comparisons: setup data
+	$(MAKE) q2
+	$(MAKE) q2-comparisons
 
 q3-and-ablations: setup
 	$(MAKE) q3

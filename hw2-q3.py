@@ -125,33 +125,34 @@ def beam_search_batch(model, src, src_lengths, max_len, beam_size, alpha=LENGTH_
     it competes with the longer ones until every beam of every word has ended. With
     beam_size 1 this is greedy decoding.
     """
-    batch_size, n = src.shape[0], beam_size
+    batch_size = src.shape[0]
     device = src.device
-    # row b * n + j holds beam j of word b
+    # row b * beam_size + j holds beam j of word b
     encoder_outputs, state = model.encoder(src, src_lengths)
-    encoder_outputs = encoder_outputs.repeat_interleave(n, dim=0)
-    state = tuple(part.repeat_interleave(n, dim=1) for part in reshape_state(state))
-    memory = model.decoder.memory(encoder_outputs, src_lengths.repeat_interleave(n, dim=0))
+    encoder_outputs = encoder_outputs.repeat_interleave(beam_size, dim=0)
+    state = tuple(part.repeat_interleave(beam_size, dim=1) for part in reshape_state(state))
+    memory = model.decoder.memory(encoder_outputs, src_lengths.repeat_interleave(beam_size, dim=0))
     vocab_size = model.generator.out_features
-    # only beam 0 is live at the start, so the first step does not pick n copies of one token
-    scores = torch.full((batch_size, n), float("-inf"), device=device)
+    # only beam 0 is live at the start, so the first step does not pick copies of one token
+    scores = torch.full((batch_size, beam_size), float("-inf"), device=device)
     scores[:, 0] = 0.0
-    lengths = torch.zeros(batch_size, n, device=device)
-    ended = torch.zeros(batch_size, n, dtype=torch.bool, device=device)
+    lengths = torch.zeros(batch_size, beam_size, device=device)
+    ended = torch.zeros(batch_size, beam_size, dtype=torch.bool, device=device)
     # an ended hypothesis can only be extended by PAD, at no cost
     after_eos = torch.full((vocab_size,), float("-inf"), device=device)
     after_eos[PAD_IDX] = 0.0
-    history = torch.empty(batch_size, n, 0, dtype=torch.long, device=device)
-    tokens = torch.full((batch_size * n,), SOS_IDX, dtype=torch.long, device=device)
-    word_offsets = torch.arange(batch_size, device=device).unsqueeze(1) * n
+    history = torch.empty(batch_size, beam_size, 0, dtype=torch.long, device=device)
+    tokens = torch.full((batch_size * beam_size,), SOS_IDX, dtype=torch.long, device=device)
+    word_offsets = torch.arange(batch_size, device=device).unsqueeze(1) * beam_size
     for _ in range(max_len):
         output, state, _ = model.decoder.step(tokens.unsqueeze(1), state, memory)
-        log_probs = torch.log_softmax(model.generator(output.squeeze(1)).float(), dim=-1).view(batch_size, n, -1)
+        log_probs = torch.log_softmax(model.generator(output.squeeze(1)).float(), dim=-1)
+        log_probs = log_probs.view(batch_size, beam_size, -1)
         log_probs = torch.where(ended.unsqueeze(-1), after_eos, log_probs)
         new_lengths = lengths + (~ended)
-        candidates = scores.unsqueeze(-1) + log_probs  # (B, n, V)
+        candidates = scores.unsqueeze(-1) + log_probs  # (B, beam_size, V)
         ranked = candidates / new_lengths.clamp(min=1).pow(alpha).unsqueeze(-1)
-        best = ranked.view(batch_size, -1).topk(n, dim=-1).indices  # (B, n)
+        best = ranked.view(batch_size, -1).topk(beam_size, dim=-1).indices  # (B, beam_size)
         origin, token = best // vocab_size, best % vocab_size
         scores = candidates.view(batch_size, -1).gather(1, best)
         lengths = new_lengths.gather(1, origin)
@@ -199,6 +200,12 @@ def decode_corpus(decode_batch, src, src_lengths, tgt_vocab, device, batch_size=
         for index, row in zip(indices.tolist(), tokens):
             spellings[index] = tgt_vocab.decode(row)
     return spellings
+
+
+def spell_split(decode_batch, model, split, tgt_vocab, max_len, device, **options):
+    """Spell every word of a P2GSplit with `decode_batch(model, src, src_lengths, max_len, **options)`."""
+    return decode_corpus(partial(decode_batch, model, max_len=max_len, **options), split.src, split.src_lengths,
+                         tgt_vocab, device)
 
 
 # ----------------------------------------------------------------------------- model and checkpoints
@@ -263,7 +270,7 @@ def state_dict_mismatch(expected, found):
     for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", resized)):
         if keys:
             problems.append(f"{label}: {', '.join(keys[:3])}" + (f" and {len(keys) - 3} more" if len(keys) > 3 else ""))
-    if any(k.startswith("decoder.attn.") for k in unexpected):
+    if any(k.startswith("decoder.attn.") for k in found) and not any(k.startswith("decoder.attn.") for k in expected):
         problems.append("was it trained with --use_attn?")
     return "; ".join(problems)
 
@@ -296,8 +303,7 @@ def train_epoch(model, split, optimizer, criterion, args, generator, device, pro
 
 def evaluate_greedy(model, split, tgt_vocab, max_len, device):
     model.eval()
-    spellings = decode_corpus(partial(greedy_batch, model, max_len=max_len), split.src, split.src_lengths,
-                              tgt_vocab, device)
+    spellings = spell_split(greedy_batch, model, split, tgt_vocab, max_len, device)
     return utils.character_error_rate(spellings, split.spellings), utils.word_error_rate(spellings, split.spellings)
 
 
@@ -341,12 +347,6 @@ def train(args, device):
 # ----------------------------------------------------------------------------- test and predict
 
 
-def spell_corpus(decode_batch, model, split, tgt_vocab, args, device, **options):
-    """Spell every word of `split` with `decode_batch(model, src, src_lengths, max_len, **options)`."""
-    return decode_corpus(partial(decode_batch, model, max_len=args.max_len, **options), split.src, split.src_lengths,
-                         tgt_vocab, device)
-
-
 def error_rates(spellings, gold):
     return {"cer": utils.character_error_rate(spellings, gold), "wer": utils.word_error_rate(spellings, gold)}
 
@@ -355,8 +355,8 @@ def test_nucleus(model, split, tgt_vocab, args, device):
     """The first sampled pass, then `args.k` more for WER@k and their varied examples, then
     both WERs averaged exactly over the sampling -> (result, {column: spellings})."""
     sampler = torch.Generator(device).manual_seed(args.seed)
-    passes = [spell_corpus(nucleus_batch, model, split, tgt_vocab, args, device, p=args.topp, generator=sampler)
-              for _ in range(1 + args.k)]
+    passes = [spell_split(nucleus_batch, model, split, tgt_vocab, args.max_len, device, p=args.topp,
+                          generator=sampler) for _ in range(1 + args.k)]
     result = error_rates(passes[0], split.spellings)
     print(f"Test CER: {result['cer']:.4f}, Test WER: {result['wer']:.4f}")
     samples = passes[1:]
@@ -379,7 +379,8 @@ def test_nucleus(model, split, tgt_vocab, args, device):
 
 def test_beam(model, split, tgt_vocab, args, device):
     """Beam search with `args.beam_size` -> (result, spellings)."""
-    spellings = spell_corpus(beam_search_batch, model, split, tgt_vocab, args, device, beam_size=args.beam_size)
+    spellings = spell_split(beam_search_batch, model, split, tgt_vocab, args.max_len, device,
+                            beam_size=args.beam_size)
     result = {"beam_size": args.beam_size, "length_alpha": LENGTH_ALPHA, **error_rates(spellings, split.spellings)}
     print(f"Test CER (beam {args.beam_size}): {result['cer']:.4f}, Test WER (beam {args.beam_size}): {result['wer']:.4f}")
     return result, spellings
@@ -393,7 +394,7 @@ def test(args, device):
     predictions = {}  # column name -> one spelling per test word, written beside the JSON
     start = time.perf_counter()
     if args.topp is None:
-        predictions["greedy"] = spell_corpus(greedy_batch, model, split, tgt_vocab, args, device)
+        predictions["greedy"] = spell_split(greedy_batch, model, split, tgt_vocab, args.max_len, device)
         result["greedy"] = error_rates(predictions["greedy"], split.spellings)
         print(f"Test CER: {result['greedy']['cer']:.4f}, Test WER: {result['greedy']['wer']:.4f}")
     else:

@@ -64,7 +64,7 @@ LARGE_BETA = 2.0
 # strongly convex, so every start reaches one and the same fixed point, near the mean pattern.
 SMALL_BETA = 0.01
 RETRIEVAL_TOL = 1e-8
-METASTABLE_TOL = 0.1  # |q* - mean| as a fraction of the distance from the mean to the nearest pattern
+GLOBAL_AVERAGE_TOL = 0.1  # |q* - mean| as a fraction of the distance from the mean to the nearest pattern
 
 # Attention: X of shape (N, D) and queries Q of shape (N_q, D), N_q drawn apart from N.
 ATTENTION_MAX_PATTERNS = 12
@@ -378,7 +378,7 @@ def check_cccp(problems, update=hopfield_update):
     ]
 
 
-def metastable_distance(X, fixed_point):
+def global_average_distance(X, fixed_point):
     """|q* - mean of the patterns| in units of the distance from that mean to the nearest pattern."""
     mean = X.mean(0)
     return torch.linalg.vector_norm(fixed_point - mean) / torch.linalg.vector_norm(X - mean, dim=-1).min()
@@ -386,21 +386,21 @@ def metastable_distance(X, fixed_point):
 
 def check_retrieval(trials, generator, update=hopfield_update):
     """Check 6: large beta retrieves a stored pattern in one step; small beta settles on an average."""
-    one_step, spread, metastable = [], [], []
+    one_step, spread, from_average = [], [], []
     for _ in range(trials):
         X, k, q0 = retrieval_example(generator)
         one_step.append(max_abs(update(X, q0, LARGE_BETA), X[k]))
         starts = [noisy_copy(x, generator) for x in X]
         fixed_points = torch.stack([cccp_trajectory(X, start, SMALL_BETA, update)[-1] for start in starts])
         spread.append(max_abs(fixed_points, fixed_points[0]))
-        metastable.append(metastable_distance(X, fixed_points[0]))
+        from_average.append(global_average_distance(X, fixed_points[0]))
     return [
         make_row(f"beta = {LARGE_BETA:g}: |q_1 - x_k| after one step from x_k with {RETRIEVAL_FLIPS} signs flipped",
                  one_step, RETRIEVAL_TOL),
         make_row(f"beta = {SMALL_BETA:g}: every noisy pattern reaches the same fixed point q*: spread",
                  spread, EXACT_TOL),
-        make_row(f"beta = {SMALL_BETA:g}: |q* - mean(x_i)| / min_i |x_i - mean(x_i)| (metastable average)",
-                 metastable, METASTABLE_TOL),
+        make_row(f"beta = {SMALL_BETA:g}: |q* - mean(x_i)| / min_i |x_i - mean(x_i)| (global fixed point)",
+                 from_average, GLOBAL_AVERAGE_TOL),
     ]
 
 

@@ -94,8 +94,7 @@ def bench(use_attn, data, src_vocab, tgt_vocab, args, device):
         "beam 5": partial(q3.beam_search_batch, beam_size=5),
     }
     for label, decode in decoders.items():
-        _, wall, cpu = timed(lambda: q3.decode_corpus(partial(decode, model, max_len=50), test.src,
-                                                      test.src_lengths, tgt_vocab, device))
+        _, wall, cpu = timed(lambda: q3.spell_split(decode, model, test, tgt_vocab, 50, device))
         print(f"[{name}] decoding, {label}: {len(test) / wall:,.0f} words/s wall, {len(test) / cpu:,.0f} per CPU s")
     n = min(args.course_words, len(test))
     _, wall, cpu = timed(lambda: course_loop(model, test, tgt_vocab, n, 50))

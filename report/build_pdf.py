@@ -87,6 +87,8 @@ def main(out=HERE / "report.pdf"):
     source = source.replace("#h(-1em)", "#h(-0.17em)")  # LaTeX \! is -1/6 em, not -1 em
     # a thousands comma, {,} in the Markdown's math, arrives as `\,`, which Typst spaces as a list comma
     source = re.sub(r"(\d) \\, (?=\d{3})", r'\1","', source)
+    # pandoc writes a straight apostrophe, which typst turns into a prime after a digit ("Q2.1's")
+    source = re.sub(r"(?<=[0-9])'(?=[A-Za-z])", "\u2019", source)
     typ = ROOT / ".cache" / "pdf" / "report.typ"
     typ.parent.mkdir(parents=True, exist_ok=True)
     typ.write_text(source, encoding="utf-8")

@@ -14,7 +14,6 @@ deviation over the seeds, beside the main runs' figures.
 """
 import argparse
 import importlib
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -59,9 +58,8 @@ def beam_alpha_sweep(main_dir, seeds, data_dir, device):
         model.eval()
         split = utils.load_p2g(data_dir, src_vocab, tgt_vocab, splits=("valid",))[0]["valid"]
         for alpha in LENGTH_ALPHAS:
-            search = partial(q3.beam_search_batch, model, max_len=args.max_len, beam_size=BEAM_SIZE, alpha=alpha)
-            with torch.inference_mode():
-                spellings = q3.decode_corpus(search, split.src, split.src_lengths, tgt_vocab, device)
+            spellings = q3.spell_split(q3.beam_search_batch, model, split, tgt_vocab, args.max_len, device,
+                                       beam_size=BEAM_SIZE, alpha=alpha)
             scores[alpha]["cer"].append(utils.character_error_rate(spellings, split.spellings))
             scores[alpha]["wer"].append(utils.word_error_rate(spellings, split.spellings))
     return [{"length_alpha": alpha, "cer": mean_std(s["cer"]), "wer": mean_std(s["wer"])}

@@ -124,7 +124,7 @@ def test_retrieval_checks_fail_for_an_update_that_does_not_move():
     rows = q1.check_retrieval(TRIALS, generator(), update=lambda X, q, beta: q)
     assert_fails(rows, "after one step")
     assert_fails(rows, "same fixed point")
-    assert_fails(rows, "metastable average")
+    assert_fails(rows, "global fixed point")
 
 
 def test_attention_checks_fail_on_a_wrong_update_and_a_wrong_softmax_axis():

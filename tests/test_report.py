@@ -116,3 +116,132 @@ def test_q3_ablation_table_carries_the_json_numbers(tmp_path):
     assert lines[4] == ("| clip_norm0 | no clipping | 0.0000 ± 0.0100 | 0.1000 ± 0.0100 | 0.2000 ± 0.0100 | "
                         "0.3000 ± 0.0100 | 0.4000 ± 0.0100 |")
     assert lines[-1] == "| 0.5 | 0.2052 ± 0.0031 | 0.7000 ± 0.0200 |"
+
+
+# ----------------------------------------------------------------------------- the numbers quoted in the Q1/Q2 prose
+
+Q2_SEEDS = (42, 1, 2)
+
+
+def _page(name):
+    return (ROOT / "report" / name).read_text(encoding="utf-8")
+
+
+def _q2_runs_at_best_rate():
+    """{(batch_norm, seed): results} for the two networks at lr 0.01 as make q2 runs them, seeds 42, 1, 2."""
+    runs = {}
+    for path in (ROOT / "results" / "q2").glob("*/results.json"):
+        run = utils.read_json(path)
+        args = run["args"]
+        if (args["learning_rate"] == 0.01 and not args["course_reshape"] and args["init"] == "kaiming"
+                and args["bn_stats"] == "recomputed" and run["status"] == "completed"):
+            runs[args["batch_norm"], args["seed"]] = run
+    assert {(bn, seed) for bn in (False, True) for seed in Q2_SEEDS} <= set(runs), "a Q2 run of the report is missing"
+    return runs
+
+
+def _per_seed(values):
+    return " / ".join(f"{value:.3f}" for value in values)
+
+
+def _first_epoch_at(accuracies, threshold):
+    return next(epoch for epoch, acc in enumerate(accuracies, 1) if acc >= threshold)
+
+
+def test_q2_prose_quotes_the_per_seed_test_accuracies_of_the_jsons():
+    runs = _q2_runs_at_best_rate()
+    q21 = [runs[False, seed]["test_acc"] for seed in Q2_SEEDS]
+    q22 = [runs[True, seed]["test_acc"] for seed in Q2_SEEDS]
+    q22_running = [runs[True, seed]["test_acc_running_bn"] for seed in Q2_SEEDS]
+    q2, theory = _page("q2.md"), _page("q2_theory.md")
+    # the answers of Q2.2 (q2.md) and Q2.3 (q2_theory.md) state the reversal with these numbers
+    assert f"{_per_seed(q22_running)} against Q2.1's {_per_seed(q21)} (seeds 42 / 1 / 2)" in theory
+    assert f"{_per_seed(q22)} for seeds 42 / 1 / 2, ahead of Q2.1's {_per_seed(q21)}" in q2
+    assert f"the same weights score {_per_seed(q22_running)}: behind Q2.1 for every seed" in q2
+    # what the text says about them must stay true
+    assert all(a > b for a, b in zip(q22, q21)) and all(a < b for a, b in zip(q22_running, q21))
+    # the per-seed table of q2.md, and the margins stated under it
+    for seed, a, b, c in zip(Q2_SEEDS, q21, q22, q22_running):
+        assert f"| {seed} | {a:.3f} | {b:.3f} | {c:.3f} |" in q2
+    ahead = [100 * (b - a) for a, b in zip(q21, q22)]
+    behind = [100 * (a - c) for a, c in zip(q21, q22_running)]
+    assert f"Q2.2 is {min(ahead):.1f} to {max(ahead):.1f} points ahead for every seed" in q2
+    assert f"it is {min(behind):.1f} to {max(behind):.1f} points behind for every seed" in q2
+    assert f"test accuracy {q22[0]:.3f} against {q21[0]:.3f} for seed 42" in theory
+
+
+def test_q2_prose_quotes_the_sweep_and_the_curves_of_the_jsons():
+    summary = {row["run"]: row for row in utils.read_json(ROOT / "results" / "q2" / "summary.json")["runs"]}
+    best, low, high = (summary[f"Q2.1 lr {lr}"] for lr in ("0.01", "0.1", "0.001"))
+    q2, theory = _page("q2.md"), _page("q2_theory.md")
+    assert (f"validation accuracy {best['final_val_acc']:.3f} after the last epoch, against "
+            f"{low['final_val_acc']:.3f} at 0.1 and {high['final_val_acc']:.3f} at 0.001 (seed 42). "
+            f"Its test accuracy is {best['test_acc']:.3f}.") in q2
+    runs = _q2_runs_at_best_rate()
+    q21, q22 = runs[False, 42], runs[True, 42]
+    losses = (f"training loss {q21['train_loss'][-1]:.2f}, validation loss {q21['val_loss'][-1]:.2f} at epoch 40), "
+              f"Q2.2 cannot ({q22['train_loss'][-1]:.2f} and {q22['val_loss'][-1]:.2f})")
+    assert losses in theory
+    assert (f"Q2.2 ends at {q22['train_loss'][-1]:.2f} for training and {q22['val_loss'][-1]:.2f} for validation"
+            in q2)
+    # Q2.2's training loss is below Q2.1's in the first epochs only, and falls more slowly after them
+    lower = [epoch for epoch, (a, b) in enumerate(zip(q22["train_loss"], q21["train_loss"]), 1) if a < b]
+    assert lower == list(range(1, len(lower) + 1)) and len(lower) == 2
+    assert "below Q2.1's only in the first two epochs" in theory and "higher than Q2.1's from epoch 3 on" in q2
+    e22, e21 = _first_epoch_at(q22["val_acc"], 0.80), _first_epoch_at(q21["val_acc"], 0.80)
+    assert f"Q2.2's validation accuracy passes 0.80 at epoch {e22}, Q2.1's at epoch {e21}." in q2
+    assert f"Q2.2 passes 0.80 at epoch {e22}, Q2.1 at epoch {e21}." in theory
+
+
+def test_q2_batch_norm_statistics_paragraph_quotes_the_seed_42_json():
+    run = _q2_runs_at_best_rate()[True, 42]
+    recomputed, running = run["val_acc"], run["val_acc_running_bn"]
+    def largest_step(accs):
+        return max(abs(b - a) for a, b in zip(accs, accs[1:]))
+    gaps = [100 * (a - b) for a, b in zip(recomputed, running)]
+    q2 = _page("q2.md")
+    assert f"({min(running):.2f} to {max(running):.2f} for seed 42, and by up to {largest_step(running):.2f}" in q2
+    assert f"at every one of the 40 epochs (by {min(gaps):.0f} to {max(gaps):.0f} points)" in q2 and min(gaps) > 0
+    assert f"differ by at most {largest_step(recomputed):.2f} instead of {largest_step(running):.2f}" in q2
+    assert (f"{100 * (run['test_acc'] - run['test_acc_running_bn']):.1f} points more test accuracy at the end "
+            f"({run['test_acc']:.3f} against {run['test_acc_running_bn']:.3f})") in q2
+
+
+def test_q1_prose_quotes_the_checks_and_the_separation_condition_of_its_examples():
+    import math
+
+    import torch
+
+    import q1_hopfield_check as q1
+
+    rows = utils.read_json(ROOT / "results" / "q1" / "checks.json")["rows"]
+    text = _page("q1.md")
+    assert all(row["passed"] for row in rows) and f"All {len(rows)} checks pass" in text
+    (average,) = [row for row in rows if "|q* - mean(x_i)|" in row["check"]]  # check #22
+    assert f"at most ${100 * average['error']:.1f}\\%$ of the distance" in text
+
+    def threshold(n, beta, m2):  # Ramsauer et al.'s sufficient condition on the separation
+        return 2 / (beta * n) + math.log(2 * (n - 1) * n * beta * m2) / beta
+
+    def separations(X):
+        gram = X @ X.T
+        return [float(gram[i, i] - torch.cat([gram[i, :i], gram[i, i + 1:]]).max()) for i in range(len(X))]
+
+    # the retrieval example: N random +-1 patterns in D = side^2, beta = 2
+    n, d = q1.RETRIEVAL_PATTERNS, q1.RETRIEVAL_SIDE ** 2
+    assert f"$N = {n}$ random $\\pm1$ patterns in $D = {d}$, so $M^2 = {d}$, at $\\beta = {q1.LARGE_BETA:g}$" in text
+    assert f"\\approx {threshold(n, q1.LARGE_BETA, d):.2f}$" in text
+    assert f"$1/(\\beta N M) = 1/{round(q1.LARGE_BETA * n * math.sqrt(d))}$" in text
+    # the two-dimensional example of cccp_energy.png, drawn as plot_cccp_energy draws it
+    X = torch.randn(5, 2, generator=torch.Generator().manual_seed(0), dtype=q1.DTYPE) * 1.5
+    m2 = float(torch.linalg.vector_norm(X, dim=1).max() ** 2)
+    deltas = sorted(separations(X), reverse=True)
+    assert f"the longest pattern has $M^2 = {m2:.1f}$" in text and f"\\approx {threshold(5, 2.0, m2):.2f}$" in text
+    assert "The separations of the five patterns are " + ", ".join(f"${v:.2f}$" for v in deltas[:-1]) in text
+    assert f" and ${deltas[-1]:.2f}$." in text
+    assert sum(v >= threshold(5, 2.0, m2) for v in deltas) == 2  # "the first two meet the condition"
+    # "the third misses it narrowly and is still retrieved"; a run started on either of the two shortest moves away
+    ends = [q1.cccp_trajectory(X, x, 2.0)[-1] for x in X]
+    retrieved = [float(torch.linalg.vector_norm(end - x)) < 0.01 for end, x in zip(ends, X)]
+    by_separation = [r for _, r in sorted(zip(separations(X), retrieved), reverse=True)]
+    assert by_separation == [True, True, True, False, False]
