@@ -84,11 +84,14 @@ def analyse(triples, train_pairs):
     operations = Counter()
     gold_letters = Counter()
     missed, added, replaced = Counter(), Counter(), Counter()
+    missed_h_after = Counter()  # the letter before each missed h: ch, gh, ph, ...
     for spelling, prediction in wrong:
         for op, gold_at, predicted_at in Levenshtein.editops(spelling, prediction):
             operations[op] += 1
             if op == "delete":
                 missed[spelling[gold_at]] += 1
+                if spelling[gold_at] == "h" and gold_at > 0:
+                    missed_h_after[spelling[gold_at - 1].lower()] += 1
             elif op == "insert":
                 added[prediction[predicted_at]] += 1
             else:
@@ -99,12 +102,18 @@ def analyse(triples, train_pairs):
     order = ["all words", *(length_label(b) for b in LENGTH_BINS), "capitalised", "doubled letter",
              *(f"silent letter: {name}" for name in SILENT_LETTER_PATTERNS), "rare letter", "pronunciation in training"]
     kinds = {kind: kinds[kind] for kind in order if kind in kinds}
+    capitalised = [(s, p) for _, s, p in triples if s[:1].isupper()]
+    lower_case = [(s, p) for _, s, p in triples if not s[:1].isupper()]
     return {
         "n_words": len(triples),
         "n_wrong": len(wrong),
         "rare_letters": "".join(sorted(rare_letters)),
         "kinds": {kind: {**c, "wer": c["wrong"] / c["words"]} for kind, c in kinds.items()},
         "wrong_only_in_case": sum(s.lower() == p.lower() for s, p in wrong),
+        "capitalised_wrong": sum(p != s for s, p in capitalised),
+        "capitalised_wrong_only_in_case": sum(p != s and s.lower() == p.lower() for s, p in capitalised),
+        "lower_case_words": len(lower_case),
+        "lower_case_given_a_capital": sum(p[:1].isupper() for _, p in lower_case),
         "wrong_only_in_doubling": sum(s.lower() != p.lower() and squeeze_doubles(s.lower()) == squeeze_doubles(p.lower())
                                       for s, p in wrong),
         "wrong_by_one_edit": sum(Levenshtein.distance(s, p) == 1 for s, p in wrong),
@@ -117,6 +126,7 @@ def analyse(triples, train_pairs):
         "most_replaced": [[g, p, n] for (g, p), n in replaced.most_common(10)],
         "most_missed": [[c, n, n / gold_letters[c]] for c, n in missed.most_common(8)],
         "most_added": [[c, n] for c, n in added.most_common(8)],
+        "missed_h_digraphs": [[f"{c}h", n] for c, n in missed_h_after.most_common(5)],
     }
 
 
@@ -136,6 +146,10 @@ def markdown(analysis, seeds):
     rows = [("wrong words", lambda a: f"{a['n_wrong']:,}"),
             ("one edit away", lambda a: share(a["wrong_by_one_edit"], a["n_wrong"])),
             ("wrong only in capitals", lambda a: share(a["wrong_only_in_case"], a["n_wrong"])),
+            ("capitalised words wrong, of them only in their capitals",
+             lambda a: f"{a['capitalised_wrong']:,}, {share(a['capitalised_wrong_only_in_case'], a['capitalised_wrong'])}"),
+            ("lower-case words predicted with a capital",
+             lambda a: share(a["lower_case_given_a_capital"], a["lower_case_words"])),
             ("wrong only in doubled letters", lambda a: share(a["wrong_only_in_doubling"], a["n_wrong"])),
             ("spelled as the training word that sounds the same",
              lambda a: f"{a['spelled_as_training_homophone']:,} of {a['kinds'].get('pronunciation in training', {}).get('words', 0):,}"),
@@ -151,7 +165,8 @@ def markdown(analysis, seeds):
               + ", ".join(f"{g} -> {p} ({n})" for g, p, n in last["most_replaced"]) + ".",
               "Letters most often missed (count, share of that letter's occurrences): "
               + ", ".join(f"{c} ({n}, {rate:.1%})" for c, n, rate in last["most_missed"]) + ".",
-              "Letters most often added: " + ", ".join(f"{c} ({n})" for c, n in last["most_added"]) + "."]
+              "Letters most often added: " + ", ".join(f"{c} ({n})" for c, n in last["most_added"]) + ".",
+              "Missed h, by the letter before it: " + ", ".join(f"{d} ({n})" for d, n in last["missed_h_digraphs"]) + "."]
     return "\n".join(lines) + "\n"
 
 

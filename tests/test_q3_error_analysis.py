@@ -13,13 +13,18 @@ TRIPLES = [  # (pronunciation, true spelling, prediction)
     ("p æ ɹ ɪ s", "Paris", "paris"),  # wrong only in its capital
     ("n aɪ f", "knife", "nif"),  # silent k and final e both missed
     ("z u", "zoo", "zu"),  # z is rare in the training letters
+    ("f oʊ n", "phone", "Fone"),  # a lower-case word given a capital; the h of ph missed
 ]
 
 
 def test_counts_of_hand_made_predictions():
     analysis = ea.analyse(TRIPLES, TRAIN)
-    assert analysis["n_words"] == 5 and analysis["n_wrong"] == 4
+    assert analysis["n_words"] == 6 and analysis["n_wrong"] == 5
     assert analysis["wrong_only_in_case"] == 1 and analysis["wrong_only_in_doubling"] == 1
+    assert analysis["capitalised_wrong"] == 1 and analysis["capitalised_wrong_only_in_case"] == 1
+    assert analysis["lower_case_words"] == 5 and analysis["lower_case_given_a_capital"] == 1
+    assert analysis["missed_h_digraphs"] == [["ph", 1]]
+    analysis = ea.analyse(TRIPLES[:5], TRAIN)
     assert analysis["wrong_by_one_edit"] == 2  # bals, paris (knife -> nif is two, zoo -> zu is two)
     assert analysis["final_e_words"] == 1 and analysis["final_e_dropped"] == 1
     assert analysis["spelled_as_training_homophone"] == 0
@@ -46,9 +51,11 @@ def test_main_reads_prediction_files_and_writes_json_and_markdown(tmp_path):
             "pronunciation\tspelling\tgreedy\tbeam5\n" + rows, encoding="utf-8")
     ea.main(["--seeds", "7", "--data_dir", str(tmp_path), "--results_dir", str(tmp_path)])
     saved = json.loads((tmp_path / "error_analysis.json").read_text())
-    assert saved["seeds"] == [7] and saved["attn"]["n_wrong"] == 4
+    assert saved["seeds"] == [7] and saved["attn"]["n_wrong"] == 5
     table = (tmp_path / "error_analysis.md").read_text(encoding="utf-8")
-    assert "| all words | 5 | 0.800 | 0.800 |" in table
+    assert "| all words | 6 | 0.833 | 0.833 |" in table
+    assert "| capitalised words wrong, of them only in their capitals | 1, 1 (100%) | 1, 1 (100%) |" in table
+    assert "Missed h, by the letter before it: ph (1)." in table
 
 
 def test_missing_file_or_column_is_one_clear_error(tmp_path):
