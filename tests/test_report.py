@@ -245,3 +245,67 @@ def test_q1_prose_quotes_the_checks_and_the_separation_condition_of_its_examples
     retrieved = [float(torch.linalg.vector_norm(end - x)) < 0.01 for end, x in zip(ends, X)]
     by_separation = [r for _, r in sorted(zip(separations(X), retrieved), reverse=True)]
     assert by_separation == [True, True, True, False, False]
+
+
+# ----------------------------------------------------------------------------- the numbers quoted in the Q3 prose
+
+Q3_SEEDS = (42, 1, 2)
+
+
+def _q3_json(name):
+    return utils.read_json(ROOT / "results" / "q3" / name)
+
+
+def _q3_mean(name, suffix, *keys):
+    values = []
+    for seed in Q3_SEEDS:
+        record = _q3_json(f"{name}-seed{seed}-{suffix}.json")
+        for key in keys:
+            record = record[key]
+        values.append(record)
+    return sum(values) / len(values)
+
+
+def test_q3_answers_quote_the_mean_test_scores():
+    q3 = _page("q3.md")
+    no_attn = [_q3_mean("no-attn", "test-beam5", "greedy", m) for m in ("cer", "wer")]
+    attn = [_q3_mean("attn", "test-beam5", "greedy", m) for m in ("cer", "wer")]
+    nucleus = [_q3_mean("attn", "test-topp0.8", "nucleus", m) for m in ("cer", "wer", "wer@3")]
+    assert f"**Test CER {no_attn[0]:.3f}, WER {no_attn[1]:.3f}**" in q3
+    assert f"**Test CER {attn[0]:.3f}, WER {attn[1]:.3f}**" in q3
+    assert f"**Test CER {nucleus[0]:.3f}, WER {nucleus[1]:.3f}, WER@3 {nucleus[2]:.3f}**" in q3
+    assert f"(CER {no_attn[0]:.3f} -> {attn[0]:.3f})" in q3
+    best_epochs = [_q3_json(f"attn-seed{seed}-train.json")["best_epoch"] for seed in Q3_SEEDS]
+    assert "The best epochs were {}, {} and {}.".format(*best_epochs) in q3
+
+
+def test_q3_prose_quotes_the_expected_wer_at_3_and_its_draws():
+    expected = [_q3_json(f"attn-seed{seed}-test-topp0.8.json")["nucleus_expected"]["wer@3"] for seed in Q3_SEEDS]
+    drawn = [_q3_json(f"attn-seed{seed}-test-topp0.8.json")["nucleus"]["wer@3"] for seed in Q3_SEEDS]
+    q3 = _page("q3.md")
+    assert "{:.3f}, {:.3f} and {:.3f}\nfor the three seeds (mean {:.3f};".format(*expected, sum(expected) / 3) in q3
+    assert "against draws of {:.3f},\n{:.3f} and {:.3f}".format(*drawn) in q3
+    largest = max(abs(d - e) for d, e in zip(drawn, expected))
+    assert f"within {largest:.3f} of its expectation" in q3 and largest < max(expected) - min(expected)
+
+
+def test_q3_error_analysis_prose_quotes_its_json():
+    attn = _q3_json("error_analysis.json")["attn"]
+    q3 = _page("q3.md")
+    wrong, only_case = attn["capitalised_wrong"], attn["capitalised_wrong_only_in_case"]
+    assert f"Of those {wrong} errors, {only_case} ({only_case / wrong:.0%}) are in the capital alone" in q3
+    share = attn["lower_case_given_a_capital"] / attn["lower_case_words"]
+    assert f"capitalises {share:.0%} of the words written in lower" in q3
+    (ch, n_ch), (ph, n_ph), (gh, n_gh) = attn["missed_h_digraphs"][:3]
+    assert (ch, ph, gh) == ("ch", "ph", "gh")
+    missed_h = dict((c, n) for c, n, _ in attn["most_missed"])["h"]
+    assert f"account for\n  {n_ch}, {n_ph} and {n_gh} of the attention model's {missed_h} missed" in q3
+
+
+def test_q3_ablation_prose_quotes_the_per_seed_validation_cer():
+    def best(folder):
+        return ", ".join(f"{utils.read_json(ROOT / folder / f'attn-seed{seed}-train.json')['best_val_cer']:.4f}"
+                         for seed in Q3_SEEDS)
+
+    q3 = " ".join(_page("q3.md").split())
+    assert f"({best('results/q3/ablations/init_torch')} against {best('results/q3')})" in q3
