@@ -58,6 +58,23 @@ def stepwise_epoch(model, split, optimizer, criterion, train_args, generator, de
                       train_args.clip_norm)
 
 
+def attention_scores_cost(split, batch_size, hidden_size, device, n_batches=20):
+    """How much of attention's (B, T, S, H) tensor is padding in shuffled training batches,
+    and how long tanh (the statement's) and, for comparison, sigmoid take over it."""
+    shuffle = torch.Generator().manual_seed(0)
+    batches = utils.length_pooled_batches(split.src_lengths, batch_size, shuffle, 1)[:n_batches]
+    padding, tanh_ms, sigmoid_ms = [], 0.0, 0.0
+    with torch.inference_mode():
+        for indices in batches:
+            src, src_lengths, tgt = split.batch(indices)
+            padding.append(1 - float(src_lengths.sum()) / src.numel())
+            x = torch.randn(len(indices), tgt.shape[1] - 1, src.shape[1], hidden_size, device=device)
+            tanh_ms += 1000 * timed(lambda: torch.tanh(x))[1]
+            sigmoid_ms += 1000 * timed(lambda: torch.sigmoid(x))[1]
+    print(f"[attention] (B, T, S, H) scores tensor: {100 * sum(padding) / len(padding):.0f}% padding over S; "
+          f"tanh {tanh_ms / len(batches):.2f} ms, sigmoid {sigmoid_ms / len(batches):.2f} ms per batch")
+
+
 def bench(use_attn, data, src_vocab, tgt_vocab, args, device):
     flags = ["--length_pool", str(args.length_pool)] + (["--use_attn"] if use_attn else [])
     train_args = q3.parse_args(["train", *flags])
@@ -116,6 +133,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}, CPU {utils.cpu_name()}")
     data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir)
+    statement = q3.parse_args(["train"])
+    attention_scores_cost(data["train"], statement.batch_size, statement.hidden_size, device)
     for use_attn in (False, True):
         bench(use_attn, data, src_vocab, tgt_vocab, args, device)
 

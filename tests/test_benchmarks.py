@@ -20,6 +20,7 @@ def test_bench_q3_prints_epochs_the_student_baseline_and_every_decoder(tmp_path)
                         "--baseline")
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    assert re.search(r"\[attention\] \(B, T, S, H\) scores tensor: \d+% padding over S; tanh [\d.]+ ms, sigmoid", out)
     for model in ("no attention", "attention"):
         assert re.search(rf"\[{model}\] train epoch .* 20 epochs \+ validation ~ \d+ s wall", out)
         assert re.search(rf"\[{model}\] baseline: stepwise teacher-forced epoch [\d.]+ s wall", out)

@@ -309,3 +309,24 @@ def test_q3_ablation_prose_quotes_the_per_seed_validation_cer():
 
     q3 = " ".join(_page("q3.md").split())
     assert f"({best('results/q3/ablations/init_torch')} against {best('results/q3')})" in q3
+
+
+def test_readme_results_tables_carry_the_results():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    summary = {row["label"]: row for row in utils.read_json(ROOT / "results" / "q3" / "summary.json")["test"]}
+
+    def cell(stats):
+        return f"{stats['mean']:.4f} ± {stats['std']:.4f}"
+
+    for label, row_label, metrics in (("no attention, greedy", "No attention, greedy", ("cer", "wer")),
+                                      ("attention, greedy", "Attention, greedy", ("cer", "wer")),
+                                      ("attention, beam 5", "Attention, beam 5", ("cer", "wer")),
+                                      ("attention, nucleus p = 0.8", "Attention, nucleus p=0.8", ("cer", "wer", "wer@3"))):
+        assert f"| {label} | " + " | ".join(cell(summary[row_label][m]) for m in metrics) + " |" in readme
+    runs = _q2_runs_at_best_rate()
+    for label, batch_norm, key in (("Q2.1", False, "test_acc"), ("Q2.2, batch-norm statistics recomputed (ours)", True, "test_acc"),
+                                   ("Q2.2, torch's running averages (the course's)", True, "test_acc_running_bn")):
+        values = [runs[batch_norm, seed][key] for seed in Q2_SEEDS]
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        assert f"| {label} | {mean:.4f} ± {std:.4f} |" in readme
