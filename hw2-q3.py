@@ -23,7 +23,7 @@ from models import BahdanauAttention, Decoder, Encoder, Seq2Seq, get_number_trai
 from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX, UserError
 
 DECODE_BATCH_SIZE = 500
-LENGTH_ALPHA = 0.5  # beam scores are sum(log p) / length ** LENGTH_ALPHA; 0.5 beat 1 on validation (README)
+LENGTH_ALPHA = 0.5  # beam scores are sum(log p) / length ** LENGTH_ALPHA; 0, 0.5 and 1 tie on validation (report/q3.md)
 N_EXAMPLES = 10
 
 

@@ -557,7 +557,7 @@ def plot_retrieval(stem, seed):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0, help="seeds every random problem")
     parser.add_argument("--trials", type=int, default=100, help="random problems per check")
     parser.add_argument("--beta", type=float, default=None,
@@ -566,11 +566,10 @@ def parse_args(argv):
     parser.add_argument("--out", default="results/q1", help="folder for checks.json, checks.md and the figures")
     parser.add_argument("--plot", action="store_true", help="also save the figures of the report (PNG and PDF)")
     opt = parser.parse_args(argv)
-    if opt.trials < 1:
-        parser.error("--trials must be at least 1")
-    if opt.beta is not None and not BETA_ALLOWED[0] <= opt.beta <= BETA_ALLOWED[1]:
-        parser.error(f"--beta must be in [{BETA_ALLOWED[0]:g}, {BETA_ALLOWED[1]:g}] "
-                     "(beta is an inverse temperature, > 0; the tolerances assume this range)")
+    parser.check(opt.trials >= 1, f"--trials {opt.trials}: expected at least 1")
+    parser.check(opt.beta is None or BETA_ALLOWED[0] <= opt.beta <= BETA_ALLOWED[1],
+                 f"--beta {opt.beta}: expected a value in [{BETA_ALLOWED[0]:g}, {BETA_ALLOWED[1]:g}] "
+                 "(beta is an inverse temperature, > 0; the tolerances assume this range)")
     return opt
 
 

@@ -76,7 +76,7 @@ def time_plain_loader(X, y, val_X, val_y, opt):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_path", default="data/intel_landscapes_48x48.npz")
     parser.add_argument("--steps", type=int, default=300, help="timed training steps per configuration")
     parser.add_argument("--batch_size", type=int, default=8)

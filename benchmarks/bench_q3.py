@@ -9,7 +9,6 @@ course's one-word-at-a-time greedy loop on a subset. With --baseline, also times
 way a typical student implementation trains and validates: teacher forcing one target
 position at a time, and validation one word at a time. Timings on a shared machine are noisy.
 """
-import argparse
 import importlib
 import time
 from functools import partial
@@ -120,7 +119,7 @@ def bench(use_attn, data, src_vocab, tgt_vocab, args, device):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data_dir", default="data/")

@@ -169,7 +169,7 @@ def fill(text, results_dir, source="report"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results_dir", default=str(ROOT / "results"))
     parser.add_argument("--report_dir", default=str(REPORT_DIR))
     opt = parser.parse_args(argv)

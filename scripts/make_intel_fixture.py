@@ -24,7 +24,7 @@ def stratified_slice(labels, per_class, rng):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="data/intel_landscapes_48x48.npz")
     parser.add_argument("--out", default="tests/data/intel_slice.npz")
     parser.add_argument("--seed", type=int, default=0)

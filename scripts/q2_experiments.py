@@ -148,7 +148,7 @@ def plot_pixel_orders(data_path, stem, n_images=6):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
     parser.add_argument("--data_path", default="data/intel_landscapes_48x48.npz")
@@ -160,8 +160,8 @@ def main(argv=None):
     parser.add_argument("--comparisons", action="store_true",
                         help="only the other seeds and torch's initialisation, at the best rate of summary.json")
     opt = parser.parse_args(argv)
-    if opt.epochs < 1 or opt.jobs < 1:
-        parser.error("--epochs and --jobs must be at least 1")
+    parser.check(opt.epochs >= 1, f"--epochs {opt.epochs}: expected at least 1")
+    parser.check(opt.jobs >= 1, f"--jobs {opt.jobs}: expected at least 1")
     print("Arguments:", vars(opt))
     if not Path(opt.data_path).is_file():
         raise utils.UserError(f"{opt.data_path}: no such file; run `make data` first")

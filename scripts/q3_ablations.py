@@ -12,7 +12,6 @@
 Writes summary.json and summary.md in results/q3/ablations/: mean and sample standard
 deviation over the seeds, beside the main runs' figures.
 """
-import argparse
 import importlib
 from pathlib import Path
 
@@ -82,7 +81,7 @@ def summary_markdown(summary):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
     parser.add_argument("--data_dir", default="data/")
     parser.add_argument("--main_dir", default="results/q3", help="the runs of `make q3`")

@@ -9,7 +9,6 @@ silent-letter spelling, rare letter, pronunciation already in training), how man
 words are wrong only in their capitals or their doubled letters, and, from the
 Levenshtein alignment of each wrong word, which letters are missed, added or replaced.
 """
-import argparse
 import re
 from collections import Counter
 from pathlib import Path
@@ -181,7 +180,7 @@ def share(part, whole):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
     parser.add_argument("--data_dir", default="data/")
     parser.add_argument("--results_dir", default="results/q3")

@@ -8,7 +8,6 @@ sampling (p = 0.8: WER@3, and both WERs averaged exactly over the sampling). Wri
 summary.json and summary.md (mean and sample standard deviation over the seeds) in the
 results directory. --reuse skips runs whose JSON exists.
 """
-import argparse
 import statistics
 import subprocess
 import sys
@@ -119,7 +118,7 @@ def summarise(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
     parser.add_argument("--data_dir", default="data/")
     parser.add_argument("--results_dir", default="results/q3")

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import q1_hopfield_check as q1
+import utils
 from helpers import run_script
 
 TRIALS = 5
@@ -161,17 +162,17 @@ def test_energy_is_non_negative_and_zero_only_at_a_lone_pattern_of_maximal_norm(
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--trials", "0"], "--trials must be at least 1"),
-    (["--trials", "-2"], "--trials must be at least 1"),
-    (["--beta", "0"], "--beta must be in"),
-    (["--beta", "-1"], "--beta must be in"),
-    (["--beta", "nan"], "--beta must be in"),
-    (["--beta", "1e6"], "--beta must be in"),
+    (["--trials", "0"], "--trials 0: expected at least 1"),
+    (["--trials", "-2"], "--trials -2: expected at least 1"),
+    (["--beta", "0"], "--beta 0.0: expected a value in"),
+    (["--beta", "-1"], "--beta -1.0: expected a value in"),
+    (["--beta", "nan"], "--beta nan: expected a value in"),
+    (["--beta", "1e6"], "--beta 1000000.0: expected a value in"),
     (["--seed", "x"], "invalid int value"),
 ])
 def test_bad_arguments_are_one_line_errors(args, message, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        q1.main([*args, "--out", str(tmp_path)])
+        utils.run_main(q1.main, [*args, "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     stderr = capsys.readouterr().err
     assert "error:" in stderr.splitlines()[-1] and message in stderr.splitlines()[-1]
