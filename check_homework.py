@@ -767,16 +767,12 @@ def test_corpus(st, stored_vocabs):
 
 
 def unpack_checkpoint(saved):
-    """A bare state_dict (the course's) or this project's {state_dict, config, src_vocab, tgt_vocab, ...}
-    -> (state_dict, (src Vocab, tgt Vocab) or None)."""
-    if isinstance(saved, dict) and isinstance(saved.get("state_dict"), dict):
-        vocabs = None
-        if "src_vocab" in saved and "tgt_vocab" in saved:
-            vocabs = (utils.Vocab(saved["src_vocab"][4:]), utils.Vocab(saved["tgt_vocab"][4:]))
-        return saved["state_dict"], vocabs
-    if isinstance(saved, dict) and saved and all(isinstance(v, torch.Tensor) for v in saved.values()):
-        return saved, None
-    fail("neither a state_dict nor a dict holding one")
+    """A bare state_dict (the course's) or this project's checkpoint -> (state_dict, (src Vocab, tgt Vocab) or None)."""
+    unpacked = REFERENCE_Q3.unpack_checkpoint(saved)
+    if unpacked is None:
+        fail("neither a state_dict nor a dict holding one")
+    state_dict, _, vocabs = unpacked
+    return state_dict, vocabs
 
 
 def uses_attention(state_dict):

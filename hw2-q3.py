@@ -208,6 +208,11 @@ def spell_split(decode_batch, model, split, tgt_vocab, max_len, device, **option
                          tgt_vocab, device)
 
 
+def error_rates(spellings, gold):
+    """The corpus CER and WER of spellings against the true ones."""
+    return {"cer": utils.character_error_rate(spellings, gold), "wer": utils.word_error_rate(spellings, gold)}
+
+
 # ----------------------------------------------------------------------------- model and checkpoints
 
 
@@ -242,14 +247,15 @@ def load_model(args, device):
         saved = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # torch.load raises many types for a damaged or foreign file
         raise UserError(f"{path}: not a readable PyTorch checkpoint ({error.__class__.__name__})") from None
-    if isinstance(saved, dict) and {"state_dict", "config", "src_vocab", "tgt_vocab"} <= saved.keys():
-        config, state_dict = saved["config"], saved["state_dict"]
-        src_vocab, tgt_vocab = utils.Vocab(saved["src_vocab"][4:]), utils.Vocab(saved["tgt_vocab"][4:])
-    elif isinstance(saved, dict) and saved and all(isinstance(v, torch.Tensor) for v in saved.values()):
-        config, state_dict = model_config(args), saved
+    unpacked = unpack_checkpoint(saved)
+    if unpacked is None:
+        raise UserError(f"{path}: neither a state_dict nor a checkpoint written by hw2-q3.py train")
+    state_dict, config, vocabs = unpacked
+    if config is None:  # a bare state_dict
+        config = model_config(args)
         _, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir, splits=())
     else:
-        raise UserError(f"{path}: neither a state_dict nor a checkpoint written by hw2-q3.py train")
+        src_vocab, tgt_vocab = vocabs
     model = build_model(config, len(src_vocab), len(tgt_vocab)).to(device)
     problems = state_dict_mismatch(model.state_dict(), state_dict)
     if problems:
@@ -258,6 +264,19 @@ def load_model(args, device):
                         f"{len(src_vocab)}/{len(tgt_vocab)} symbols): {problems}")
     model.load_state_dict(state_dict)
     return model, src_vocab, tgt_vocab, config
+
+
+def unpack_checkpoint(saved):
+    """What torch.load returned -> (state_dict, config, (src_vocab, tgt_vocab)), or None if it is
+    neither a checkpoint written by `train` nor a bare state_dict. A bare state_dict, as the
+    course's driver saves it, carries no configuration and no vocabularies: (state_dict, None, None).
+    """
+    if isinstance(saved, dict) and {"state_dict", "config", "src_vocab", "tgt_vocab"} <= saved.keys():
+        vocabs = (utils.Vocab(saved["src_vocab"][4:]), utils.Vocab(saved["tgt_vocab"][4:]))
+        return saved["state_dict"], saved["config"], vocabs
+    if isinstance(saved, dict) and saved and all(isinstance(v, torch.Tensor) for v in saved.values()):
+        return saved, None, None
+    return None
 
 
 def state_dict_mismatch(expected, found):
@@ -303,8 +322,8 @@ def train_epoch(model, split, optimizer, criterion, args, generator, device, pro
 
 def evaluate_greedy(model, split, tgt_vocab, max_len, device):
     model.eval()
-    spellings = spell_split(greedy_batch, model, split, tgt_vocab, max_len, device)
-    return utils.character_error_rate(spellings, split.spellings), utils.word_error_rate(spellings, split.spellings)
+    rates = error_rates(spell_split(greedy_batch, model, split, tgt_vocab, max_len, device), split.spellings)
+    return rates["cer"], rates["wer"]
 
 
 def train(args, device):
@@ -345,10 +364,6 @@ def train(args, device):
 
 
 # ----------------------------------------------------------------------------- test and predict
-
-
-def error_rates(spellings, gold):
-    return {"cer": utils.character_error_rate(spellings, gold), "wer": utils.word_error_rate(spellings, gold)}
 
 
 def test_nucleus(model, split, tgt_vocab, args, device):

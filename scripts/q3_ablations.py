@@ -59,8 +59,8 @@ def beam_alpha_sweep(main_dir, seeds, data_dir, device):
         for alpha in LENGTH_ALPHAS:
             spellings = q3.spell_split(q3.beam_search_batch, model, split, tgt_vocab, args.max_len, device,
                                        beam_size=BEAM_SIZE, alpha=alpha)
-            scores[alpha]["cer"].append(utils.character_error_rate(spellings, split.spellings))
-            scores[alpha]["wer"].append(utils.word_error_rate(spellings, split.spellings))
+            for metric, value in q3.error_rates(spellings, split.spellings).items():
+                scores[alpha][metric].append(value)
     return [{"length_alpha": alpha, "cer": mean_std(s["cer"]), "wer": mean_std(s["wer"])}
             for alpha, s in scores.items()]
 

@@ -1,7 +1,5 @@
 """Q3 end to end: train, test and predict on a slice of the real data, checkpoints, bad input."""
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -156,8 +154,7 @@ def test_predict_without_input_is_an_error(trained):
 
 
 def run_module(module, *args):
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)
+    return run_script("-m", module, *args)
 
 
 def sampled_nucleus_row(summary):
