@@ -1,4 +1,5 @@
 # Two commands do everything on a fresh machine: `make test` and `make reproduce`.
+# Only these targets write results/; runs started by hand write runs/ (git ignores it).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -45,7 +46,7 @@ q3-and-ablations: setup
 	$(MAKE) ablations
 
 q1: setup
-	$(PY) q1_hopfield_check.py --plot
+	$(PY) q1_hopfield_check.py --plot --out results/q1
 
 q2: setup data
 	$(PY) -m scripts.q2_experiments --device $(DEVICE)
@@ -54,11 +55,12 @@ q3: setup
 	$(PY) -m scripts.q3_experiments --device $(DEVICE)
 	$(PY) -m scripts.q3_error_analysis
 
-# The runs the report sets beside make q2's: other seeds, torch's initialisation (about 1.5 hours).
+# Each option alone beside make q2's course recipe, seed 42: He init, recomputed batch-norm
+# statistics, the course's reshape (five 40-epoch runs, two at a time).
 q2-comparisons: setup data
 	$(PY) -m scripts.q2_experiments --comparisons --device $(DEVICE)
 
-# The measurements behind the Q3 choices in the README and the report (about 30 minutes on one core).
+# Each Q3 option alone beside make q3's course recipe, three seeds, and the beam length exponents.
 ablations: setup
 	$(PY) -m scripts.q3_ablations --device $(DEVICE)
 

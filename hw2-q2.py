@@ -4,9 +4,9 @@
     python hw2-q2.py -no_batch_norm -learning_rate 0.01   # Q2.1 network
     python hw2-q2.py -learning_rate 0.01                  # Q2.2 network (batch norm + GAP)
 """
-import argparse
 import copy
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -83,6 +83,14 @@ def recompute_batch_norm_stats(model, X):
     model.train(was_training)
 
 
+def with_recomputed_batch_norm_stats(model, X):
+    """A copy of the model whose batch-norm statistics are recomputed over images X; the model's
+    own running averages, and so its training, are left as they are."""
+    evaluated = copy.deepcopy(model)
+    recompute_batch_norm_stats(evaluated, X)
+    return evaluated
+
+
 def train_epoch(model, optimizer, criterion, X, y, batch_size, generator, device, progress=False, bf16=False):
     """One pass over the shuffled training set; returns the mean batch loss of the epoch."""
     model.train()
@@ -94,29 +102,14 @@ def train_epoch(model, optimizer, criterion, X, y, batch_size, generator, device
     return (total / len(batches)).item()
 
 
-def run_name(opt):
-    """A results folder name that tells the configuration apart from the others of Q2."""
-    parts = [
-        "cnn-bn" if opt.batch_norm else "cnn",
-        f"lr{opt.learning_rate:g}",
-        opt.optimizer,
-        f"bs{opt.batch_size}",
-        f"do{opt.dropout:g}",
-        f"l2{opt.l2_decay:g}",
-        f"ep{opt.epochs}",
-        f"seed{opt.seed}",
-    ]
-    if opt.no_maxpool:
-        parts.append("nomaxpool")
-    if opt.course_reshape:
-        parts.append("course-reshape")
-    if opt.bf16:
-        parts.append("bf16")
-    if opt.init != "kaiming":
-        parts.append(f"init-{opt.init}")
-    if opt.batch_norm and opt.bn_stats != "recomputed":
-        parts.append(f"bn-{opt.bn_stats}")
-    return "-".join(parts)
+def default_run_name(batch_norm, learning_rate, optimizer, batch_size, dropout, l2_decay, epochs, seed,
+                     maxpool=True, course_reshape=False, bf16=False, init="torch", bn_stats="running"):
+    """The folder name of a run started by hand: its configuration, options that differ from the course's last."""
+    parts = ["cnn-bn" if batch_norm else "cnn", f"lr{learning_rate:g}", optimizer, f"bs{batch_size}",
+             f"do{dropout:g}", f"l2{l2_decay:g}", f"ep{epochs}", f"seed{seed}"]
+    options = {"nomaxpool": not maxpool, "course-reshape": course_reshape, "bf16": bf16,
+               f"init-{init}": init != "torch", f"bn-{bn_stats}": batch_norm and bn_stats != "running"}
+    return "-".join(parts + [name for name, used in options.items() if used])
 
 
 def plot_run(history, out_dir, title):
@@ -125,13 +118,13 @@ def plot_run(history, out_dir, title):
 
 
 def parse_args(argv):
-    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__)
     parser.add_argument("-epochs", type=int, default=40, help="number of training epochs")
     parser.add_argument("-batch_size", type=int, default=8, help="mini-batch size")
     parser.add_argument("-learning_rate", type=float, default=0.01, help="step size")
     parser.add_argument("-l2_decay", type=float, default=0.0, help="weight decay")
     parser.add_argument("-dropout", type=float, default=0.1, help="dropout probability")
-    parser.add_argument("-optimizer", choices=["sgd", "adam"], default="sgd")
+    parser.add_argument("-optimizer", choices=["sgd", "adam"], default="sgd", help="the optimiser")
     parser.add_argument("-no_maxpool", action="store_true", help="drop the max-pooling layers")
     parser.add_argument("-no_batch_norm", action="store_true",
                         help="the Q2.1 network; without it, batch norm + global average pooling (Q2.2)")
@@ -141,16 +134,18 @@ def parse_args(argv):
     parser.add_argument("-course_reshape", action="store_true",
                         help="reshape each stored image row to (3, 48, 48) as the course's network does, "
                              "instead of transposing height x width x channel images")
-    parser.add_argument("-init", choices=["kaiming", "pytorch"], default="kaiming",
-                        help="weight initialisation: He-normal with zero biases, or torch's layer defaults")
-    parser.add_argument("-bn_stats", choices=["recomputed", "running"], default="recomputed",
-                        help="batch-norm statistics used at evaluation: recomputed over "
-                             f"{BN_STATS_IMAGES} training images before each evaluation, or torch's running averages")
+    parser.add_argument("-init", choices=["torch", "kaiming"], default="torch",
+                        help="weight initialisation: torch's layer defaults (the course's), or He-normal with zero biases")
+    parser.add_argument("-bn_stats", choices=["running", "recomputed"], default="running",
+                        help="batch-norm statistics at evaluation: torch's running averages (the course's), or "
+                             f"recomputed over {BN_STATS_IMAGES} training images before each evaluation")
     parser.add_argument("-bf16", action="store_true",
                         help="train under bfloat16 autocast: faster on CPUs with bf16 units, results differ")
     parser.add_argument("-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("-results_dir", default="results/q2", help="where each run's folder is written")
-    parser.add_argument("-no_progress", action="store_true", help="no progress bar")
+    parser.add_argument("-results_dir", default="runs/q2", help="where the run's folder is written")
+    parser.add_argument("-run_name", default=None,
+                        help="the run's folder in -results_dir (default: named after its configuration)")
+    parser.add_argument("-no_progress", action="store_true", help="no progress bar (there is none when stderr is a file)")
     opt = parser.parse_args(argv)
     parser.check(opt.epochs >= 1, f"-epochs {opt.epochs}: expected at least 1")
     parser.check(opt.batch_size >= 1, f"-batch_size {opt.batch_size}: expected at least 1")
@@ -163,6 +158,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     opt = parse_args(argv)
     print("Arguments:", vars(opt))
     device = utils.resolve_device(opt.device)
@@ -190,7 +186,11 @@ def main(argv=None):
         subset = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(opt.seed))[:BN_STATS_IMAGES]
         bn_stats_images = train_X[subset.to(device)]
 
-    out_dir = Path(opt.results_dir) / run_name(opt)
+    run_name = opt.run_name or default_run_name(
+        opt.batch_norm, opt.learning_rate, opt.optimizer, opt.batch_size, opt.dropout, opt.l2_decay, opt.epochs,
+        opt.seed, maxpool=not opt.no_maxpool, course_reshape=opt.course_reshape, bf16=opt.bf16, init=opt.init,
+        bn_stats=opt.bn_stats)
+    out_dir = Path(opt.results_dir) / run_name
     history = {"train_loss": [], "val_loss": [], "val_acc": [], "epoch_seconds": []}
     running_bn = {"val_acc_running_bn": []}  # the same weights evaluated with torch's running averages
     best = {"epoch": None, "val_acc": -1.0, "state": None}
@@ -198,13 +198,14 @@ def main(argv=None):
     for epoch in range(1, opt.epochs + 1):
         start = time.perf_counter()
         train_loss = train_epoch(model, optimizer, criterion, train_X, train_y, opt.batch_size, generator,
-                                 device, progress=not opt.no_progress, bf16=opt.bf16)
-        if bn_stats_images is not None:  # measure the running averages before they are replaced
+                                 device, progress=sys.stderr.isatty() and not opt.no_progress, bf16=opt.bf16)
+        evaluated = model  # what validation and test measure: with -bn_stats recomputed, a copy
+        if bn_stats_images is not None:
             running_bn["val_acc_running_bn"].append(evaluate(model, val_X, val_y, criterion)[0])
             if epoch == opt.epochs:
                 running_bn["test_acc_running_bn"] = evaluate(model, test_X, test_y, criterion)[0]
-            recompute_batch_norm_stats(model, bn_stats_images)
-        val_acc, val_loss = evaluate(model, val_X, val_y, criterion)
+            evaluated = with_recomputed_batch_norm_stats(model, bn_stats_images)
+        val_acc, val_loss = evaluate(evaluated, val_X, val_y, criterion)
         history["epoch_seconds"].append(round(time.perf_counter() - start, 2))
         if not math.isfinite(train_loss):
             status = f"diverged at epoch {epoch}"
@@ -212,16 +213,16 @@ def main(argv=None):
         for key, value in zip(("train_loss", "val_loss", "val_acc"), (train_loss, val_loss, val_acc)):
             history[key].append(value)
         if val_acc > best["val_acc"]:
-            best = {"epoch": epoch, "val_acc": val_acc, "state": copy.deepcopy(model.state_dict())}
+            best = {"epoch": epoch, "val_acc": val_acc, "state": copy.deepcopy(evaluated.state_dict())}
         print(f"Epoch {epoch}/{opt.epochs}  Training loss: {train_loss:.4f}  "
               f"Validation loss: {val_loss:.4f}  Validation accuracy: {val_acc:.4f}  "
               f"({history['epoch_seconds'][-1]:.1f}s)", flush=True)
 
-    results = {"args": vars(opt), "status": status, "n_params": n_params, **history,
+    results = {"args": vars(opt), "argv": argv, "status": status, "n_params": n_params, **history,
                **(running_bn if bn_stats_images is not None else {}),
                "best_val_epoch": best["epoch"], "best_val_acc": best["val_acc"] if best["epoch"] else None}
     if status == "completed":
-        test_acc, test_loss = evaluate(model, test_X, test_y, criterion)
+        test_acc, test_loss = evaluate(evaluated, test_X, test_y, criterion)
         model.load_state_dict(best["state"])
         best_test_acc, _ = evaluate(model, test_X, test_y, criterion)
         results.update(test_acc=test_acc, test_loss=test_loss, test_acc_at_best_val=best_test_acc)
@@ -232,7 +233,7 @@ def main(argv=None):
 
     utils.write_json(out_dir / "results.json", results)
     if history["train_loss"]:
-        plot_run(history, out_dir, run_name(opt))
+        plot_run(history, out_dir, run_name)
     print(f"Results written to {out_dir}/")
     if status != "completed":
         raise utils.UserError(f"-learning_rate {opt.learning_rate:g}: training loss is not finite, {status}; "

@@ -6,7 +6,8 @@
 
 The flags, printed lines and model contracts are the course's (shared/spec/interfaces.md).
 Decoding is batched: each batch of words is decoded in lock-step until every word has
-ended, which gives the same strings as the course's one-word-at-a-time loop.
+ended, which gives the same strings as the course's one-word-at-a-time loop. The defaults
+are the course's recipe; --init, --clip_norm and --length_pool are options, off by default.
 """
 import math
 import sys
@@ -20,9 +21,8 @@ from tqdm import tqdm
 
 import utils
 from models import BahdanauAttention, Decoder, Encoder, Seq2Seq, get_number_trainable_params, init_seq2seq_, reshape_state
-from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX, UserError
+from utils import EOS_IDX, PAD_IDX, SOS_IDX, UserError
 
-DECODE_BATCH_SIZE = 500
 LENGTH_ALPHA = 0.5  # beam scores are sum(log p) / length ** LENGTH_ALPHA; 0, 0.5 and 1 tie on validation (report/q3.md)
 N_EXAMPLES = 10
 
@@ -35,26 +35,14 @@ def greedy_next_token(logits):
     return logits.argmax(-1, keepdim=True)
 
 
-def nucleus_distribution(logits, p):
-    """logits (..., V) -> (probabilities (..., V) in descending order, their token ids (..., V)).
-
-    Per row, keep the smallest set of most probable tokens whose mass reaches p (the
-    token that crosses p is kept, and so always the most probable one) and renormalise;
-    the other tokens get probability 0. The sort is stable, so ties keep the lower index
-    first: the kept set is deterministic, and p -> 0 keeps exactly the argmax.
-    """
-    if not 0 < p <= 1:
-        raise ValueError(f"p must be in (0, 1], got {p}")
-    probs = torch.softmax(logits.float(), dim=-1)
-    sorted_probs, order = probs.sort(dim=-1, descending=True, stable=True)
-    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
-    kept = sorted_probs * (mass_before < p)
-    return kept / kept.sum(dim=-1, keepdim=True), order
-
-
 def nucleus_sampling(logits, p=0.8, generator=None):
-    """logits (V,) -> index sampled from the top-p renormalised distribution (1,); also (B, V) -> (B, 1)."""
-    distribution, order = nucleus_distribution(logits, p)
+    """logits (V,) -> index sampled from the top-p renormalised distribution (1,); also (B, V) -> (B, 1).
+
+    `utils.nucleus_distribution` keeps V^(p), the smallest set of most probable tokens
+    whose mass reaches p (the statement's eq. 6), and divides their probabilities by
+    their mass p' (eq. 7); the next token is drawn from that distribution.
+    """
+    distribution, order = utils.nucleus_distribution(logits, p)
     return order.gather(-1, torch.multinomial(distribution, 1, generator=generator))
 
 
@@ -93,27 +81,6 @@ def greedy_batch(model, src, src_lengths, max_len):
 def nucleus_batch(model, src, src_lengths, max_len, p, generator):
     """Nucleus sampling of src (B, S) with top-p `p` -> tokens (B, L)."""
     return sample_batch(model, src, src_lengths, max_len, partial(nucleus_sampling, p=p, generator=generator))[0]
-
-
-@torch.inference_mode()
-def nucleus_spelling_probability(model, src, src_lengths, tgt, p):
-    """src (B, S), src_lengths (B,), tgt (B, T) `SOS ... EOS PAD ...` -> (B,): the
-    probability that nucleus sampling with top-p `p` produces each target exactly.
-
-    Sampling draws each token from the top-p distribution given the tokens before it,
-    so that probability is the product over the target's steps (EOS included) of the
-    top-p probability of its next token, and one teacher-forced pass gives every step.
-    A target with UNK cannot be produced (0). Samples that spell the word with PAD, SOS
-    or UNK in between, which decoding drops, are not counted: an under-estimate of the
-    chance of spelling the word, never an over-estimate.
-    """
-    logits, _ = model(src, src_lengths, tgt)  # (B, T-1, V)
-    distribution, order = nucleus_distribution(logits, p)
-    by_token = torch.zeros_like(distribution).scatter_(-1, order, distribution)
-    next_tokens = tgt[:, 1:]
-    step_probs = by_token.gather(-1, next_tokens.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-    step_probs = step_probs.masked_fill(next_tokens == PAD_IDX, 1.0)  # after EOS
-    return step_probs.prod(dim=-1).masked_fill((tgt == UNK_IDX).any(dim=-1), 0.0)
 
 
 @torch.inference_mode()
@@ -167,45 +134,15 @@ def beam_search_batch(model, src, src_lengths, max_len, beam_size, alpha=LENGTH_
     return history[torch.arange(batch_size, device=device), final.argmax(dim=1)]
 
 
-@torch.inference_mode()
-def course_greedy(model, src, src_lengths, tgt_vocab, max_len):
-    """The course driver's decoding of one word, src (1, S): one token at a time -> its spelling.
-
-    Kept as the reference that the batched decoders are tested against and timed with.
-    """
-    encoder_outputs, state = model.encoder(src, src_lengths)
-    if state[0].shape[0] == 2:
-        state = reshape_state(state)
-    sequence = [torch.full((1, 1), SOS_IDX, dtype=torch.long, device=src.device)]
-    for _ in range(max_len):
-        output, state = model.decoder(sequence[-1], state, encoder_outputs, src_lengths)
-        sequence.append(greedy_next_token(model.generator(output.view(-1))).view(1, 1))
-        if int(sequence[-1]) == EOS_IDX:
-            break
-    return tgt_vocab.decode(torch.cat(sequence).view(-1).tolist())
-
-
-def decode_corpus(decode_batch, src, src_lengths, tgt_vocab, device, batch_size=DECODE_BATCH_SIZE):
-    """Spell every word of src (N, S) with `decode_batch(src (b, S'), lengths (b,)) -> tokens`.
-
-    Words are decoded in batches of similar source length (fewer wasted steps) and
-    returned in their original order.
-    """
-    order = torch.argsort(src_lengths, stable=True)
-    spellings = [None] * len(order)
-    for indices in order.split(batch_size):
-        lengths = src_lengths[indices]
-        batch = src[indices, : int(lengths.max())]
-        tokens = decode_batch(batch.to(device), lengths.to(device)).tolist()
-        for index, row in zip(indices.tolist(), tokens):
-            spellings[index] = tgt_vocab.decode(row)
-    return spellings
+def spell(decode_batch, model, src, src_lengths, tgt_vocab, max_len, device, **options):
+    """Spell every word of src (N, S) with `decode_batch(model, src, src_lengths, max_len, **options)`."""
+    tokens = utils.decode_corpus(partial(decode_batch, model, max_len=max_len, **options), src, src_lengths, device)
+    return [tgt_vocab.decode(row) for row in tokens]
 
 
 def spell_split(decode_batch, model, split, tgt_vocab, max_len, device, **options):
-    """Spell every word of a P2GSplit with `decode_batch(model, src, src_lengths, max_len, **options)`."""
-    return decode_corpus(partial(decode_batch, model, max_len=max_len, **options), split.src, split.src_lengths,
-                         tgt_vocab, device)
+    """Spell every word of a P2GSplit, as `spell` does."""
+    return spell(decode_batch, model, split.src, split.src_lengths, tgt_vocab, max_len, device, **options)
 
 
 def error_rates(spellings, gold):
@@ -216,7 +153,7 @@ def error_rates(spellings, gold):
 # ----------------------------------------------------------------------------- model and checkpoints
 
 
-def build_model(config, src_vocab_size, tgt_vocab_size, init="scaled_lstm"):
+def build_model(config, src_vocab_size, tgt_vocab_size, init="torch"):
     """The Seq2Seq of `config` ({hidden_size, dropout, use_attn}), initialised by `init`."""
     hidden, dropout = config["hidden_size"], config["dropout"]
     encoder = Encoder(src_vocab_size, hidden, PAD_IDX, dropout)
@@ -225,80 +162,40 @@ def build_model(config, src_vocab_size, tgt_vocab_size, init="scaled_lstm"):
     return init_seq2seq_(Seq2Seq(encoder, decoder), init)
 
 
-def model_config(args):
-    return {"hidden_size": args.hidden_size, "dropout": args.dropout, "use_attn": args.use_attn}
+def load_model(checkpoint_name, device, flags_config, data_dir):
+    """Rebuild the model of a checkpoint -> (model, src_vocab, tgt_vocab, config, where the config came from).
 
-
-def checkpoint_payload(model, config, src_vocab, tgt_vocab, **extra):
-    return {"state_dict": model.state_dict(), "config": config,
-            "src_vocab": src_vocab.itos, "tgt_vocab": tgt_vocab.itos, **extra}
-
-
-def load_model(args, device):
-    """Rebuild the model of `args.checkpoint_name` -> (model, src_vocab, tgt_vocab, config).
-
-    A checkpoint of ours carries its configuration and vocabularies; a bare state_dict
-    (as the course's driver saves it) takes them from the flags and from train.tsv.
+    The configuration and vocabularies come from the JSON that `train` writes beside the
+    state_dict; a bare state_dict (as the course's driver saves it) is built with
+    `flags_config` and the vocabularies of `data_dir`/train.tsv, as the course does.
     """
-    path = Path(args.checkpoint_name)
-    if not path.is_file():
-        raise UserError(f"{path}: no such checkpoint; train one with `hw2-q3.py train --checkpoint_name {path}`")
-    try:
-        saved = torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # torch.load raises many types for a damaged or foreign file
-        raise UserError(f"{path}: not a readable PyTorch checkpoint ({error.__class__.__name__})") from None
-    unpacked = unpack_checkpoint(saved)
-    if unpacked is None:
-        raise UserError(f"{path}: neither a state_dict nor a checkpoint written by hw2-q3.py train")
-    state_dict, config, vocabs = unpacked
-    if config is None:  # a bare state_dict
-        config = model_config(args)
-        _, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir, splits=())
+    state_dict, saved = utils.load_checkpoint(checkpoint_name, device)
+    if saved is None:
+        config, source = flags_config, "the command line (no JSON beside the checkpoint)"
+        _, src_vocab, tgt_vocab = utils.load_p2g(data_dir, splits=())
     else:
-        src_vocab, tgt_vocab = vocabs
+        config, source = saved["model"], str(utils.checkpoint_config_path(checkpoint_name))
+        src_vocab, tgt_vocab = utils.Vocab(saved["src_vocab"][4:]), utils.Vocab(saved["tgt_vocab"][4:])
+    if any(key.startswith("blocks.") for key in state_dict):
+        raise UserError(f"{checkpoint_name}: this is a Q2 CNN's state_dict, not a Q3 Seq2Seq's")
     model = build_model(config, len(src_vocab), len(tgt_vocab)).to(device)
-    problems = state_dict_mismatch(model.state_dict(), state_dict)
+    problems = utils.state_dict_mismatch(model.state_dict(), state_dict)
     if problems:
         described = f"use_attn={config['use_attn']}, hidden_size={config['hidden_size']}"
-        raise UserError(f"{path}: does not match the model ({described}, vocabularies of "
+        raise UserError(f"{checkpoint_name}: does not match the model ({described}, vocabularies of "
                         f"{len(src_vocab)}/{len(tgt_vocab)} symbols): {problems}")
     model.load_state_dict(state_dict)
-    return model, src_vocab, tgt_vocab, config
-
-
-def unpack_checkpoint(saved):
-    """What torch.load returned -> (state_dict, config, (src_vocab, tgt_vocab)), or None if it is
-    neither a checkpoint written by `train` nor a bare state_dict. A bare state_dict, as the
-    course's driver saves it, carries no configuration and no vocabularies: (state_dict, None, None).
-    """
-    if isinstance(saved, dict) and {"state_dict", "config", "src_vocab", "tgt_vocab"} <= saved.keys():
-        vocabs = (utils.Vocab(saved["src_vocab"][4:]), utils.Vocab(saved["tgt_vocab"][4:]))
-        return saved["state_dict"], saved["config"], vocabs
-    if isinstance(saved, dict) and saved and all(isinstance(v, torch.Tensor) for v in saved.values()):
-        return saved, None, None
-    return None
-
-
-def state_dict_mismatch(expected, found):
-    """A one-line description of how `found` differs from `expected` ('' if it fits)."""
-    missing = [k for k in expected if k not in found]
-    unexpected = [k for k in found if k not in expected]
-    resized = [f"{k} {tuple(found[k].shape)} instead of {tuple(v.shape)}"
-               for k, v in expected.items() if k in found and found[k].shape != v.shape]
-    problems = []
-    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", resized)):
-        if keys:
-            problems.append(f"{label}: {', '.join(keys[:3])}" + (f" and {len(keys) - 3} more" if len(keys) > 3 else ""))
-    if any(k.startswith("decoder.attn.") for k in found) and not any(k.startswith("decoder.attn.") for k in expected):
-        problems.append("was it trained with --use_attn?")
-    return "; ".join(problems)
+    return model, src_vocab, tgt_vocab, config, source
 
 
 # ----------------------------------------------------------------------------- train
 
 
-def train_step(model, logits, tgt, optimizer, criterion, clip_norm):
-    """One update from logits (B, T-1, V) predicting tgt (B, T)[:, 1:] -> the detached loss."""
+def train_step(model, logits, tgt, optimizer, criterion, clip_norm=0.0):
+    """One update from logits (B, T-1, V) predicting tgt (B, T)[:, 1:] -> the detached loss.
+
+    clip_norm > 0 rescales the gradient to at most that norm (an option; the course clips nothing).
+    """
     loss = criterion(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -308,70 +205,60 @@ def train_step(model, logits, tgt, optimizer, criterion, clip_norm):
     return loss.detach()
 
 
-def train_epoch(model, split, optimizer, criterion, args, generator, device, progress):
+def train_epoch(model, split, optimizer, criterion, batch_size, generator, device,
+                clip_norm=0.0, length_pool=1, progress=False):
     """One pass over a fresh shuffle of `split` -> mean of the batch losses."""
     model.train()
     losses = []
-    batches = utils.length_pooled_batches(split.src_lengths, args.batch_size, generator, args.length_pool)
+    batches = utils.length_pooled_batches(split.src_lengths, batch_size, generator, length_pool)
     for indices in tqdm(batches, desc="batches", leave=False, disable=not progress):
         src, src_lengths, tgt = (t.to(device) for t in split.batch(indices))
         logits, _ = model(src, src_lengths, tgt)
-        losses.append(train_step(model, logits, tgt, optimizer, criterion, args.clip_norm))
+        losses.append(train_step(model, logits, tgt, optimizer, criterion, clip_norm))
     return torch.stack(losses).mean().item()
 
 
 def evaluate_greedy(model, split, tgt_vocab, max_len, device):
     model.eval()
-    rates = error_rates(spell_split(greedy_batch, model, split, tgt_vocab, max_len, device), split.spellings)
-    return rates["cer"], rates["wer"]
+    return error_rates(spell_split(greedy_batch, model, split, tgt_vocab, max_len, device), split.spellings)
 
 
-def train(args, device):
-    data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir, splits=("train", "valid"))
-    config = model_config(args)
-    model = build_model(config, len(src_vocab), len(tgt_vocab), args.init).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+def train(model, data, tgt_vocab, optimizer, n_epochs, batch_size, seed, max_len, device, save,
+          clip_norm=0.0, length_pool=1, progress=False):
+    """Train for `n_epochs` with validation CER after each; `save(epoch, val_cer)` whenever it
+    strictly improves -> one record per epoch."""
     criterion = nn.CrossEntropyLoss(ignore_index=PAD_IDX)
-    shuffle = torch.Generator().manual_seed(args.seed)
-    progress = sys.stderr.isatty() and not args.no_progress
+    shuffle = torch.Generator().manual_seed(seed)
     print(f"Training on {len(data['train'])} words ({get_number_trainable_params(model)} parameters)...")
-    history, best_cer, best_epoch = [], math.inf, None
-    for epoch in range(1, args.n_epochs + 1):
+    history, best_cer = [], math.inf
+    for epoch in range(1, n_epochs + 1):
         start = time.perf_counter()
-        loss = train_epoch(model, data["train"], optimizer, criterion, args, shuffle, device, progress)
+        loss = train_epoch(model, data["train"], optimizer, criterion, batch_size, shuffle, device,
+                           clip_norm=clip_norm, length_pool=length_pool, progress=progress)
         train_seconds = time.perf_counter() - start
-        val_cer, val_wer = evaluate_greedy(model, data["valid"], tgt_vocab, args.max_len, device)
-        seconds = time.perf_counter() - start
-        print(f"Epoch: [{epoch}/{args.n_epochs}], Loss: {loss:.4f}")
-        print(f"Validation error rate: {val_cer:.4f}")
-        if val_cer < best_cer:
-            best_cer, best_epoch = val_cer, epoch
+        val = evaluate_greedy(model, data["valid"], tgt_vocab, max_len, device)
+        print(f"Epoch: [{epoch}/{n_epochs}], Loss: {loss:.4f}")
+        print(f"Validation error rate: {val['cer']:.4f}")
+        if val["cer"] < best_cer:
+            best_cer = val["cer"]
             print(f"New best error rate found: {best_cer:.4f}")
             print("Saving model")
-            utils.save_checkpoint(checkpoint_payload(model, config, src_vocab, tgt_vocab, epoch=epoch,
-                                                     val_cer=val_cer), args.checkpoint_name)
-        history.append({"epoch": epoch, "loss": loss, "val_cer": val_cer, "val_wer": val_wer,
-                        "train_seconds": round(train_seconds, 3), "seconds": round(seconds, 3)})
+            save(epoch, best_cer)
+        history.append({"epoch": epoch, "loss": loss, "val_cer": val["cer"], "val_wer": val["wer"],
+                        "train_seconds": round(train_seconds, 3), "seconds": round(time.perf_counter() - start, 3)})
     print(f"Best validation error rate: {best_cer:.4f}")
-    stem = Path(args.results_dir) / Path(args.checkpoint_name).stem
-    utils.plot_series({"validation": [h["val_cer"] for h in history]}, "Validation CER", f"{stem}-val-cer",
-                      title=f"{'With' if args.use_attn else 'Without'} attention (seed {args.seed})")
-    utils.write_json(f"{stem}-train.json", {
-        "args": vars(args), "config": config, "best_epoch": best_epoch, "best_val_cer": best_cer,
-        "total_seconds": round(sum(h["seconds"] for h in history), 3), "epochs": history,
-    })
-    print(f"Wrote {args.checkpoint_name}, {stem}-val-cer.png/.pdf and {stem}-train.json")
+    return history
 
 
 # ----------------------------------------------------------------------------- test and predict
 
 
-def test_nucleus(model, split, tgt_vocab, args, device):
-    """The first sampled pass, then `args.k` more for WER@k and their varied examples, then
-    both WERs averaged exactly over the sampling -> (result, {column: spellings})."""
-    sampler = torch.Generator(device).manual_seed(args.seed)
-    passes = [spell_split(nucleus_batch, model, split, tgt_vocab, args.max_len, device, p=args.topp,
-                          generator=sampler) for _ in range(1 + args.k)]
+def test_nucleus(model, split, tgt_vocab, p, k, seed, max_len, device):
+    """The first sampled pass, then `k` more for WER@k and their varied examples, then both
+    WERs averaged exactly over the sampling -> (result, expected, {column: spellings})."""
+    sampler = torch.Generator(device).manual_seed(seed)
+    passes = [spell_split(nucleus_batch, model, split, tgt_vocab, max_len, device, p=p, generator=sampler)
+              for _ in range(1 + k)]
     result = error_rates(passes[0], split.spellings)
     print(f"Test CER: {result['cer']:.4f}, Test WER: {result['wer']:.4f}")
     samples = passes[1:]
@@ -380,111 +267,103 @@ def test_nucleus(model, split, tgt_vocab, args, device):
     print(f"Printing first {N_EXAMPLES} examples with multiple predictions:")
     for word, options in varied[:N_EXAMPLES]:
         print(f"  {word}: {' | '.join(options)}")
-    result[f"wer@{args.k}"] = utils.word_error_rate_at_k(samples, split.spellings)
+    result[f"wer@{k}"] = utils.word_error_rate_at_k(samples, split.spellings)
     result["examples"] = [{"spelling": word, "samples": options} for word, options in varied[:N_EXAMPLES]]
-    print(f"Test WER@{args.k}: {result[f'wer@{args.k}']:.4f}")
-    spelled = torch.cat([nucleus_spelling_probability(model, *(t.to(device) for t in split.batch(indices)), args.topp)
-                         for indices in torch.arange(len(split)).split(DECODE_BATCH_SIZE)])
+    print(f"Test WER@{k}: {result[f'wer@{k}']:.4f}")
+    spelled = torch.cat([utils.nucleus_spelling_probability(model, *(t.to(device) for t in split.batch(indices)), p)
+                         for indices in torch.arange(len(split)).split(utils.DECODE_BATCH_SIZE)])
     expected = {"wer": utils.expected_word_error_rate_at_k(spelled, 1),
-                f"wer@{args.k}": utils.expected_word_error_rate_at_k(spelled, args.k)}
-    print(f"Expected over the sampling: Test WER: {expected['wer']:.4f}, Test WER@{args.k}: {expected[f'wer@{args.k}']:.4f}")
-    columns = {"sample": passes[0], **{f"sample@{k}": spellings for k, spellings in enumerate(samples, start=1)}}
+                f"wer@{k}": utils.expected_word_error_rate_at_k(spelled, k),
+                f"wer@{k}_draw_std": utils.word_error_rate_at_k_spread(spelled, k)}
+    # not a line of the course's: the exact mean over all possible draws, to judge the one draw above
+    print(f"Expected over the sampling: Test WER: {expected['wer']:.4f}, Test WER@{k}: {expected[f'wer@{k}']:.4f} "
+          f"(one draw of WER@{k} varies by ± {expected[f'wer@{k}_draw_std']:.4f})")
+    columns = {"sample": passes[0], **{f"sample@{i}": spellings for i, spellings in enumerate(samples, start=1)}}
     return result, expected, columns
 
 
-def test_beam(model, split, tgt_vocab, args, device):
-    """Beam search with `args.beam_size` -> (result, spellings)."""
-    spellings = spell_split(beam_search_batch, model, split, tgt_vocab, args.max_len, device,
-                            beam_size=args.beam_size)
-    result = {"beam_size": args.beam_size, "length_alpha": LENGTH_ALPHA, **error_rates(spellings, split.spellings)}
-    print(f"Test CER (beam {args.beam_size}): {result['cer']:.4f}, Test WER (beam {args.beam_size}): {result['wer']:.4f}")
+def test_beam(model, split, tgt_vocab, beam_size, max_len, device):
+    """Beam search with `beam_size` -> (result, spellings)."""
+    spellings = spell_split(beam_search_batch, model, split, tgt_vocab, max_len, device, beam_size=beam_size)
+    result = {"beam_size": beam_size, "length_alpha": LENGTH_ALPHA, **error_rates(spellings, split.spellings)}
+    print(f"Test CER (beam {beam_size}): {result['cer']:.4f}, Test WER (beam {beam_size}): {result['wer']:.4f}")
     return result, spellings
 
 
-def test(args, device):
-    model, src_vocab, tgt_vocab, config = load_model(args, device)
+def test(model, split, tgt_vocab, max_len, device, topp=None, k=3, seed=42, beam_size=None):
+    """Decode the test split greedily (or by nucleus sampling with `topp`), and with beam search
+    if `beam_size` -> (result, {column: one spelling per word})."""
     model.eval()
-    split = utils.load_p2g(args.data_dir, src_vocab, tgt_vocab, splits=("test",))[0]["test"]
-    result = {"args": vars(args), "config": config, "n_words": len(split)}
-    predictions = {}  # column name -> one spelling per test word, written beside the JSON
+    result, predictions = {"n_words": len(split)}, {}
     start = time.perf_counter()
-    if args.topp is None:
-        predictions["greedy"] = spell_split(greedy_batch, model, split, tgt_vocab, args.max_len, device)
+    if topp is None:
+        predictions["greedy"] = spell_split(greedy_batch, model, split, tgt_vocab, max_len, device)
         result["greedy"] = error_rates(predictions["greedy"], split.spellings)
         print(f"Test CER: {result['greedy']['cer']:.4f}, Test WER: {result['greedy']['wer']:.4f}")
     else:
-        result["nucleus"], result["nucleus_expected"], columns = test_nucleus(model, split, tgt_vocab, args, device)
+        result["nucleus"], result["nucleus_expected"], columns = test_nucleus(model, split, tgt_vocab, topp, k,
+                                                                               seed, max_len, device)
         predictions.update(columns)
-    if args.beam_size is not None:
-        result["beam"], predictions[f"beam{args.beam_size}"] = test_beam(model, split, tgt_vocab, args, device)
+    if beam_size is not None:
+        result["beam"], predictions[f"beam{beam_size}"] = test_beam(model, split, tgt_vocab, beam_size, max_len,
+                                                                    device)
     result["seconds"] = round(time.perf_counter() - start, 3)
-    if args.attention_plots:
-        plot_attention(model, split, tgt_vocab, args, device)
-    suffix = "".join([f"-topp{args.topp}" if args.topp is not None else "",
-                      f"-beam{args.beam_size}" if args.beam_size is not None else ""]) or "-greedy"
-    stem = Path(args.results_dir) / f"{Path(args.checkpoint_name).stem}-test{suffix}"
-    rows = zip(split.pronunciations, split.spellings, *predictions.values())
-    utils.write_text(f"{stem}-predictions.tsv",
-                     "".join("\t".join(row) + "\n" for row in [("pronunciation", "spelling", *predictions), *rows]))
-    utils.write_json(f"{stem}.json", result)
-    print(f"Wrote {stem}.json and {stem}-predictions.tsv")
+    return result, predictions
 
 
-def plot_attention(model, split, tgt_vocab, args, device):
-    """Heatmaps of greedy decoding's attention: one row per produced letter, one column per phoneme."""
-    if model.decoder.attn is None:
-        utils.warn("--attention_plots: the model has no attention; no heatmap written")
-        return
+def plot_attention(model, split, tgt_vocab, count, max_len, device, stem):
+    """Heatmaps of greedy decoding's attention for the first `count` words of `split`, saved at `stem`:
+    one row per produced letter, one column per phoneme, two words a row and one colour scale.
+
+    Drawn at the size the report prints it (6.4 in wide, within the text width of 6.5 in), with 8-9 pt text."""
     plt = utils.pyplot()
-    count = min(args.attention_plots, len(split))
+    count = min(count, len(split))
     src, lengths, _ = split.batch(torch.arange(count))
-    tokens, alphas = sample_batch(model, src.to(device), lengths.to(device), args.max_len, greedy_next_token)
+    tokens, alphas = sample_batch(model, src.to(device), lengths.to(device), max_len, greedy_next_token)
     columns = min(count, 2)
     rows = math.ceil(count / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(6.4, 0.35 + 2.5 * rows), squeeze=False, layout="constrained")
     for ax, index in zip(axes.flat, range(count)):
         phonemes = split.pronunciations[index].split()
         produced = tokens[index].tolist()
         produced = produced[: produced.index(EOS_IDX) + 1] if EOS_IDX in produced else produced
         letters = ["</s>" if t == EOS_IDX else tgt_vocab.itos[t] for t in produced]
         grid = alphas[index, : len(letters), : len(phonemes)].cpu()
-        ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        heatmap = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto")
         ax.set_xticks(range(len(phonemes)), phonemes)
         ax.set_yticks(range(len(letters)), letters)
-        ax.set_xlabel("source phonemes")
-        ax.set_ylabel("produced letters")
-        ax.set_title(f"/{split.pronunciations[index]}/: true {split.spellings[index]!r}, "
+        ax.tick_params(length=2, labelsize=8.5)
+        ax.set_xlabel("source phonemes", fontsize=9)
+        ax.set_ylabel("produced letters", fontsize=9)
+        ax.set_title(f"/{split.pronunciations[index]}/\ntrue {split.spellings[index]!r}, "
                      f"predicted {tgt_vocab.decode(produced)!r}", fontsize=9)
     for ax in list(axes.flat)[count:]:
         ax.axis("off")
-    fig.tight_layout()
-    stem = Path(args.results_dir) / f"{Path(args.checkpoint_name).stem}-attention"
+    if count:
+        scale = fig.colorbar(heatmap, ax=axes, shrink=0.6, aspect=30, pad=0.02)
+        scale.set_label("attention weight", fontsize=9)
+        scale.ax.tick_params(labelsize=8)
     utils.save_figure(fig, stem)
-    print(f"Wrote {stem}.png/.pdf")
 
 
-def predict(args, device):
-    model, src_vocab, tgt_vocab, _ = load_model(args, device)
+def predict(model, src_vocab, tgt_vocab, pronunciations, max_len, device, topp=None, k=3, seed=42, beam_size=None):
+    """Spell each pronunciation (a list of phonemes) -> one list of spellings per word:
+    greedy, beam search with `beam_size`, or `k` nucleus samples with `topp`."""
     model.eval()
-    lines = args.pronunciations or [line for line in sys.stdin.read().splitlines() if line.strip()]
-    pronunciations = [line.split() for line in lines if line.split()]
-    if not pronunciations:
-        raise UserError("no pronunciation given (pass them as arguments or one a line on stdin)")
     unknown = sorted(set(src_vocab.unknown(p for phonemes in pronunciations for p in phonemes)))
     if unknown:
         utils.warn(f"{len(unknown)} phoneme(s) unseen in training map to <unk>: {' '.join(unknown)}")
     src, src_lengths = utils.pad_to_tensor([src_vocab.encode(p)[1:-1] for p in pronunciations])
-    spell = partial(decode_corpus, src=src, src_lengths=src_lengths, tgt_vocab=tgt_vocab, device=device)
-    if args.beam_size is not None:
-        outputs = [spell(partial(beam_search_batch, model, max_len=args.max_len, beam_size=args.beam_size))]
-    elif args.topp is not None:
-        sampler = torch.Generator(device).manual_seed(args.seed)
-        outputs = [spell(partial(nucleus_batch, model, max_len=args.max_len, p=args.topp, generator=sampler))
-                   for _ in range(args.k)]
+    words = partial(spell, model=model, src=src, src_lengths=src_lengths, tgt_vocab=tgt_vocab, max_len=max_len,
+                    device=device)
+    if beam_size is not None:
+        outputs = [words(beam_search_batch, beam_size=beam_size)]
+    elif topp is not None:
+        sampler = torch.Generator(device).manual_seed(seed)
+        outputs = [words(nucleus_batch, p=topp, generator=sampler) for _ in range(k)]
     else:
-        outputs = [spell(partial(greedy_batch, model, max_len=args.max_len))]
-    for phonemes, *spellings in zip(pronunciations, *outputs):
-        print("\t".join([" ".join(phonemes), *spellings]))
+        outputs = [words(greedy_batch)]
+    return [list(spellings) for spellings in zip(*outputs)]
 
 
 # ----------------------------------------------------------------------------- command line
@@ -492,33 +371,41 @@ def predict(args, device):
 
 def parse_args(argv=None):
     parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=["train", "test", "predict"])
+    parser.add_argument("mode", nargs="?", choices=["train", "test", "predict"],
+                        help="train a model, test a checkpoint, or spell pronunciations with one")
     parser.add_argument("pronunciations", nargs="*", help="predict: IPA phonemes separated by spaces, quoted")
-    parser.add_argument("--lr", type=float, default=0.003)
-    parser.add_argument("--dropout", type=float, default=0.3)
-    parser.add_argument("--n_epochs", type=int, default=20)
-    parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--hidden_size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--use_attn", action="store_true")
-    parser.add_argument("--data_dir", default="data/")
-    parser.add_argument("--checkpoint_name", default=None, help="default: model-attn.pt with --use_attn, else model.pt")
+    parser.add_argument("--lr", type=float, default=0.003, help="Adam step size")
+    parser.add_argument("--dropout", type=float, default=0.3, help="dropout on embeddings and outputs")
+    parser.add_argument("--n_epochs", type=int, default=20, help="training epochs")
+    parser.add_argument("--batch_size", type=int, default=64, help="training batch size")
+    parser.add_argument("--hidden_size", type=int, default=128, help="H (H/2 per encoder direction)")
+    parser.add_argument("--seed", type=int, default=42, help="seeds initialisation, shuffling, dropout, sampling")
+    parser.add_argument("--use_attn", action="store_true", help="train: with Bahdanau attention")
+    parser.add_argument("--data_dir", default="data/", help="holds train.tsv, valid.tsv, test.tsv")
+    parser.add_argument("--checkpoint_name", default=None,
+                        help="the model's state_dict, with its configuration in a .json beside it "
+                             "(default: model-attn.pt with --use_attn, else model.pt)")
     parser.add_argument("--topp", type=float, default=None, help="nucleus sampling mass p in (0, 1]; default greedy")
     parser.add_argument("--k", type=int, default=3, help="extra sampling passes for WER@k (test) or samples (predict)")
-    parser.add_argument("--max_len", type=int, default=50)
+    parser.add_argument("--max_len", type=int, default=50, help="longest spelling decoded")
     parser.add_argument("--beam_size", type=int, default=None, help="also decode with beam search of this size")
     parser.add_argument("--attention_plots", type=int, default=0, help="test: heatmaps for this many test words")
+    parser.add_argument("--init", choices=["torch", "scaled", "scaled_lstm"], default="torch",
+                        help="option: torch = torch's layer defaults (the course's); scaled = embeddings N(0, 1/H) "
+                             "and a zero generator bias; scaled_lstm = scaled, plus orthogonal recurrent weights "
+                             "and forget-gate bias 1")
+    parser.add_argument("--clip_norm", type=float, default=0.0,
+                        help="option: clip the gradient to this norm (0: no clipping, the course's)")
     parser.add_argument("--length_pool", type=int, default=1,
-                        help="train batches are drawn from pools of this many batches sorted by length (1: plain shuffle)")
-    parser.add_argument("--init", choices=["torch", "scaled", "scaled_lstm"], default="scaled_lstm",
-                        help="initialisation (see README)")
-    parser.add_argument("--clip_norm", type=float, default=1.0, help="gradient-norm clipping (0: none)")
-    parser.add_argument("--results_dir", default="results/q3")
+                        help="option: draw training batches from pools of this many batches sorted by length "
+                             "(1: plain shuffle, the course's)")
+    parser.add_argument("--results_dir", default="runs/q3", help="where plots, JSONs and predictions are written")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice; the experiment scripts pass 1 per run)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     args = parser.parse_intermixed_args(argv)
+    parser.check(args.mode is not None, "expected a mode: train, test or predict (e.g. `hw2-q3.py train --use_attn`)")
     if args.checkpoint_name is None:
         args.checkpoint_name = "model-attn.pt" if args.use_attn else "model.pt"
     parser.check(args.topp is None or 0 < args.topp <= 1, f"--topp {args.topp}: expected a mass in (0, 1]")
@@ -549,7 +436,67 @@ def main(argv=None):
     if args.mode != "predict":
         shown = {"mode": args.mode, **vars(args)}
         print("Arguments: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k != "pronunciations"))
-    {"train": train, "test": test, "predict": predict}[args.mode](args, device)
+    flags_config = {"hidden_size": args.hidden_size, "dropout": args.dropout, "use_attn": args.use_attn}
+    results_stem = Path(args.results_dir) / Path(args.checkpoint_name).stem
+
+    if args.mode == "train":
+        data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir, splits=("train", "valid"))
+        model = build_model(flags_config, len(src_vocab), len(tgt_vocab), args.init).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+        checkpoint = {"model": flags_config, "src_vocab": src_vocab.itos, "tgt_vocab": tgt_vocab.itos}
+
+        def save(epoch, val_cer):
+            utils.save_checkpoint(model, args.checkpoint_name, {**checkpoint, "epoch": epoch, "val_cer": val_cer})
+
+        history = train(model, data, tgt_vocab, optimizer, args.n_epochs, args.batch_size, args.seed, args.max_len,
+                        device, save, clip_norm=args.clip_norm, length_pool=args.length_pool,
+                        progress=sys.stderr.isatty() and not args.no_progress)
+        best = min(history, key=lambda h: h["val_cer"])
+        utils.plot_series({"validation": [h["val_cer"] for h in history]}, "Validation CER", f"{results_stem}-val-cer",
+                          title=f"{'With' if args.use_attn else 'Without'} attention (seed {args.seed})")
+        utils.write_json(f"{results_stem}-train.json", {
+            "args": vars(args), "config": flags_config, "best_epoch": best["epoch"], "best_val_cer": best["val_cer"],
+            "total_seconds": round(sum(h["seconds"] for h in history), 3), "epochs": history,
+        })
+        print(f"Wrote {args.checkpoint_name} (its configuration: "
+              f"{utils.checkpoint_config_path(args.checkpoint_name)}), {results_stem}-val-cer.png/.pdf "
+              f"and {results_stem}-train.json")
+        return
+
+    model, src_vocab, tgt_vocab, config, source = load_model(args.checkpoint_name, device, flags_config,
+                                                             args.data_dir)
+    overridden = [f"{key}={flags_config[key]}" for key in config if config[key] != flags_config[key]]
+    if args.mode == "predict":
+        lines = args.pronunciations or [line for line in sys.stdin.read().splitlines() if line.strip()]
+        pronunciations = [line.split() for line in lines if line.split()]
+        if not pronunciations:
+            raise UserError("no pronunciation given (pass them as arguments or one a line on stdin)")
+        spellings = predict(model, src_vocab, tgt_vocab, pronunciations, args.max_len, device, topp=args.topp,
+                            k=args.k, seed=args.seed, beam_size=args.beam_size)
+        for phonemes, words in zip(pronunciations, spellings):
+            print("\t".join([" ".join(phonemes), *words]))
+        return
+
+    print("Model: " + ", ".join(f"{k}={v}" for k, v in config.items()) + f" (from {source}"
+          + (f"; the flags' {', '.join(overridden)} not used" if overridden else "") + ")")
+    split = utils.load_p2g(args.data_dir, src_vocab, tgt_vocab, splits=("test",))[0]["test"]
+    result, predictions = test(model, split, tgt_vocab, args.max_len, device, topp=args.topp, k=args.k,
+                               seed=args.seed, beam_size=args.beam_size)
+    if args.attention_plots:
+        if model.decoder.attn is None:
+            utils.warn("--attention_plots: the model has no attention; no heatmap written")
+        else:
+            plot_attention(model, split, tgt_vocab, args.attention_plots, args.max_len, device,
+                           f"{results_stem}-attention")
+            print(f"Wrote {results_stem}-attention.png/.pdf")
+    suffix = "".join([f"-topp{args.topp}" if args.topp is not None else "",
+                      f"-beam{args.beam_size}" if args.beam_size is not None else ""]) or "-greedy"
+    stem = f"{results_stem}-test{suffix}"
+    rows = zip(split.pronunciations, split.spellings, *predictions.values())
+    utils.write_text(f"{stem}-predictions.tsv",
+                     "".join("\t".join(row) + "\n" for row in [("pronunciation", "spelling", *predictions), *rows]))
+    utils.write_json(f"{stem}.json", {"args": vars(args), "config": config, **result})
+    print(f"Wrote {stem}.json and {stem}-predictions.tsv")
 
 
 if __name__ == "__main__":

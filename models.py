@@ -266,15 +266,15 @@ class Seq2Seq(nn.Module):
 
 
 @torch.no_grad()
-def init_seq2seq_(model, scheme="scaled_lstm"):
+def init_seq2seq_(model, scheme="torch"):
     """Initialise a Seq2Seq in place and return it.
 
-    "torch" keeps PyTorch's defaults, whose embeddings are N(0, 1): tied to the
-    generator, they make the first logits about sqrt(H) times too large. "scaled" draws
-    both embeddings from N(0, 1/H) (zero PAD row) and zeroes the generator bias, so the
-    first predictions are near uniform; the LSTMs and linear layers keep the defaults.
-    "scaled_lstm" (the default: the lower validation CER) adds orthogonal recurrent
-    weights, one block per gate, and forget-gate bias 1.
+    "torch" keeps PyTorch's defaults, the course's; the others are options. Torch's
+    embeddings are N(0, 1): tied to the generator, they make the first logits about
+    sqrt(H) times too large. "scaled" draws both embeddings from N(0, 1/H) (zero PAD row)
+    and zeroes the generator bias, so the first predictions are near uniform; the LSTMs
+    and linear layers keep the defaults. "scaled_lstm" adds orthogonal recurrent weights,
+    one block per gate, and forget-gate bias 1.
     """
     if scheme == "torch":
         return model

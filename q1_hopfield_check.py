@@ -6,13 +6,12 @@ positive semi-definiteness, the CCCP update in closed form, retrieval, and the m
 with single-head attention. Each check runs on many random problems (float64) and
 reports its worst error against a tolerance.
 
-    python q1_hopfield_check.py                 # print the table, write results/q1/checks.{json,md}
-    python q1_hopfield_check.py --plot          # also the report's figures (PNG and PDF)
+    python q1_hopfield_check.py                 # print the table, write runs/q1/checks.{json,md}
+    python q1_hopfield_check.py --plot          # also the report's figures (make q1: into results/q1)
 
 The exit status is 1 if any check fails. Notation: N memory patterns (the rows of
 X, shape (N, D)), D the dimension, q a state pattern of shape (D,), beta > 0.
 """
-import argparse
 import math
 from collections import namedtuple
 from pathlib import Path
@@ -497,22 +496,30 @@ def plot_cccp_energy(stem, seed):
     axis = torch.linspace(-5, 5, 201, dtype=DTYPE)
     grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), dim=-1)
 
-    fig, (landscape, curves) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (landscape, curves) = plt.subplots(1, 2, figsize=(6.4, 2.9), layout="constrained")
     contour = landscape.contourf(axis, axis, energy(X, grid, beta), levels=30, cmap="viridis")
-    fig.colorbar(contour, ax=landscape, label="$E(q)$")
-    landscape.scatter(X[:, 0], X[:, 1], marker="*", s=150, c="white", edgecolors="black", label="patterns $x_i$",
+    bar = fig.colorbar(contour, ax=landscape)
+    bar.set_label("$E(q)$", fontsize=9)
+    bar.ax.tick_params(labelsize=8)
+    landscape.scatter(X[:, 0], X[:, 1], marker="*", s=90, c="white", edgecolors="black", label="patterns $x_i$",
                       zorder=3)
     for i, path in enumerate(paths):
         color = f"C{i}"
-        landscape.plot(path[:, 0], path[:, 1], ".-", color=color)
-        landscape.plot(path[0, 0], path[0, 1], "o", color=color, markerfacecolor="none")
-        curves.plot(energy(X, path, beta), ".-", color=color, label=f"start {i + 1}")
-    landscape.set(xlabel="$q_1$", ylabel="$q_2$", aspect="equal",
-                  title=rf"CCCP paths on $E$ ($N$ = {len(X)}, $D$ = 2, $\beta$ = {beta:g})")
-    landscape.legend(loc="lower right")
-    curves.set(xlabel="CCCP iteration $t$", ylabel="$E(q_t)$", title="The energy never increases")
+        landscape.plot(path[:, 0], path[:, 1], ".-", color=color, markersize=4)
+        landscape.plot(path[0, 0], path[0, 1], "o", color=color, markerfacecolor="none", markersize=5)
+        curves.plot(energy(X, path, beta), ".-", color=color, markersize=4, label=f"start {i + 1}")
+    landscape.set_aspect("equal")
+    landscape.set_xlabel("$q_1$", fontsize=9)
+    landscape.set_ylabel("$q_2$", fontsize=9)
+    landscape.set_title(rf"CCCP paths on $E$ ($N$ = {len(X)}, $D$ = 2, $\beta$ = {beta:g})", fontsize=9.5)
+    landscape.legend(loc="lower right", fontsize=8)
+    curves.set_xlabel("CCCP iteration $t$", fontsize=9)
+    curves.set_ylabel("$E(q_t)$", fontsize=9)
+    curves.set_title("The energy never increases", fontsize=9.5)
+    for ax in (landscape, curves):
+        ax.tick_params(labelsize=8)
     curves.grid(alpha=0.3)
-    curves.legend()
+    curves.legend(fontsize=8, ncols=2)
     utils.save_figure(fig, stem)
 
 
@@ -527,29 +534,31 @@ def plot_retrieval(stem, seed):
         f"stored $x_{k + 1}$": X[k],
         f"query $q_0$\n({RETRIEVAL_FLIPS} signs flipped)": q0,
         rf"$q_1$, $\beta$ = {LARGE_BETA:g}": large[1],
-        rf"fixed point, $\beta$ = {SMALL_BETA:g}": small[-1],
-        "mean of the patterns": X.mean(0),
+        f"fixed point,\n" + rf"$\beta$ = {SMALL_BETA:g}": small[-1],
+        "mean of\nthe patterns": X.mean(0),
     }
 
-    fig = plt.figure(figsize=(11, 5.5))
-    grid = fig.add_gridspec(2, len(images), height_ratios=[1, 1.2])
+    fig = plt.figure(figsize=(6.4, 3.9), layout="constrained")
+    grid = fig.add_gridspec(2, len(images), height_ratios=[1, 1.25])
     for column, (title, image) in enumerate(images.items()):
         ax = fig.add_subplot(grid[0, column])
         ax.imshow(image.reshape(RETRIEVAL_SIDE, RETRIEVAL_SIDE), cmap="gray", vmin=-1, vmax=1)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=8.5)
         ax.set_xticks([])
         ax.set_yticks([])
     distances = fig.add_subplot(grid[1, :])
     for beta, path, style in ((LARGE_BETA, large, "-o"), (SMALL_BETA, small, "--s")):
         path = torch.stack(path)
-        distances.plot(torch.linalg.vector_norm(path - X[k], dim=-1), style, color="C0",
+        distances.plot(torch.linalg.vector_norm(path - X[k], dim=-1), style, color="C0", markersize=4,
                        label=rf"$\beta$ = {beta:g}: $\|q_t - x_{k + 1}\|$")
-        distances.plot(torch.linalg.vector_norm(path - X.mean(0), dim=-1), style, color="C1",
+        distances.plot(torch.linalg.vector_norm(path - X.mean(0), dim=-1), style, color="C1", markersize=4,
                        label=rf"$\beta$ = {beta:g}: $\|q_t - \bar{{x}}\|$ (mean)")
-    distances.set(xlabel="CCCP iteration $t$", ylabel="distance",
-                  title=rf"$N$ = {len(X)} random $\pm 1$ patterns, $D$ = {X.shape[1]}")
+    distances.set_xlabel("CCCP iteration $t$", fontsize=9)
+    distances.set_ylabel("distance", fontsize=9)
+    distances.set_title(rf"$N$ = {len(X)} random $\pm 1$ patterns, $D$ = {X.shape[1]}", fontsize=9.5)
+    distances.tick_params(labelsize=8)
     distances.grid(alpha=0.3)
-    distances.legend(fontsize=8, ncol=2)
+    distances.legend(fontsize=8, ncols=2)
     utils.save_figure(fig, stem)
 
 
@@ -557,13 +566,13 @@ def plot_retrieval(stem, seed):
 
 
 def parse_args(argv):
-    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=0, help="seeds every random problem")
     parser.add_argument("--trials", type=int, default=100, help="random problems per check")
     parser.add_argument("--beta", type=float, default=None,
                         help=f"fix beta in checks 1-5 (default: log-uniform in {BETA_RANGE[0]:g}..{BETA_RANGE[1]:g} "
                              "per trial; checks 6-7 set their own beta)")
-    parser.add_argument("--out", default="results/q1", help="folder for checks.json, checks.md and the figures")
+    parser.add_argument("--out", default="runs/q1", help="folder for checks.json, checks.md and the figures")
     parser.add_argument("--plot", action="store_true", help="also save the figures of the report (PNG and PDF)")
     opt = parser.parse_args(argv)
     parser.check(opt.trials >= 1, f"--trials {opt.trials}: expected at least 1")

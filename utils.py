@@ -10,6 +10,7 @@ import platform
 import random
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,23 @@ def run_main(main, argv=None):
         sys.exit(2)
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """-h shows each option's default (but None and False, which say nothing), and the
+    description as it is written."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line as one `UserError` line, without usage."""
+    """argparse that reports a bad command line as one `UserError` line, without usage,
+    and whose -h shows the defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UserError(message)
@@ -139,10 +155,10 @@ def load_intel(path, course_reshape=False, n_classes=len(INTEL_CLASSES)):
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(
-            f"{path}: no such file; run `make data` (needs ../shared beside the repo) "
-            "or pass the course's intel_landscapes.v2.npz with -data_path"
-        )
+        raise UserError(f"{path}: no such file; `make data` links it from ../shared, and data/README.md says "
+                        "where the file comes from")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not an .npz archive; expected the Intel images (data/README.md)")
     try:
         with np.load(path) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -219,33 +235,82 @@ def read_json(path):
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def save_checkpoint(obj, path):
-    """torch.save `obj` (a state_dict, or a dict holding one), atomically."""
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+def checkpoint_config_path(path):
+    """The JSON beside a checkpoint that holds its configuration: attn.pt -> attn.json."""
+    return Path(path).with_suffix(".json")
+
+
+def save_checkpoint(model, path, config):
+    """Save exactly `model.state_dict()` at `path`, what the course's driver loads with
+    `torch.load(path, weights_only=True)`, and `config` (JSON) beside it; both atomically."""
+    write_json(checkpoint_config_path(path), config)
+    _atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
+
+
+def load_checkpoint(path, device="cpu"):
+    """Read a state_dict and the configuration beside it -> (state_dict, config, or None without its JSON)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint; train one with `hw2-q3.py train --checkpoint_name {path}`")
+    try:
+        state_dict = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # torch.load raises many types for a damaged or foreign file
+        raise UserError(f"{path}: not a readable PyTorch checkpoint ({error.__class__.__name__})") from None
+    if not (isinstance(state_dict, dict) and state_dict
+            and all(isinstance(value, torch.Tensor) for value in state_dict.values())):
+        raise UserError(f"{path}: not a state_dict (a dict of tensors, as `model.state_dict()` gives)")
+    config_path = checkpoint_config_path(path)
+    if not config_path.is_file():
+        return state_dict, None
+    try:
+        return state_dict, read_json(config_path)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{config_path}: not a readable JSON file ({error.__class__.__name__})") from None
+
+
+def state_dict_mismatch(expected, found):
+    """A one-line description of how the state_dict `found` differs from `expected` ('' if it fits)."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    resized = [f"{k} {tuple(found[k].shape)} instead of {tuple(v.shape)}"
+               for k, v in expected.items() if k in found and found[k].shape != v.shape]
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", resized)):
+        if keys:
+            problems.append(f"{label}: {', '.join(keys[:3])}" + (f" and {len(keys) - 3} more" if len(keys) > 3 else ""))
+    if any(k.startswith("decoder.attn.") for k in found) and not any(k.startswith("decoder.attn.") for k in expected):
+        problems.append("was it trained with --use_attn?")
+    return "; ".join(problems)
 
 
 def save_figure(fig, stem):
     """Save a matplotlib figure as `stem`.png and `stem`.pdf, atomically, and close it.
 
-    The PDF carries no creation date, so that the same figure gives the same bytes.
+    The PNG is at 200 dpi: the report prints each figure at the size it was drawn (at most the text
+    width, 6.5 in), so its fonts print at their point sizes. The PDF carries no creation date, so that
+    the same figure gives the same bytes.
     """
     for suffix, metadata in ((".png", None), (".pdf", {"CreationDate": None})):
         _atomic_write(Path(stem).with_suffix(suffix),
-                      lambda tmp: fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata=metadata))
+                      lambda tmp: fig.savefig(tmp, dpi=200, bbox_inches="tight", metadata=metadata))
     pyplot().close(fig)
 
 
 def plot_series(series, ylabel, stem, title=None, xlabel="Epoch"):
-    """Line plot of {label: values per epoch} (epochs counted from 1), saved as PNG and PDF."""
-    fig, ax = pyplot().subplots(figsize=(6, 4))
+    """Line plot of {label: values per epoch} (epochs counted from 1), saved as PNG and PDF.
+
+    Drawn at the size the report prints it (4.5 x 2.8 in), with 8-9.5 pt text."""
+    fig, ax = pyplot().subplots(figsize=(4.5, 2.8), layout="constrained")
     for label, values in series.items():
-        ax.plot(range(1, len(values) + 1), values, marker=".", label=label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+        ax.plot(range(1, len(values) + 1), values, marker=".", markersize=4, label=label)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9.5, wrap=True)
     if len(series) > 1:
-        ax.legend()
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     save_figure(fig, stem)
 
@@ -385,6 +450,94 @@ def load_p2g(data_dir, src_vocab=None, tgt_vocab=None, splits=P2G_SPLITS):
     return data, src_vocab, tgt_vocab
 
 
+# ----------------------------------------------------------------------------- decoding: Q3
+
+DECODE_BATCH_SIZE = 500
+
+
+def decode_corpus(decode_batch, src, src_lengths, device, batch_size=DECODE_BATCH_SIZE):
+    """Decode every word of src (N, S) with `decode_batch(src (b, L), lengths (b,)) -> tokens (b, L')`
+    -> one token list per word, in the original order.
+
+    Each batch holds words of one source length, so no batch carries padding: fewer
+    wasted steps, and a model that mishandles padding still decodes as it does alone.
+    """
+    by_length = {}
+    for index, length in enumerate(src_lengths.tolist()):
+        by_length.setdefault(length, []).append(index)
+    tokens = [None] * len(src_lengths)
+    for length, indices in sorted(by_length.items()):
+        for chunk in torch.tensor(indices).split(batch_size):
+            rows = decode_batch(src[chunk, :length].to(device), src_lengths[chunk].to(device)).tolist()
+            for index, row in zip(chunk.tolist(), rows):
+                tokens[index] = row
+    return tokens
+
+
+@torch.inference_mode()
+def course_greedy(model, reshape_state, src, src_lengths, max_len):
+    """Greedy decoding with the calls the course's driver makes (encoder, `reshape_state` when the
+    state has two layers, then decoder and generator one token at a time), for src (b, L) of
+    words of one length -> tokens (b, L'), EOS included, PAD after each word's EOS.
+
+    The course decodes one word at a time (b = 1); words of one length need no padding, so
+    a batch of them gives each word what it gives alone.
+    """
+    encoder_outputs, state = model.encoder(src, src_lengths)
+    if state[0].shape[0] == 2:
+        state = reshape_state(state)
+    batch_size = src.shape[0]
+    token = torch.full((batch_size, 1), SOS_IDX, dtype=torch.long, device=src.device)
+    produced, ended = [], torch.zeros(batch_size, 1, dtype=torch.bool, device=src.device)
+    for _ in range(max_len):
+        output, state = model.decoder(token, state, encoder_outputs, src_lengths)
+        token = model.generator(output).reshape(batch_size, -1).argmax(-1, keepdim=True)  # (b, 1)
+        produced.append(token.masked_fill(ended, PAD_IDX))
+        ended = ended | (token == EOS_IDX)
+        if bool(ended.all()):
+            break
+    return torch.cat(produced, dim=1)
+
+
+def nucleus_distribution(logits, p):
+    """logits (..., V) -> (probabilities (..., V) in descending order, their token ids (..., V)).
+
+    Per row, keep the smallest set of most probable tokens whose mass reaches p (the
+    token that crosses p is kept, and so always the most probable one) and renormalise;
+    the other tokens get probability 0. The sort is stable, so ties keep the lower index
+    first: the kept set is deterministic, and p -> 0 keeps exactly the argmax.
+    """
+    if not 0 < p <= 1:
+        raise ValueError(f"p must be in (0, 1], got {p}")
+    probs = torch.softmax(logits.float(), dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True, stable=True)
+    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
+    kept = sorted_probs * (mass_before < p)
+    return kept / kept.sum(dim=-1, keepdim=True), order
+
+
+
+@torch.inference_mode()
+def nucleus_spelling_probability(model, src, src_lengths, tgt, p):
+    """src (B, S), src_lengths (B,), tgt (B, T) `SOS ... EOS PAD ...` -> (B,): the
+    probability that nucleus sampling with top-p `p` produces each target exactly.
+
+    Sampling draws each token from the top-p distribution given the tokens before it,
+    so that probability is the product over the target's steps (EOS included) of the
+    top-p probability of its next token, and one teacher-forced pass gives every step.
+    A target with UNK cannot be produced (0). Samples that spell the word with PAD, SOS
+    or UNK in between, which decoding drops, are not counted: an under-estimate of the
+    chance of spelling the word, never an over-estimate.
+    """
+    logits, _ = model(src, src_lengths, tgt)  # (B, T-1, V)
+    distribution, order = nucleus_distribution(logits, p)
+    by_token = torch.zeros_like(distribution).scatter_(-1, order, distribution)
+    next_tokens = tgt[:, 1:]
+    step_probs = by_token.gather(-1, next_tokens.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+    step_probs = step_probs.masked_fill(next_tokens == PAD_IDX, 1.0)  # after EOS
+    return step_probs.prod(dim=-1).masked_fill((tgt == UNK_IDX).any(dim=-1), 0.0)
+
+
 # ----------------------------------------------------------------------------- metrics
 
 
@@ -419,7 +572,16 @@ def expected_word_error_rate_at_k(spelling_probabilities, k):
 
     spelling_probabilities (N,): for each word, the chance that one sample spells it.
     """
-    return float(((1 - spelling_probabilities) ** k).mean())
+    misses = 1 - spelling_probabilities.double().cpu()  # float64: a mean over thousands of words near 1
+    return float((misses ** k).mean())
+
+
+def word_error_rate_at_k_spread(spelling_probabilities, k):
+    """The standard deviation of WER@k from one draw of k samples per word, for a fixed model:
+    each word is missed with probability m = (1 - q) ** k, independently of the others, so
+    the share of missed words varies with sqrt(sum m (1 - m)) / N."""
+    misses = (1 - spelling_probabilities.double().cpu()) ** k
+    return float((misses * (1 - misses)).sum().sqrt() / len(misses))
 
 
 def _check_aligned(predictions, references):

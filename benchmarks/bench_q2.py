@@ -8,7 +8,6 @@
 Prints training images/s, the seconds one epoch (train + validation) takes at that
 speed, and evaluation images/s. The first steps are warm-up and are not timed.
 """
-import argparse
 import importlib
 import time
 
@@ -16,7 +15,7 @@ import torch
 from torch import nn
 
 import utils
-from models import CNN, init_kaiming_
+from models import CNN
 
 
 def time_training(q2, model, X, y, batch_size, steps, bf16, warmup=20):
@@ -42,30 +41,30 @@ def time_evaluation(q2, model, X, y):
     return len(y) / (time.perf_counter() - start)
 
 
-def time_plain_loader(X, y, val_X, val_y, opt):
+def time_plain_loader(X, y, val_X, val_y, batch_size, steps, thread_counts):
     """Seconds per Q2.1 epoch of a plain implementation, the "before" of the speed-ups.
 
     Per-sample `TensorDataset` indexing and default collation through a shuffling
     `DataLoader`, the default memory format and SGD, and evaluation of the whole
     validation set in one batch, as the course's own loop does.
     """
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=opt.batch_size,
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=batch_size,
                                          shuffle=True, generator=torch.Generator().manual_seed(0))
-    for threads in opt.threads:
+    for threads in thread_counts:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
-        model = init_kaiming_(CNN(0.1, batch_norm=False)).to(X.device)
+        model = CNN(0.1, batch_norm=False).to(X.device)
         optimizer, criterion = torch.optim.SGD(model.parameters(), lr=0.01), nn.NLLLoss()
         model.train()
         for step, (images, labels) in enumerate(loader):
             if step == 20:  # warm-up done
                 start = time.perf_counter()
-            elif step == 20 + opt.steps:
+            elif step == 20 + steps:
                 break
             optimizer.zero_grad()
             criterion(model(images), labels).backward()
             optimizer.step()
-        train_speed = opt.steps * opt.batch_size / (time.perf_counter() - start)
+        train_speed = steps * batch_size / (time.perf_counter() - start)
         start = time.perf_counter()
         model.eval()
         with torch.inference_mode():
@@ -76,7 +75,7 @@ def time_plain_loader(X, y, val_X, val_y, opt):
 
 
 def main(argv=None):
-    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__)
     parser.add_argument("--data_path", default="data/intel_landscapes_48x48.npz")
     parser.add_argument("--steps", type=int, default=300, help="timed training steps per configuration")
     parser.add_argument("--batch_size", type=int, default=8)
@@ -93,7 +92,7 @@ def main(argv=None):
     (train_X, train_y), (val_X, val_y) = ([t.to(device) for t in data[split]] for split in ("train", "val"))
     print(f"torch {torch.__version__}, device {device}, CPU {utils.cpu_name()}")
     if opt.plain_loader:
-        time_plain_loader(train_X, train_y, val_X, val_y, opt)
+        time_plain_loader(train_X, train_y, val_X, val_y, opt.batch_size, opt.steps, opt.threads)
         return
     formats = [True] + ([False] if opt.no_channels_last else [])
     precisions = [False] + ([True] if opt.bf16 else [])
@@ -107,7 +106,7 @@ def main(argv=None):
                 X, vX = (t.contiguous(memory_format=layout) for t in (train_X, val_X))
                 for bf16 in precisions:
                     torch.manual_seed(0)
-                    model = init_kaiming_(CNN(0.1, batch_norm=batch_norm)).to(device, memory_format=layout)
+                    model = CNN(0.1, batch_norm=batch_norm).to(device, memory_format=layout)
                     train_speed = time_training(q2, model, X, train_y, opt.batch_size, opt.steps, bf16)
                     eval_speed = time_evaluation(q2, model, vX, val_y)
                     epoch = len(train_y) / train_speed + len(val_y) / eval_speed

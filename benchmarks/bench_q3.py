@@ -33,9 +33,14 @@ def timed(function):
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
+# the statement's hyperparameters (hw2-q3.py's defaults)
+LR, BATCH_SIZE, HIDDEN_SIZE, DROPOUT, SEED = 0.003, 64, 128, 0.3, 42
+
+
 def course_loop(model, split, tgt_vocab, n_words, max_len):
     """The course driver's decoding, one word at a time."""
-    return [q3.course_greedy(model, *split.batch(torch.tensor([i]))[:2], tgt_vocab, max_len) for i in range(n_words)]
+    return [tgt_vocab.decode(utils.course_greedy(model, reshape_state, *split.batch(torch.tensor([i]))[:2],
+                                                 max_len)[0].tolist()) for i in range(n_words)]
 
 
 def stepwise_logits(model, src, src_lengths, tgt):
@@ -49,12 +54,11 @@ def stepwise_logits(model, src, src_lengths, tgt):
     return model.generator(torch.cat(outputs, dim=1))  # (B, T-1, V)
 
 
-def stepwise_epoch(model, split, optimizer, criterion, train_args, generator, device):
+def stepwise_epoch(model, split, optimizer, criterion, generator, device):
     model.train()
-    for indices in utils.length_pooled_batches(split.src_lengths, train_args.batch_size, generator, 1):
+    for indices in utils.length_pooled_batches(split.src_lengths, BATCH_SIZE, generator, 1):
         src, src_lengths, tgt = (t.to(device) for t in split.batch(indices))
-        q3.train_step(model, stepwise_logits(model, src, src_lengths, tgt), tgt, optimizer, criterion,
-                      train_args.clip_norm)
+        q3.train_step(model, stepwise_logits(model, src, src_lengths, tgt), tgt, optimizer, criterion)
 
 
 def attention_scores_cost(split, batch_size, hidden_size, device, n_batches=20):
@@ -74,28 +78,27 @@ def attention_scores_cost(split, batch_size, hidden_size, device, n_batches=20):
           f"tanh {tanh_ms / len(batches):.2f} ms, sigmoid {sigmoid_ms / len(batches):.2f} ms per batch")
 
 
-def bench(use_attn, data, src_vocab, tgt_vocab, args, device):
-    flags = ["--length_pool", str(args.length_pool)] + (["--use_attn"] if use_attn else [])
-    train_args = q3.parse_args(["train", *flags])
-    utils.configure_seed(train_args.seed)
-    model = q3.build_model(q3.model_config(train_args), len(src_vocab), len(tgt_vocab)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_args.lr)
+def bench(use_attn, data, src_vocab, tgt_vocab, device, epochs, length_pool=1, baseline=False, course_words=200):
+    """Time `epochs` training epochs and validations of the statement's model, then each decoding."""
+    utils.configure_seed(SEED)
+    config = {"hidden_size": HIDDEN_SIZE, "dropout": DROPOUT, "use_attn": use_attn}
+    model = q3.build_model(config, len(src_vocab), len(tgt_vocab)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     criterion = torch.nn.CrossEntropyLoss(ignore_index=utils.PAD_IDX)
-    shuffle = torch.Generator().manual_seed(train_args.seed)
+    shuffle = torch.Generator().manual_seed(SEED)
     name = "attention" if use_attn else "no attention"
-    epochs, validations = [], []
-    for _ in range(args.epochs):
-        epochs.append(timed(lambda: q3.train_epoch(model, data["train"], optimizer, criterion, train_args, shuffle,
-                                                   device, progress=False))[1:])
+    train_times, validations = [], []
+    for _ in range(epochs):
+        train_times.append(timed(lambda: q3.train_epoch(model, data["train"], optimizer, criterion, BATCH_SIZE, shuffle,
+                                                        device, length_pool=length_pool))[1:])
         validations.append(timed(lambda: q3.evaluate_greedy(model, data["valid"], tgt_vocab, 50, device))[1:])
-    (train_wall, train_cpu), (valid_wall, valid_cpu) = min(epochs), min(validations)
-    print(f"[{name}] train epoch (length_pool {train_args.length_pool}): {train_wall:.2f} s wall, {train_cpu:.2f} s CPU "
-          f"(best of {args.epochs}); greedy validation ({len(data['valid'])} words): {valid_wall:.2f} s wall, "
+    (train_wall, train_cpu), (valid_wall, valid_cpu) = min(train_times), min(validations)
+    print(f"[{name}] train epoch (length_pool {length_pool}): {train_wall:.2f} s wall, {train_cpu:.2f} s CPU "
+          f"(best of {epochs}); greedy validation ({len(data['valid'])} words): {valid_wall:.2f} s wall, "
           f"{valid_cpu:.2f} s CPU; 20 epochs + validation ~ {20 * (train_wall + valid_wall):.0f} s wall, "
           f"{20 * (train_cpu + valid_cpu):.0f} s CPU")
-    if args.baseline:
-        _, stepwise, _ = timed(lambda: stepwise_epoch(model, data["train"], optimizer, criterion, train_args, shuffle,
-                                                      device))
+    if baseline:
+        _, stepwise, _ = timed(lambda: stepwise_epoch(model, data["train"], optimizer, criterion, shuffle, device))
         model.eval()
         _, one_by_one, _ = timed(lambda: course_loop(model, data["valid"], tgt_vocab, len(data["valid"]), 50))
         print(f"[{name}] baseline: stepwise teacher-forced epoch {stepwise:.2f} s wall, validation one word at a "
@@ -112,7 +115,7 @@ def bench(use_attn, data, src_vocab, tgt_vocab, args, device):
     for label, decode in decoders.items():
         _, wall, cpu = timed(lambda: q3.spell_split(decode, model, test, tgt_vocab, 50, device))
         print(f"[{name}] decoding, {label}: {len(test) / wall:,.0f} words/s wall, {len(test) / cpu:,.0f} per CPU s")
-    n = min(args.course_words, len(test))
+    n = min(course_words, len(test))
     _, wall, cpu = timed(lambda: course_loop(model, test, tgt_vocab, n, 50))
     print(f"[{name}] decoding, course's one-word-at-a-time greedy loop: {n / wall:,.0f} words/s wall, "
           f"{n / cpu:,.0f} per CPU s")
@@ -132,10 +135,10 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}, CPU {utils.cpu_name()}")
     data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir)
-    statement = q3.parse_args(["train"])
-    attention_scores_cost(data["train"], statement.batch_size, statement.hidden_size, device)
+    attention_scores_cost(data["train"], BATCH_SIZE, HIDDEN_SIZE, device)
     for use_attn in (False, True):
-        bench(use_attn, data, src_vocab, tgt_vocab, args, device)
+        bench(use_attn, data, src_vocab, tgt_vocab, device, args.epochs, length_pool=args.length_pool,
+              baseline=args.baseline, course_words=args.course_words)
 
 
 if __name__ == "__main__":

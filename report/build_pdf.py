@@ -1,9 +1,25 @@
 """Build report/report.pdf from the report's Markdown pages (`make pdf`).
 
-Pandoc (PyPI wheel pypandoc_binary) turns the Markdown into Typst, and the Typst
-compiler (PyPI wheel typst) typesets it: both are self-contained wheels, no TeX
-installation, and Typst renders the LaTeX math natively with its own fonts.
+Pandoc (PyPI wheel pypandoc_binary) parses the Markdown, a few rules below adjust its syntax tree
+(captions, what must stay on one page with what), pandoc writes Typst, and the Typst compiler
+(PyPI wheel typst) typesets it: both are self-contained wheels, no TeX installation, and Typst
+renders the LaTeX math natively with its own fonts.
+
+The typesetting rules, in the order they act:
+- the document's title is TITLE, so the first page's own heading is dropped (it would repeat it);
+- a figure is shown at the size it was drawn (pixels / the PNG's dpi), at most the text width, so
+  its fonts print at the point sizes its code chose;
+- an image followed by a paragraph wholly in italics takes that paragraph as its caption (the
+  image's alt text stays its alt text), instead of showing the alt text and the paragraph twice;
+- a paragraph just before a table (its introduction), and a paragraph that does not end a sentence
+  ("... Hence", "... the chain rule gives", "... seed 42:"), stay on the same page as the table,
+  equation, figure or list after them; so does a display equation with the "where ..." after it;
+- a table whose columns do not fit the text width keeps every body cell on one line where it can and
+  wraps only its headers (then, if still too wide, only its widest columns);
+- inline code and inline math never break across lines; a display equation wider than the text block
+  is scaled down to fit.
 """
+import json
 import os
 import re
 import struct
@@ -18,50 +34,248 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PAGES = ["README.md", "q1.md", "q2.md", "q2_theory.md", "q3.md"]
 TITLE = "Deep Learning (IST 2024-25), Homework 2: written report"
-FULL_WIDTH_PX = 1400  # a figure this many pixels wide spans the text width
+MARGIN_X_CM, MARGIN_Y_CM = 2.25, 2.5
+# A4 less the two margins: 16.5 cm, 6.50 in, the width the figure code draws full-width figures at
+# (utils.save_figure, plot_comparison in scripts/q2_experiments.py, plot_attention in hw2-q3.py)
+TEXT_WIDTH_IN = (21.0 - 2 * MARGIN_X_CM) / 2.54
+DEFAULT_DPI = 150  # of a PNG that does not say its resolution (matplotlib's PNGs do)
+FORMAT = "markdown+gfm_auto_identifiers"
 
-# Typst set-up: fonts with IPA glyphs (DejaVu as fallback), compact tables, figures
-# kept whole. Inline code is not given break points: text copied from the PDF must run.
+# Typst set-up. Fonts with IPA glyphs (DejaVu as fallback). Inline code and inline math are boxes, so
+# that a line never breaks inside them (a flag split at its hyphen, half an equation on each line);
+# inline code gets no break points either, so text copied from the PDF runs.
 PREAMBLE = r"""
 #set text(font: ("Libertinus Serif", "DejaVu Serif", "DejaVu Sans"))
 #show raw: set text(font: ("DejaVu Sans Mono",))
+#show raw.where(block: false): box
+#show math.equation.where(block: false): box
 #show link: set text(fill: rgb("#1a4f99"))
 #show heading: set block(above: 1.4em, below: 0.9em)
-#show table: set text(size: 8.5pt)
-#show table: set par(justify: false)
-#show table.cell: set align(left)
-#set table(inset: (x: 3pt, y: 3pt),
-           stroke: (x, y) => if y == 0 { (top: 0.8pt, bottom: 0.5pt) })
 #show figure: set block(breakable: false)
+#show figure.where(kind: image): set block(above: 1.2em, below: 1.2em)
+#show figure.caption: set text(size: 9pt)
+#show figure.caption: c => layout(size => {
+  // a one-line caption is centred under its figure, a longer one is set as a justified paragraph
+  if measure(c).width <= size.width { c } else { set par(justify: true); align(left, c) }
+})
+
+// A display equation wider than the text block is scaled down to fit it.
+#show math.equation.where(block: true): eq => layout(size => {
+  let w = measure(eq).width
+  align(center, if w <= size.width { eq } else { scale(size.width / w * 100%, reflow: true, eq) })
+})
+
+// Tables: small type, a rule under the header, the Markdown's column alignment (flush left where it
+// gives none), and column widths from the content. When the natural widths (every cell on one
+// line) fit, they are used. Otherwise each column gets the width of its longest body cell, and its
+// header wraps between words; the width left over goes to the headers that need least of it, so
+// that as few as possible wrap. Only if the body cells alone are too wide are the widest columns
+// capped at a common width, so that only their text wraps.
+#let table-inset = 3pt
+#let widest-word(body) = {
+  let pieces = if body.has("text") { body.text.split(" ").map(w => text(w)) }
+    else if body.has("children") {
+      body.children.map(c => if c.has("text") { c.text.split(" ").map(w => text(w)) } else { (c,) }).flatten()
+    } else { (body,) }
+  calc.max(0pt, ..pieces.map(p => measure(p).width))
+}
+#let fit-columns(need, room) = {
+  // water-filling: columns narrower than a fair share keep their width, the others share the rest
+  let widths = need
+  let left = room
+  let open = range(need.len()).sorted(key: i => need.at(i))
+  while open.len() > 0 {
+    let share = left / open.len()
+    let i = open.first()
+    if need.at(i) <= share { left -= need.at(i); open = open.slice(1) }
+    else { for j in open { widths.at(j) = share }; open = () }
+  }
+  widths
+}
+#show table: set par(justify: false)
+#show table: set text(size: 8.5pt)
+#set table(inset: (x: table-inset, y: 2.5pt),
+           stroke: (x, y) => if y == 0 { (top: 0.8pt, bottom: 0.5pt) })
+#show table: t => {
+  if t.columns.any(c => c != auto) { return t }  // widths already chosen
+  layout(size => {
+    let n = t.columns.len()
+    let pad = 2 * table-inset + 0.5pt
+    let header = t.children.filter(c => c.func() == table.header)
+    let head = if header.len() > 0 { header.first().children } else { () }
+    let body = t.children.filter(c => c.func() == table.cell)
+    let zero = range(n).map(_ => 0pt)
+    let (body-w, head-w, head-min) = (zero, zero, zero)
+    for (k, c) in body.enumerate() {
+      let i = calc.rem(k, n)
+      body-w.at(i) = calc.max(body-w.at(i), measure(c.body).width + pad)
+    }
+    for (i, c) in head.enumerate() {
+      head-w.at(i) = measure(c.body).width + pad
+      head-min.at(i) = widest-word(c.body) + pad
+    }
+    let natural = range(n).map(i => calc.max(body-w.at(i), head-w.at(i)))
+    let need = range(n).map(i => calc.max(body-w.at(i), head-min.at(i)))
+    let widths = if natural.sum() <= size.width { natural } else if need.sum() <= size.width {
+      let spare = size.width - need.sum()
+      let w = need
+      for i in range(n).sorted(key: i => natural.at(i) - need.at(i)) {
+        let extra = calc.min(spare, natural.at(i) - need.at(i))
+        w.at(i) += extra
+        spare -= extra
+      }
+      w
+    } else { fit-columns(need, size.width) }
+    let fields = t.fields()
+    let _ = fields.remove("children")
+    fields.insert("columns", widths)
+    // a column the Markdown leaves unaligned is set flush left (inside a figure it would be centred)
+    let align = fields.at("align", default: auto)
+    fields.insert("align", if type(align) == array { align.map(a => if a == auto { left } else { a }) }
+                           else if align == auto { left } else { align })
+    table(..fields, ..t.children)
+  })
+}
 """
 
 LINK = re.compile(r"(!?)\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^)\s]+)\)")
 
 
-def rewrite(page, text):
+def png_width_inches(path):
+    """The width a PNG was drawn at: its pixels over the dpi of its pHYs chunk (DEFAULT_DPI if none)."""
+    data = path.read_bytes()
+    width_px = struct.unpack(">I", data[16:20])[0]
+    dpi = DEFAULT_DPI
+    at = data.find(b"pHYs", 0, data.find(b"IDAT"))
+    if at > 0:
+        x_per_unit, _, unit = struct.unpack(">IIB", data[at + 4: at + 13])
+        if unit == 1 and x_per_unit:  # pixels per metre
+            dpi = x_per_unit * 0.0254
+    return width_px / dpi
+
+
+def rewrite(page, text, first=False):
     """Make the links and image paths of one page work inside the single PDF."""
     def fix(m):
         bang, label, target = m.groups()
         if re.match(r"[a-z]+:|#", target):
             return m.group(0)
         path, _, anchor = target.partition("#")
-        if bang:  # image: a path from the repository root (Typst's root below),
-            # and a width that puts every figure at the same scale
+        if bang:  # image: a path from the repository root (Typst's root below), at the size drawn
             image = (HERE / path).resolve()
             target = "/" + image.relative_to(ROOT).as_posix()
             if not path.endswith(".png"):
                 return f"![{label}]({target})"
-            width_px = struct.unpack(">I", image.read_bytes()[16:20])[0]  # PNG header
-            width = min(100, round(100 * width_px / FULL_WIDTH_PX))
-            return f"![{label}]({target}){{width={width}%}}"
+            width = png_width_inches(image)
+            size = "100%" if width >= TEXT_WIDTH_IN else f"{width:.2f}in"
+            return f"![{label}]({target}){{width={size}}}"
         elif path in PAGES:  # another page of the report: jump inside the PDF
             target = "#" + (anchor or "page-" + path[:-3].lower())
         return f"{bang}[{label}]({target})"
     text = LINK.sub(fix, text)
+    anchor = "page-" + page[:-3].lower()
+    if first:  # the document's title stands in for the first page's own heading; links to it land here
+        return re.sub(r"^# .*\n+", "```{=typst}\n#metadata(none) <%s>\n```\n\n" % anchor, text, count=1, flags=re.M)
     # the page's first heading gets an id that links to the page can jump to
-    text = re.sub(r"^(# .*)$", r"\1 {#page-%s}" % page[:-3].lower(), text,
-                  count=1, flags=re.M)
-    return text
+    return re.sub(r"^(# .*)$", r"\1 {#%s}" % anchor, text, count=1, flags=re.M)
+
+
+# ----------------------------------------------------------------------------- the syntax tree
+
+def raw(typst_source):
+    return {"t": "RawBlock", "c": ["typst", typst_source]}
+
+
+def plain_text(inlines):
+    """The characters of a list of inlines (math and code included), for the rules below."""
+    out = []
+    for node in inlines:
+        kind, content = node["t"], node.get("c")
+        if kind == "Str":
+            out.append(content)
+        elif kind in ("Space", "SoftBreak", "LineBreak"):
+            out.append(" ")
+        elif kind in ("Math", "Code"):
+            out.append(content[-1])
+        elif kind in ("Emph", "Strong", "Underline", "Strikeout", "SmallCaps", "Superscript", "Subscript"):
+            out.append(plain_text(content))
+        elif kind in ("Link", "Span"):
+            out.append(plain_text(content[1]))
+        elif kind == "Quoted":
+            out.append(plain_text(content[1]))
+    return "".join(out)
+
+
+def is_display_math(block):
+    return (block["t"] == "Para" and len(block["c"]) >= 1 and block["c"][0]["t"] == "Math"
+            and block["c"][0]["c"][0]["t"] == "DisplayMath"
+            and all(n["t"] in ("Space", "SoftBreak", "Str") and plain_text([n]).strip() in ("", ".", ",")
+                    for n in block["c"][1:]))
+
+
+def caption_paragraph(block):
+    """The inlines of a paragraph that is wholly in italics, else None."""
+    if block["t"] != "Para":
+        return None
+    nodes = [n for n in block["c"] if n["t"] not in ("Space", "SoftBreak")]
+    return nodes[0]["c"] if len(nodes) == 1 and nodes[0]["t"] == "Emph" else None
+
+
+def leads_on(block):
+    """Whether a paragraph introduces what follows it: it ends with a colon, or without ending a sentence."""
+    if block["t"] not in ("Para", "Plain") or is_display_math(block):
+        return False
+    text = plain_text(block["c"]).rstrip().rstrip(")]*_\"'\u201d\u2019 ")
+    return bool(text) and text[-1] not in ".!?"
+
+
+def continues(block):
+    """Whether a paragraph continues the sentence of a display equation before it ("where ...", "so ...")."""
+    return block["t"] == "Para" and re.match(r"[a-z]", plain_text(block["c"]).lstrip()) is not None
+
+
+def is_comment(block):
+    return block["t"] == "RawBlock" and block["c"][0] == "html" and block["c"][1].lstrip().startswith("<!--")
+
+
+STICKS_TO = ("Table", "Figure", "BulletList", "OrderedList", "CodeBlock", "BlockQuote", "Div")
+
+
+def arrange(blocks, alts):
+    """Apply the caption and keep-together rules to a list of blocks, and to the lists inside them."""
+    blocks = [b for b in blocks if not is_comment(b)]  # invisible, and would stand between neighbours
+    out = []
+    i = 0
+    while i < len(blocks):
+        block = blocks[i]
+        follower = blocks[i + 1] if i + 1 < len(blocks) else None
+        if block["t"] == "Figure":
+            images = [n for b in block["c"][2] if b["t"] in ("Plain", "Para") for n in b["c"] if n["t"] == "Image"]
+            caption = caption_paragraph(follower) if follower else None
+            if caption is not None:
+                block["c"][1] = [None, [{"t": "Plain", "c": caption}]]
+                i += 1  # the paragraph is now the caption
+            for image in images:
+                alts[image["c"][2][0]] = plain_text(image["c"][1])
+        elif block["t"] in ("BulletList", "OrderedList"):
+            items = block["c"] if block["t"] == "BulletList" else block["c"][1]
+            for k, item in enumerate(items):
+                items[k] = arrange(item, alts)
+        elif block["t"] in ("BlockQuote", "Div"):
+            block["c"][-1] = arrange(block["c"][-1], alts)
+        if follower is not None and (
+                (block["t"] in ("Para", "Plain") and follower["t"] == "Table")
+                or (leads_on(block) and (follower["t"] in STICKS_TO or is_display_math(follower)))
+                or (is_display_math(block) and continues(follower))):
+            out += [raw("#block(sticky: true, width: 100%)["), block, raw("]")]
+        else:
+            out.append(block)
+        i += 1
+    return out
+
+
+def typst_alt(text):
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def creation_time():
@@ -73,25 +287,36 @@ def creation_time():
     return int(git.stdout) if git.returncode == 0 and git.stdout.strip() else None
 
 
-def main(out=HERE / "report.pdf"):
-    out = Path(out)
-    pages = [rewrite(page, (HERE / page).read_text(encoding="utf-8")) for page in PAGES]
+def typst_source():
+    """The whole report as one Typst document."""
+    pages = [rewrite(page, (HERE / page).read_text(encoding="utf-8"), first=k == 0)
+             for k, page in enumerate(PAGES)]
     markdown = "\n\n```{=typst}\n#pagebreak()\n```\n\n".join(pages)
+    tree = json.loads(pypandoc.convert_text(markdown, "json", format=FORMAT, extra_args=["--columns=10000"]))
+    alts = {}
+    tree["blocks"] = arrange(tree["blocks"], alts)
+    text = lambda value: {"t": "MetaString", "c": value}
+    tree["meta"].update(title=text(TITLE), papersize=text("a4"), fontsize=text("10.5pt"),
+                        margin={"t": "MetaMap", "c": {"x": text(f"{MARGIN_X_CM}cm"), "y": text(f"{MARGIN_Y_CM}cm")}})
     source = pypandoc.convert_text(
-        markdown, "typst", format="markdown+gfm_auto_identifiers",
+        json.dumps(tree), "typst", format="json",
         extra_args=["--standalone", "--columns=10000",
-                    "--metadata", f"title={TITLE}",
-                    "--variable", "papersize=a4", "--variable", "fontsize=10.5pt",
-                    "--variable", "margin.x=1.8cm", "--variable", "margin.y=2.2cm",
                     "--variable", "header-includes=" + PREAMBLE])
+    for path, alt in alts.items():  # pandoc's Typst writer drops an image's alt text
+        source = source.replace(f'image("{path}"', f'image("{path}", alt: {typst_alt(alt)}')
     source = source.replace("#h(-1em)", "#h(-0.17em)")  # LaTeX \! is -1/6 em, not -1 em
     # a thousands comma, {,} in the Markdown's math, arrives as `\,`, which Typst spaces as a list comma
     source = re.sub(r"(\d) \\, (?=\d{3})", r'\1","', source)
     # pandoc writes a straight apostrophe, which typst turns into a prime after a digit ("Q2.1's")
     source = re.sub(r"(?<=[0-9])'(?=[A-Za-z])", "\u2019", source)
+    return source
+
+
+def main(out=HERE / "report.pdf"):
+    out = Path(out)
     typ = ROOT / ".cache" / "pdf" / "report.typ"
     typ.parent.mkdir(parents=True, exist_ok=True)
-    typ.write_text(source, encoding="utf-8")
+    typ.write_text(typst_source(), encoding="utf-8")
     _, warnings = typst.compile_with_warnings(str(typ), output=str(out), root=str(ROOT),
                                               timestamp=creation_time())
     for w in warnings:

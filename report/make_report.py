@@ -1,27 +1,32 @@
 #!/usr/bin/env python
-"""Fill the report's tables from the results JSONs and copy its figures.
+"""Write the report's pages and the README from their templates and the results JSONs.
 
     python -m report.make_report    # make report
 
-Every table of report/*.md stands between a `<!-- begin NAME -->` and an
-`<!-- end NAME -->` line; this script rewrites what is between them from results/, so
-the text cannot drift from the runs. The figures are copied from results/ to
-report/figures/. Nothing is retrained.
+Each page has its template beside it, with `.in` added to its name (README.md.in,
+report/q1.md.in, ...). A template is the page's Markdown in which every number is a
+placeholder, `{{ expression | format }}`, evaluated over the results (see NAMESPACE) and
+formatted with Python's format spec; `{{ table("name") }}` is a whole table of TABLES. The
+figures are copied from results/ to report/figures/. Nothing is retrained: the pages
+cannot drift from the runs, and a test checks that the committed pages are what this
+script writes.
 """
-import argparse
+import math
 import re
 import shutil
+import statistics
 from pathlib import Path
 
 import utils
-from scripts.q2_experiments import markdown_table
+from scripts.q2_experiments import (LEARNING_RATES, OPTIONS, OTHER_SEEDS, SEED, Run, best_learning_rate,
+                                    markdown_table, summary_row)
 from scripts.q3_ablations import summary_markdown as ablations_markdown
 from scripts.q3_error_analysis import markdown as error_analysis_markdown
 from scripts.q3_experiments import format_mean_std, mean_std, summary_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORT_DIR = ROOT / "report"
-BLOCK = re.compile(r"(<!-- begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end (?P=name) -->)", re.S)
+PAGES = ["README.md", "report/README.md", "report/q1.md", "report/q2.md", "report/q2_theory.md", "report/q3.md"]
+PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 
 FIGURES = {
     "q1/cccp_energy.png": "q1_cccp_energy.png",
@@ -37,119 +42,212 @@ FIGURES = {
 }
 
 
-def _read(results_dir, relative):
-    path = Path(results_dir) / relative
-    if not path.is_file():
-        raise utils.UserError(f"{path}: no such file; run `make reproduce` (or the run that writes it) first")
-    return utils.read_json(path)
+class Results:
+    """The results folder, read on demand: every placeholder and table reads through it."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def json(self, relative):
+        path = self.folder / relative
+        if not path.is_file():
+            raise utils.UserError(f"{path}: no such file; run `make reproduce` (or the run that writes it) first")
+        return utils.read_json(path)
+
+    def exists(self, relative):
+        return (self.folder / relative).is_file()
+
+    # ------------------------------------------------------------------- Q2
+    # Read from the run folders, not from make q2's summary, so that a partial set of runs
+    # renders too, each missing run said to be missing.
+
+    def q2_path(self, network, seed=SEED, options=(), learning_rate=None):
+        run = Run(network, self.best_lr() if learning_rate is None else learning_rate, seed, options)
+        return f"q2/{run.name}/results.json"
+
+    def q2(self, network, seed=SEED, options=(), learning_rate=None):
+        """The full record of one Q2 run, found by what it ran with (by default: the best rate, seed 42)."""
+        return self.json(self.q2_path(network, seed, options, learning_rate))
+
+    def q2_done(self, network, seed=SEED, options=(), learning_rate=None):
+        return self.exists(self.q2_path(network, seed, options, learning_rate))
+
+    def sweep(self):
+        """{learning rate: record} of the Q2.1 sweep (seed 42)."""
+        return {lr: self.q2("Q2.1", learning_rate=lr) for lr in LEARNING_RATES}
+
+    def best_lr(self):
+        return best_learning_rate({lr: self.json(f"q2/{Run('Q2.1', lr).name}/results.json")
+                                   for lr in LEARNING_RATES})
+
+    def q2_seeds(self, network, key="test_acc"):
+        """{mean, std, values} of a final accuracy (`test_acc` or `final_val_acc`) over the seeds run so far."""
+        runs = [self.q2(network, seed) for seed in (SEED, *OTHER_SEEDS) if self.q2_done(network, seed)]
+        values = [run["test_acc"] if key == "test_acc" else run["val_acc"][-1] for run in runs]
+        return mean_std(values)
+
+    def q2_missing(self):
+        """The make q2 runs (seeds at the best rate) that are not there yet."""
+        return [Run(network, self.best_lr(), seed).name for network in ("Q2.1", "Q2.2")
+                for seed in (SEED, *OTHER_SEEDS) if not self.q2_done(network, seed)]
+
+    def q2_missing_note(self):
+        missing = self.q2_missing()
+        if not missing:
+            return ""
+        return f"*Not run yet: {', '.join(missing)}; Q2 means are over the seeds run.*"
+
+    # ------------------------------------------------------------------- Q3
+
+    def q3_predict_example(self):
+        """(pronunciation, greedy spelling) of the first test word that the seed-42 attention model spells right."""
+        path = self.folder / "q3" / "attn-seed42-test-beam5-predictions.tsv"
+        if not path.is_file():
+            raise utils.UserError(f"{path}: no such file; run `make q3` first")
+        header, *rows = (line.split("\t") for line in path.read_text(encoding="utf-8").splitlines())
+        column = header.index("greedy")
+        return next((row[0], row[column]) for row in rows if row[column] == row[1])
+
+    def q3m(self, label, metric):
+        """The mean over the seeds of a row of q3/summary.json, e.g. q3m("Attention, greedy", "cer")."""
+        return self.q3_summary()[label][metric]["mean"]
+
+    def q3s(self, label, metric):
+        """The sample standard deviation over the seeds of a row of q3/summary.json."""
+        return self.q3_summary()[label][metric]["std"]
+
+    def q3_val_cer(self, name, epoch):
+        """Each seed's validation CER after `epoch` (from 1), as (seed 42, 1, 2)."""
+        return [self.q3_train(name, seed)["epochs"][epoch - 1]["val_cer"] for seed in (SEED, *OTHER_SEEDS)]
+
+    def q3_train(self, name, seed=SEED):
+        """The training record of `name` (no-attn or attn) for one seed."""
+        return self.json(f"q3/{name}-seed{seed}-train.json")
+
+    def q3_test(self, name, decoding, seed=SEED):
+        """A test record: decoding "greedy" or "beam" (from the beam-5 run) or "nucleus" / "nucleus_expected"."""
+        suffix = "topp0.8" if decoding.startswith("nucleus") else "beam5"
+        return self.json(f"q3/{name}-seed{seed}-test-{suffix}.json")[decoding]
+
+    def q3_errors(self, name):
+        return self.json("q3/error_analysis.json")[name]
+
+    def q3_summary(self):
+        return {row["label"]: row for row in self.json("q3/summary.json")["test"]}
+
+    def q3_training(self, name):
+        return self.json("q3/summary.json")["training"][name]
+
+    def q3_ablation(self, run):
+        summary = self.json("q3/ablations/summary.json")
+        return next(row for row in summary["training"] if row["run"] == run)["metrics"]
 
 
-def q1_checks(results_dir):
-    rows = _read(results_dir, "q1/checks.json")["rows"]
+# ----------------------------------------------------------------------------- tables
+
+
+def q1_checks(results):
+    rows = results.json("q1/checks.json")["rows"]
     lines = ["| # | check | worst error | tolerance | result |", "|---|---|---|---|---|"]
     lines += [f"| {i} | {row['check'].replace('|', '&#124;')} | {row['error']:.1e} | {row['tolerance']:.0e} | "
               f"{'PASS' if row['passed'] else 'FAIL'} |" for i, row in enumerate(rows, 1)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
-def _q2_rows(results_dir, select):
-    summary = _read(results_dir, "q2/summary.json")
-    return [row for row in summary["runs"] if select(row["run"])], summary["best_learning_rate"]
+def q2_sweep(results):
+    rows = [summary_row(f"Q2.1 lr {lr:g}", record, Run("Q2.1", lr).name) for lr, record in results.sweep().items()]
+    return markdown_table(rows).rstrip("\n")
 
 
-def q2_sweep(results_dir):
-    rows, best = _q2_rows(results_dir, lambda run: run.startswith("Q2.1 lr"))
-    return markdown_table(rows) + f"\nBest learning rate by final-epoch validation accuracy: **{best:g}**.\n"
+def q2_networks(results):
+    rows = [summary_row(network, results.q2(network), Run(network, results.best_lr()).name)
+            for network in ("Q2.1", "Q2.2")]
+    return markdown_table(rows).rstrip("\n")
 
 
-def q2_networks(results_dir):
-    rows, best = _q2_rows(results_dir, lambda run: run == "Q2.2")
-    sweep, _ = _q2_rows(results_dir, lambda run: run == f"Q2.1 lr {best:g}")
-    return markdown_table(sweep + rows)
-
-
-def q2_course_reshape(results_dir):
-    rows, best = _q2_rows(results_dir, lambda run: run in ("Q2.2", "Q2.2 course reshape", "Q2.1 course reshape"))
-    sweep, _ = _q2_rows(results_dir, lambda run: run == f"Q2.1 lr {best:g}")
-    return markdown_table(sweep + rows)
-
-
-def _q2_run(results_dir, row):
-    """The full record of a summary row's run."""
-    return _read(results_dir, f"q2/{row['folder']}/results.json")
-
-
-def q2_bn_stats(results_dir):
-    """Batch-norm runs evaluated both ways: statistics recomputed (what they report) and running averages."""
-    rows, _ = _q2_rows(results_dir, lambda run: run.startswith("Q2.2"))
-    lines = ["| run | batch-norm statistics | test acc (epoch 40) | final val acc | val acc, epochs 31-40: min - max |",
-             "|---|---|---|---|---|"]
-    for row in rows:
-        run = _q2_run(results_dir, row)
-        if "val_acc_running_bn" not in run:
-            continue
-        for label, test_acc, curve in (("recomputed", run["test_acc"], run["val_acc"]),
-                                       ("running averages", run["test_acc_running_bn"], run["val_acc_running_bn"])):
-            last = curve[-10:]
-            lines.append(f"| {row['run']} | {label} | {test_acc:.4f} | {curve[-1]:.4f} | "
-                         f"{min(last):.4f} - {max(last):.4f} |")
-    return "\n".join(lines) + "\n"
-
-
-# Arguments that say how and where a run was executed, not what it computed.
-EXECUTION_ARGS = {"seed", "threads", "no_progress", "results_dir", "data_path", "device"}
-
-
-def q2_seeds(results_dir):
-    """Q2.1 and Q2.2 at the best rate for every seed: runs whose arguments are make q2's but for the seed."""
-    def settings(run):
-        return {key: value for key, value in run["args"].items() if key not in EXECUTION_ARGS}
-
-    runs = [utils.read_json(path) for path in Path(results_dir, "q2").glob("*/results.json")]
+def q2_seeds(results):
+    """Both networks, the course's recipe at the best rate, for each seed, then mean ± std."""
     lines = ["| network | seed | final val acc | test acc (epoch 40) |", "|---|---|---|---|"]
-    _, best = _q2_rows(results_dir, lambda run: False)
-    for network, name in (("Q2.1", f"Q2.1 lr {best:g}"), ("Q2.2", "Q2.2")):
-        rows, _ = _q2_rows(results_dir, lambda run: run == name)
-        reference = settings(_q2_run(results_dir, rows[0]))
-        seeds = sorted((run for run in runs if settings(run) == reference and run["status"] == "completed"),
-                       key=lambda run: (run["args"]["seed"] != 42, run["args"]["seed"]))
-        lines += [f"| {network} | {run['args']['seed']} | {run['val_acc'][-1]:.4f} | {run['test_acc']:.4f} |"
-                  for run in seeds]
-        if len(seeds) > 1:
-            final_val = mean_std([run["val_acc"][-1] for run in seeds])
-            test = mean_std([run["test_acc"] for run in seeds])
-            lines.append(f"| {network} | mean ± std | {format_mean_std(final_val)} | {format_mean_std(test)} |")
-    return "\n".join(lines) + "\n"
+    for network in ("Q2.1", "Q2.2"):
+        for seed in (SEED, *OTHER_SEEDS):
+            if not results.q2_done(network, seed):
+                lines.append(f"| {network} | {seed} | not run yet (`make q2`) | |")
+                continue
+            run = results.q2(network, seed)
+            lines.append(f"| {network} | {seed} | {run['val_acc'][-1]:.4f} | {run['test_acc']:.4f} |")
+        val, test = results.q2_seeds(network, "final_val_acc"), results.q2_seeds(network)
+        if len(test["values"]) > 1:
+            lines.append(f"| {network} | mean ± std | {format_mean_std(val)} | {format_mean_std(test)} |")
+    return "\n".join(lines)
 
 
-def q3_summary(results_dir):
-    return summary_markdown(_read(results_dir, "q3/summary.json"))
+def q2_options(results):
+    """Each option alone beside the course's recipe (seed 42, best rate); a run not yet made says so."""
+    lines = ["| network | option (flag) | what it changes | final val acc | test acc | change in test acc |",
+             "|---|---|---|---:|---:|---:|"]
+    for network in ("Q2.1", "Q2.2"):
+        course = results.q2(network)
+        lines.append(f"| {network} | none: the course's recipe | - | {course['val_acc'][-1]:.4f} | "
+                     f"{course['test_acc']:.4f} | - |")
+        for option_network, flags, change in OPTIONS:
+            if option_network != network:
+                continue
+            flag = "`" + " ".join(flags) + "`"
+            if not results.q2_done(network, options=flags):
+                lines.append(f"| {network} | {flag} | {change} | not run yet (`make q2-comparisons`) | | |")
+                continue
+            run = results.q2(network, options=flags)
+            delta = 100 * (run["test_acc"] - course["test_acc"])
+            lines.append(f"| {network} | {flag} | {change} | {run['val_acc'][-1]:.4f} | {run['test_acc']:.4f} | "
+                         f"{delta:+.1f} points |")
+    return "\n".join(lines)
 
 
-def q3_errors(results_dir):
-    analysis = _read(results_dir, "q3/error_analysis.json")
-    return error_analysis_markdown({k: v for k, v in analysis.items() if k != "seeds"}, analysis["seeds"])
+def q2_bn_stats(results):
+    """The -bn_stats recomputed run evaluated both ways: the same weights, two sets of statistics."""
+    if not results.q2_done("Q2.2", options=["-bn_stats", "recomputed"]):
+        return "*The `-bn_stats recomputed` run is not there yet (`make q2-comparisons`).*"
+    run = results.q2("Q2.2", options=["-bn_stats", "recomputed"])
+    lines = ["| batch-norm statistics | test acc (epoch 40) | final val acc | val acc, epochs 31–40: min–max |",
+             "|---|---|---|---|"]
+    for label, test_acc, curve in (("torch's running averages (the course's)", run["test_acc_running_bn"],
+                                    run["val_acc_running_bn"]),
+                                   ("recomputed over 2,048 training images", run["test_acc"], run["val_acc"])):
+        last = curve[-10:]
+        lines.append(f"| {label} | {test_acc:.4f} | {curve[-1]:.4f} | {min(last):.4f}–{max(last):.4f} |")
+    return "\n".join(lines)
 
 
-def q3_samples(results_dir):
+def q3_summary(results):
+    return summary_markdown(results.json("q3/summary.json")).rstrip("\n")
+
+
+def q3_errors(results):
+    analysis = results.json("q3/error_analysis.json")
+    return error_analysis_markdown({k: v for k, v in analysis.items() if k != "seeds"}, analysis["seeds"]).rstrip("\n")
+
+
+def q3_samples(results):
     """The words of the seed-42 nucleus run whose three samples differ, as the course's script prints them."""
-    examples = _read(results_dir, "q3/attn-seed42-test-topp0.8.json")["nucleus"]["examples"]
+    examples = results.json("q3/attn-seed42-test-topp0.8.json")["nucleus"]["examples"]
     lines = ["| true spelling | distinct samples |", "|---|---|"]
     lines += [f"| {e['spelling']} | {', '.join(e['samples'])} |" for e in examples]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
-def q3_ablations(results_dir):
-    return ablations_markdown(_read(results_dir, "q3/ablations/summary.json"))
+def q3_ablations(results):
+    if not results.exists("q3/ablations/summary.json"):
+        return "*The option runs are not there yet (`make ablations`).*"
+    return ablations_markdown(results.json("q3/ablations/summary.json")).rstrip("\n")
 
 
 TABLES = {
     "q1-checks": q1_checks,
     "q2-sweep": q2_sweep,
     "q2-networks": q2_networks,
-    "q2-course-reshape": q2_course_reshape,
-    "q2-bn-stats": q2_bn_stats,
     "q2-seeds": q2_seeds,
+    "q2-options": q2_options,
+    "q2-bn-stats": q2_bn_stats,
     "q3-summary": q3_summary,
     "q3-samples": q3_samples,
     "q3-errors": q3_errors,
@@ -157,36 +255,86 @@ TABLES = {
 }
 
 
-def fill(text, results_dir, source="report"):
-    """`text` with every table block rewritten from the results; an unknown block name is an error."""
-    def render(match):
-        name = match["name"]
-        if name not in TABLES:
-            raise utils.UserError(f"{source}: unknown table block '{name}'; known: {', '.join(TABLES)}")
-        return match.group(1) + TABLES[name](results_dir) + match.group(4)
+# ----------------------------------------------------------------------------- templates
 
-    return BLOCK.sub(render, text)
+
+def namespace(results):
+    """What a placeholder's expression can read: the results, a few helpers, the tables."""
+    def table(name):
+        if name not in TABLES:
+            raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
+        return TABLES[name](results)
+
+    def first_epoch_at(curve, threshold):
+        """The first epoch (from 1) whose value reaches `threshold`."""
+        return next(epoch for epoch, value in enumerate(curve, 1) if value >= threshold)
+
+    def figure(name, caption):
+        """The Markdown of figure report/figures/`name`, or a note while its run is missing."""
+        source = next(source for source, target in FIGURES.items() if target == name)
+        if not results.exists(source):
+            return f"*(Figure not made yet: results/{source} comes from a run still missing.)*"
+        return f"![{caption}](figures/{name})"
+
+    builtins = (abs, all, any, dict, enumerate, format, len, list, map, max, min, next, range, round, set, sorted,
+                str, sum, zip)
+    return {"R": results, "table": table, "figure": figure, "ms": format_mean_std, "mean_std": mean_std,
+            "first_epoch_at": first_epoch_at, "LEARNING_RATES": LEARNING_RATES, "statistics": statistics,
+            "math": math, **{function.__name__: function for function in builtins}}
+
+
+def render(template, results, source="template"):
+    """`template` with every `{{ expression | format }}` replaced by its value."""
+    scope = namespace(results)
+
+    def value(match):
+        expression, _, spec = match[1].rpartition("|") if "|" in match[1] else (match[1], "", "")
+        line = template.count("\n", 0, match.start()) + 1
+        try:
+            result = eval(expression.strip(), {"__builtins__": {}, **scope})  # our own templates: trusted
+            return format(result, spec.strip())
+        except utils.UserError:
+            raise
+        except Exception as error:
+            raise utils.UserError(f"{source}:{line}: {{{{ {match[1].strip()} }}}} failed: "
+                                  f"{error.__class__.__name__}: {error}") from None
+
+    return PLACEHOLDER.sub(value, template)
+
+
+def write_pages(results_dir, root=ROOT):
+    """Render every template into its page under `root` -> the pages that changed."""
+    results = Results(results_dir)
+    changed = []
+    for page in PAGES:
+        template = f"{page}.in"
+        text = render((root / template).read_text(encoding="utf-8"), results, source=template)
+        path = root / page
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            utils.write_text(path, text)
+            changed.append(page)
+    return changed
+
+
+def copy_figures(results_dir, report_dir):
+    """Copy the figures that the runs have made to report/figures/, and drop stale copies of the others."""
+    (Path(report_dir) / "figures").mkdir(exist_ok=True)
+    for source, target in FIGURES.items():
+        path, copy = Path(results_dir) / source, Path(report_dir) / "figures" / target
+        if path.is_file():
+            shutil.copyfile(path, copy)
+        else:
+            copy.unlink(missing_ok=True)
 
 
 def main(argv=None):
-    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__)
     parser.add_argument("--results_dir", default=str(ROOT / "results"))
-    parser.add_argument("--report_dir", default=str(REPORT_DIR))
     opt = parser.parse_args(argv)
-    report_dir = Path(opt.report_dir)
-    for page in sorted(report_dir.glob("*.md")):
-        text = page.read_text(encoding="utf-8")
-        filled = fill(text, opt.results_dir, source=page.name)
-        if filled != text:
-            utils.write_text(page, filled)
-            print(f"updated the tables of {page}")
-    for source, target in FIGURES.items():
-        path = Path(opt.results_dir) / source
-        if not path.is_file():
-            raise utils.UserError(f"{path}: no such figure; run `make reproduce` first")
-        (report_dir / "figures").mkdir(exist_ok=True)
-        shutil.copyfile(path, report_dir / "figures" / target)
-    print(f"copied {len(FIGURES)} figures to {report_dir / 'figures'}")
+    for page in write_pages(opt.results_dir):
+        print(f"wrote {page}")
+    copy_figures(opt.results_dir, ROOT / "report")
+    print("copied the figures to report/figures/")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ The tests must not need the 100 MB file, so they read this slice instead: the sa
 keys, layout and dtypes, a fixed number of images per class from each split, drawn with
 a seeded generator so that anyone regenerates the same file.
 """
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ def stratified_slice(labels, per_class, rng):
 
 
 def main(argv=None):
-    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__)
     parser.add_argument("--source", default="data/intel_landscapes_48x48.npz")
     parser.add_argument("--out", default="tests/data/intel_slice.npz")
     parser.add_argument("--seed", type=int, default=0)

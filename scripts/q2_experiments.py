@@ -1,26 +1,25 @@
 #!/usr/bin/env python
-"""Every Q2 run of the homework, then its figures and summary table.
+"""Every Q2 run of the homework, then its figures and summary tables.
 
-    python -m scripts.q2_experiments            # what `make q2` runs
-    python -m scripts.q2_experiments --reuse    # keep runs that already completed
-    python -m scripts.q2_experiments --comparisons   # the runs the report compares with (make q2-comparisons)
+    python -m scripts.q2_experiments                 # make q2: the course's recipe
+    python -m scripts.q2_experiments --comparisons   # make q2-comparisons: our options beside it
+    ... --reuse                                      # keep runs that completed with the same command line
 
-1. Q2.1: the plain network at learning rates 0.1, 0.01 and 0.001.
+make q2, with the course's recipe (torch's initialisation, batch-norm running averages):
+1. Q2.1: the plain network at learning rates 0.1, 0.01 and 0.001, seed 42.
 2. The best rate, by final-epoch validation accuracy read back from the runs' JSONs.
-3. Q2.2: the batch-norm + global-average-pooling network at that rate; and both networks
-   with `-course_reshape`, the course's pixel handling, to measure what it costs.
-4. Figures (the sweep, Q2.1 against Q2.2, transposed against course-reshaped pixels, a
-   few images both ways) and `summary.json` / `summary.md` in the results folder.
+3. At that rate: Q2.2 (batch norm + global average pooling) with seed 42, and both
+   networks with seeds 1 and 2.
+4. Figures (the sweep, Q2.1 against Q2.2) and summary.json / summary.md.
 
-With --comparisons it runs instead, at the best rate of a finished `make q2`, both
-networks with seeds 1 and 2 and Q2.1 with torch's default initialisation, which the
-report and the README set beside make q2's runs.
+--comparisons, at the best rate of a finished make q2 and seed 42: each option added
+alone to the course's recipe (He initialisation, recomputed batch-norm statistics, the
+course's reshape of the stored pixels), with their figures and comparisons.json / .md.
 
 Runs go `--jobs` at a time, one torch thread each: at batch size 8 a second thread
 barely speeds one run up, while a second run in parallel doubles the throughput.
 """
-import argparse
-import importlib
+import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -30,42 +29,56 @@ import utils
 
 ROOT = Path(__file__).resolve().parents[1]
 LEARNING_RATES = (0.1, 0.01, 0.001)
+SEED = 42
+OTHER_SEEDS = (1, 2)
 NETWORKS = {"Q2.1": ["-no_batch_norm"], "Q2.2": []}
-COMPARISONS = [[*flags, "-seed", seed] for flags in NETWORKS.values() for seed in ("1", "2")] + [
-    [*NETWORKS["Q2.1"], "-init", "pytorch"]]
+# (network, option flags, what the option changes): each is one option added to the course's recipe
+OPTIONS = [
+    ("Q2.2", ["-bn_stats", "recomputed"], "batch-norm statistics recomputed before each evaluation"),
+    ("Q2.1", ["-init", "kaiming"], "He-normal initialisation"),
+    ("Q2.2", ["-init", "kaiming"], "He-normal initialisation"),
+    ("Q2.1", ["-course_reshape"], "the course's reshape of the stored pixels"),
+    ("Q2.2", ["-course_reshape"], "the course's reshape of the stored pixels"),
+]
 
 
-def run_dir(q2, results_dir, flags, epochs):
-    """The folder hw2-q2.py (the module `q2`) writes for these flags: it names it after its configuration."""
-    return Path(results_dir) / q2.run_name(q2.parse_args([*flags, "-epochs", str(epochs)]))
+class Run:
+    """One hw2-q2.py run: the network, its rate, seed and options, and the folder it writes."""
+
+    def __init__(self, network, learning_rate, seed=SEED, options=()):
+        self.network, self.learning_rate, self.seed, self.options = network, learning_rate, seed, list(options)
+        suffix = "".join("-" + token.lstrip("-").replace("_", "-") for token in self.options)
+        self.name = f"{network.replace('.', '').lower()}-lr{learning_rate:g}-seed{seed}{suffix}"
+        self.flags = [*NETWORKS[network], "-learning_rate", f"{learning_rate:g}", "-seed", str(seed), *self.options]
+
+    @property
+    def label(self):
+        return " ".join([self.network, *self.options]) if self.options else self.network
 
 
-def completed(folder):
-    path = Path(folder) / "results.json"
-    return path.is_file() and utils.read_json(path)["status"] == "completed"
+def run_all(runs, opt):
+    """Run hw2-q2.py for each Run, `opt.jobs` at a time -> {run name: results}.
 
-
-def run_all(q2, flag_sets, opt):
-    """Run hw2-q2.py once per flag list, `opt.jobs` at a time; returns {tuple(flags): results}."""
-    common = ["-epochs", str(opt.epochs), "-data_path", opt.data_path, "-results_dir", opt.results_dir,
-              "-device", opt.device, "-threads", "1", "-no_progress"]
-
-    def run(flags):
-        folder = run_dir(q2, opt.results_dir, flags, opt.epochs)
-        if not (opt.reuse and completed(folder)):
-            log = Path(opt.log_dir) / f"{folder.name}.log"
+    With --reuse, a run whose results.json completed with this very command line is kept.
+    """
+    def run(spec):
+        argv = [*spec.flags, "-epochs", str(opt.epochs), "-data_path", opt.data_path, "-results_dir",
+                opt.results_dir, "-run_name", spec.name, "-device", opt.device, "-threads", "1", "-no_progress"]
+        path = Path(opt.results_dir) / spec.name / "results.json"
+        kept = opt.reuse and path.is_file() and utils.read_json(path).get("argv") == argv
+        if not kept:
+            log = Path(opt.log_dir) / f"q2-{spec.name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
-            print(f"running {folder.name} (log: {log})", flush=True)
+            print(f"running {spec.name} (log: {log})", flush=True)
             with open(log, "w") as out:
-                subprocess.run([sys.executable, str(ROOT / "hw2-q2.py"), *flags, *common],
+                subprocess.run([sys.executable, str(ROOT / "hw2-q2.py"), *argv],
                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
-        path = folder / "results.json"
-        if not path.is_file():
-            raise utils.UserError(f"{folder.name} wrote no results; see {opt.log_dir}/{folder.name}.log")
+            if not path.is_file() or utils.read_json(path).get("argv") != argv:
+                raise utils.UserError(f"{spec.name} wrote no results; see {log}")
         return utils.read_json(path)
 
     with ThreadPoolExecutor(opt.jobs) as pool:
-        return dict(zip(map(tuple, flag_sets), pool.map(run, flag_sets)))
+        return dict(zip((spec.name for spec in runs), pool.map(run, runs)))
 
 
 def best_learning_rate(sweep):
@@ -76,9 +89,10 @@ def best_learning_rate(sweep):
     return max(finished, key=lambda lr: finished[lr]["val_acc"][-1])
 
 
-def summary_row(name, results, folder):
+def summary_row(label, results, folder):
     """The summary's line for one run; `folder` (its results folder's name) leads to the full record."""
-    row = {"run": name, "folder": folder, "learning_rate": results["args"]["learning_rate"],
+    args = results["args"]
+    row = {"run": label, "folder": folder, "learning_rate": args["learning_rate"], "seed": args["seed"],
            "status": results["status"], "n_params": results["n_params"]}
     if results["status"] == "completed":
         row.update(final_train_loss=results["train_loss"][-1], final_val_acc=results["val_acc"][-1],
@@ -91,8 +105,18 @@ def summary_row(name, results, folder):
     return row
 
 
+def seed_statistics(rows):
+    """{key: {mean, std, values}} of the final validation and test accuracies of runs that differ by seed only."""
+    stats = {}
+    for key in ("final_val_acc", "test_acc"):
+        values = [row[key] for row in rows]
+        stats[key] = {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                      "values": values}
+    return stats
+
+
 def markdown_table(rows):
-    columns = [("run", "run", str), ("learning_rate", "lr", "{:g}".format),
+    columns = [("run", "run", str), ("learning_rate", "lr", "{:g}".format), ("seed", "seed", str),
                ("final_train_loss", "final train loss", "{:.4f}".format),
                ("final_val_acc", "final val acc", "{:.4f}".format), ("test_acc", "test acc", "{:.4f}".format),
                ("best_val_epoch", "best val epoch", str), ("best_val_acc", "best val acc", "{:.4f}".format),
@@ -108,23 +132,30 @@ def markdown_table(rows):
 
 
 def plot_comparison(curves, stem, title):
-    """Two panels, training loss and validation accuracy per epoch, one line per run."""
-    fig, (loss_ax, acc_ax) = utils.pyplot().subplots(1, 2, figsize=(11, 4))
+    """Two panels, training loss and validation accuracy per epoch, one line per run and one legend for both.
+
+    Drawn at the size the report prints it (6.4 in wide, within the text width of 6.5 in), with 8-9.5 pt text."""
+    fig, (loss_ax, acc_ax) = utils.pyplot().subplots(1, 2, figsize=(6.4, 2.9), layout="constrained")
     for label, results in curves.items():
         epochs = range(1, len(results["train_loss"]) + 1)
-        loss_ax.plot(epochs, results["train_loss"], marker=".", label=label)
-        acc_ax.plot(epochs, results["val_acc"], marker=".", label=label)
+        loss_ax.plot(epochs, results["train_loss"], marker=".", markersize=3, linewidth=1.2, label=label)
+        acc_ax.plot(epochs, results["val_acc"], marker=".", markersize=3, linewidth=1.2, label=label)
     for ax, ylabel in ((loss_ax, "Training loss"), (acc_ax, "Validation accuracy")):
-        ax.set_xlabel("Epoch")
-        ax.set_ylabel(ylabel)
+        ax.set_xlabel("Epoch", fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
+    fig.legend(*loss_ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(len(curves), 4),
+               fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=9.5)
     utils.save_figure(fig, stem)
 
 
 def plot_pixel_orders(data_path, stem, n_images=6):
-    """The first training images of each class as the network sees them, transposed and course-reshaped."""
+    """The first training images of each class as the network sees them, transposed and course-reshaped.
+
+    Drawn at the size the report prints it (6.4 in wide, within the text width of 6.5 in), with 8-9 pt text."""
     import numpy as np
 
     plt = utils.pyplot()
@@ -133,86 +164,109 @@ def plot_pixel_orders(data_path, stem, n_images=6):
         labels = archive["train_labels"].reshape(-1)
         picks = [int(np.flatnonzero(labels == c)[0]) for c in range(n_images)]
         raw = archive["train_images"][picks]
-    views = {"transposed (ours)": utils.intel_images_to_tensor(raw),
-             "course reshape": utils.intel_images_to_tensor(raw, course_reshape=True)}
-    fig, axes = plt.subplots(2, n_images, figsize=(2 * n_images, 4.4))
+    views = {"transposed\n(ours)": utils.intel_images_to_tensor(raw),
+             "course\nreshape": utils.intel_images_to_tensor(raw, course_reshape=True)}
+    fig, axes = plt.subplots(2, n_images, figsize=(6.4, 2.4), layout="constrained", squeeze=False)
     for row, (view, images) in enumerate(views.items()):
         for col, image in enumerate(images):
             axes[row, col].imshow(image.permute(1, 2, 0).numpy() * 256 / 255)
             axes[row, col].set_xticks([])
             axes[row, col].set_yticks([])
             if row == 0:
-                axes[row, col].set_title(utils.INTEL_CLASSES[labels[picks[col]]])
-        axes[row, 0].set_ylabel(view)
+                axes[row, col].set_title(utils.INTEL_CLASSES[labels[picks[col]]], fontsize=9)
+        axes[row, 0].set_ylabel(view, fontsize=9)
     utils.save_figure(fig, stem)
 
 
+def course_recipe(opt):
+    """make q2: the sweep, then both networks over three seeds at the best rate -> summary.json."""
+    sweep = [Run("Q2.1", lr) for lr in LEARNING_RATES]
+    swept = run_all(sweep, opt)
+    by_rate = {spec.learning_rate: swept[spec.name] for spec in sweep}
+    best_lr = best_learning_rate(by_rate)
+    print(f"best learning rate by final validation accuracy: {best_lr:g}", flush=True)
+    seeded = {network: [Run(network, best_lr, seed) for seed in (SEED, *OTHER_SEEDS)] for network in NETWORKS}
+    # seed by seed, so that the seed-42 Q2.2 run, the one the questions ask for, comes first
+    pending = [specs[i] for i in range(1 + len(OTHER_SEEDS)) for specs in seeded.values()
+               if specs[i].name not in swept]
+    finished = {**swept, **run_all(pending, opt)}
+
+    out = Path(opt.results_dir)
+    plot_comparison({f"lr {spec.learning_rate:g}": by_rate[spec.learning_rate] for spec in sweep
+                     if by_rate[spec.learning_rate]["train_loss"]},
+                    out / "lr_sweep", "Q2.1 network: learning-rate sweep (SGD, batch 8, seed 42)")
+    plot_comparison({f"{network} (lr {best_lr:g})": finished[specs[0].name] for network, specs in seeded.items()},
+                    out / "q21_vs_q22", "Q2.1 (flatten) against Q2.2 (batch norm + global average pooling), seed 42")
+    rows = [summary_row(f"Q2.1 lr {spec.learning_rate:g}", swept[spec.name], spec.name) for spec in sweep]
+    seeds = {}
+    for network, specs in seeded.items():
+        network_rows = [summary_row(f"{network} seed {spec.seed}", finished[spec.name], spec.name) for spec in specs]
+        rows += [row for row in network_rows if row["folder"] not in swept]
+        seeds[network] = seed_statistics(network_rows)
+    utils.write_json(out / "summary.json", {"args": vars(opt), "best_learning_rate": best_lr, "runs": rows,
+                                            "seeds": seeds})
+    table = markdown_table(rows)
+    utils.write_text(out / "summary.md", table)
+    print(table)
+
+
+def comparisons(opt):
+    """make q2-comparisons: each option alone beside the course's recipe, seed 42 -> comparisons.json."""
+    summary_path = Path(opt.results_dir) / "summary.json"
+    if not summary_path.is_file():
+        raise utils.UserError(f"{summary_path}: no such file; run `make q2` first (it picks the learning rate)")
+    summary = utils.read_json(summary_path)
+    best_lr = summary["best_learning_rate"]
+    baseline = {network: Run(network, best_lr) for network in NETWORKS}
+    finished = {}
+    for spec in baseline.values():
+        path = Path(opt.results_dir) / spec.name / "results.json"
+        if not path.is_file():
+            raise utils.UserError(f"{path}: no such file; run `make q2` first (the course's recipe, seed 42)")
+        finished[spec.name] = utils.read_json(path)
+    variants = [(Run(network, best_lr, options=flags), change) for network, flags, change in OPTIONS]
+    finished.update(run_all([spec for spec, _ in variants], opt))
+
+    out = Path(opt.results_dir)
+    rows = [{**summary_row(f"{network} (course's recipe)", finished[spec.name], spec.name), "changes": "-"}
+            for network, spec in baseline.items()]
+    rows += [{**summary_row(spec.label, finished[spec.name], spec.name), "changes": change}
+             for spec, change in variants]
+    reshaped = {spec.network: finished[spec.name] for spec, _ in variants if "-course_reshape" in spec.options}
+    plot_comparison({f"{network}, {view}": results for network in NETWORKS
+                     for view, results in (("transposed", finished[baseline[network].name]),
+                                           ("course reshape", reshaped[network]))},
+                    out / "course_reshape", f"Pixels transposed against the course's reshape (lr {best_lr:g}, seed 42)")
+    recomputed = next(finished[spec.name] for spec, _ in variants if "recomputed" in spec.options)
+    utils.plot_series({"recomputed over 2,048 training images": recomputed["val_acc"],
+                       "torch's running averages": recomputed["val_acc_running_bn"]},
+                      "Validation accuracy", out / "bn_statistics",
+                      f"Q2.2 (lr {best_lr:g}, seed 42), same weights: two sets of batch-norm statistics")
+    plot_pixel_orders(opt.data_path, out / "pixel_orders")
+    utils.write_json(out / "comparisons.json", {"args": vars(opt), "best_learning_rate": best_lr, "runs": rows})
+    table = markdown_table(rows)
+    utils.write_text(out / "comparisons.md", table)
+    print(table)
+
+
 def main(argv=None):
-    parser = utils.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
     parser.add_argument("--data_path", default="data/intel_landscapes_48x48.npz")
     parser.add_argument("--results_dir", default="results/q2")
     parser.add_argument("--log_dir", default="logs")
     parser.add_argument("--device", default="cpu", help="passed to every run: cpu, cuda or mps")
-    parser.add_argument("--reuse", action="store_true", help="keep runs whose results.json says completed")
-    parser.add_argument("--no_course_reshape", action="store_true", help="skip the two course-reshape runs")
+    parser.add_argument("--reuse", action="store_true", help="keep runs that completed with the same command line")
     parser.add_argument("--comparisons", action="store_true",
-                        help="only the other seeds and torch's initialisation, at the best rate of summary.json")
+                        help="each option beside the course's recipe, at the best rate of summary.json")
     opt = parser.parse_args(argv)
     parser.check(opt.epochs >= 1, f"--epochs {opt.epochs}: expected at least 1")
     parser.check(opt.jobs >= 1, f"--jobs {opt.jobs}: expected at least 1")
     print("Arguments:", vars(opt))
     if not Path(opt.data_path).is_file():
         raise utils.UserError(f"{opt.data_path}: no such file; run `make data` first")
-    q2 = importlib.import_module("hw2-q2")
-    if opt.comparisons:
-        summary = Path(opt.results_dir) / "summary.json"
-        if not summary.is_file():
-            raise utils.UserError(f"{summary}: no such file; run `make q2` first (it picks the learning rate)")
-        best_lr = utils.read_json(summary)["best_learning_rate"]
-        run_all(q2, [[*flags, "-learning_rate", f"{best_lr:g}"] for flags in COMPARISONS], opt)
-        return
-
-    sweep_flags = [["-no_batch_norm", "-learning_rate", f"{lr:g}"] for lr in LEARNING_RATES]
-    sweep = dict(zip(LEARNING_RATES, run_all(q2, sweep_flags, opt).values()))
-    best_lr = best_learning_rate(sweep)
-    print(f"best learning rate by final validation accuracy: {best_lr:g}")
-
-    at_best = {(network, reshape): [*flags, "-learning_rate", f"{best_lr:g}", *(["-course_reshape"] if reshape else [])]
-               for network, flags in NETWORKS.items() for reshape in (False, True)
-               if not (reshape and opt.no_course_reshape)}
-    pending = [flags for key, flags in at_best.items() if key != ("Q2.1", False)]
-    finished = run_all(q2, pending, opt)
-    runs = {key: sweep[best_lr] if key == ("Q2.1", False) else finished[tuple(flags)] for key, flags in at_best.items()}
-
-    out = Path(opt.results_dir)
-    plot_comparison({f"lr {lr:g}": r for lr, r in sweep.items() if r["train_loss"]}, out / "lr_sweep",
-                    "Q2.1 network: learning-rate sweep (SGD, batch 8)")
-    plot_comparison({f"{network} (lr {best_lr:g})": runs[(network, False)] for network in NETWORKS},
-                    out / "q21_vs_q22", "Q2.1 (flatten) against Q2.2 (batch norm + global average pooling)")
-    q22 = runs[("Q2.2", False)]
-    if q22.get("val_acc_running_bn"):
-        utils.plot_series({"statistics recomputed before each evaluation": q22["val_acc"],
-                           "torch's running averages": q22["val_acc_running_bn"]},
-                          "Validation accuracy", out / "bn_statistics",
-                          f"Q2.2 (lr {best_lr:g}), same weights: two sets of batch-norm statistics")
-    def folder(flags):
-        return run_dir(q2, opt.results_dir, flags, opt.epochs).name
-
-    rows = [summary_row(f"Q2.1 lr {lr:g}", sweep[lr], folder(flags)) for lr, flags in zip(LEARNING_RATES, sweep_flags)]
-    rows += [summary_row("Q2.2", runs[("Q2.2", False)], folder(at_best[("Q2.2", False)]))]
-    if not opt.no_course_reshape:
-        plot_comparison({f"{network}, {'course reshape' if reshape else 'transposed'}": runs[(network, reshape)]
-                         for network in NETWORKS for reshape in (False, True)},
-                        out / "course_reshape", f"Pixels transposed (ours) against the course's reshape (lr {best_lr:g})")
-        rows += [summary_row(f"{network} course reshape", runs[(network, True)], folder(at_best[(network, True)]))
-                 for network in NETWORKS]
-    plot_pixel_orders(opt.data_path, out / "pixel_orders")
-    utils.write_json(out / "summary.json", {"args": vars(opt), "best_learning_rate": best_lr, "runs": rows})
-    table = markdown_table(rows)
-    utils.write_text(out / "summary.md", table)
-    print(table)
+    (comparisons if opt.comparisons else course_recipe)(opt)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 
     python -m scripts.q3_ablations [--reuse]          # make ablations (after make q3)
 
-1. Training choices: the attention model of `make q3`, retrained with one choice the
-   statement leaves open changed (ABLATIONS), each into results/q3/ablations/<name>/ and
-   tested as the main runs are (greedy, beam 5, nucleus p = 0.8 with WER@3).
+1. Training options: the attention model of `make q3` (the course's recipe), retrained
+   with one option added (ABLATIONS), each into results/q3/ablations/<name>/ and tested
+   as the main runs are (greedy, beam 5, nucleus p = 0.8 with WER@3).
 2. Beam-search length normalisation: the main attention checkpoints decode the
    validation set with beam 5 under each exponent of LENGTH_ALPHAS.
 
@@ -18,13 +18,13 @@ from pathlib import Path
 import torch
 
 import utils
-from scripts.q3_experiments import BEAM_SIZE, K, TOP_P, format_mean_std, mean_std, train_and_test
+from scripts.q3_experiments import BEAM_SIZE, K, TOP_P, common_flags, format_mean_std, mean_std, train_and_test
 
-ABLATIONS = {  # folder: (hw2-q3.py train flags, what changes from the main runs)
-    "clip_norm0": (["--clip_norm", "0"], "no gradient clipping"),
-    "init_scaled": (["--init", "scaled"], "LSTMs keep torch's initialisation (embeddings still scaled)"),
-    "init_torch": (["--init", "torch"], "torch's default initialisation"),
-    "length_pool20": (["--length_pool", "20"], "batches from length-sorted pools"),
+ABLATIONS = {  # folder: (hw2-q3.py train flags, the option added to the course's recipe)
+    "init_scaled": (["--init", "scaled"], "embeddings N(0, 1/H), generator bias 0"),
+    "init_scaled_lstm": (["--init", "scaled_lstm"], "as init_scaled, plus orthogonal recurrent weights, forget bias 1"),
+    "clip_norm1": (["--clip_norm", "1"], "gradient norm clipped at 1"),
+    "length_pool20": (["--length_pool", "20"], "batches from length-sorted pools of 20"),
 }
 LENGTH_ALPHAS = (0.0, 0.5, 1.0)
 METRICS = [  # (label, JSON suffix, key in the test JSON or None for training, metric)
@@ -46,18 +46,18 @@ def attention_metrics(folder, seeds):
             for label, suffix, key, metric in METRICS}
 
 
-def beam_alpha_sweep(main_dir, seeds, data_dir, device):
+def beam_alpha_sweep(main_dir, seeds, data_dir, device, max_len=50):
     """Validation CER/WER of each main attention checkpoint under beam 5, per length exponent."""
     q3 = importlib.import_module("hw2-q3")
+    statement_config = {"hidden_size": 128, "dropout": 0.3, "use_attn": True}  # for a checkpoint without its JSON
     scores = {alpha: {"cer": [], "wer": []} for alpha in LENGTH_ALPHAS}
     for seed in seeds:
-        args = q3.parse_args(["test", "--checkpoint_name", str(Path(main_dir) / f"attn-seed{seed}.pt"),
-                              "--data_dir", data_dir])
-        model, src_vocab, tgt_vocab, _ = q3.load_model(args, device)
+        model, src_vocab, tgt_vocab, _, _ = q3.load_model(Path(main_dir) / f"attn-seed{seed}.pt", device,
+                                                          statement_config, data_dir)
         model.eval()
         split = utils.load_p2g(data_dir, src_vocab, tgt_vocab, splits=("valid",))[0]["valid"]
         for alpha in LENGTH_ALPHAS:
-            spellings = q3.spell_split(q3.beam_search_batch, model, split, tgt_vocab, args.max_len, device,
+            spellings = q3.spell_split(q3.beam_search_batch, model, split, tgt_vocab, max_len, device,
                                        beam_size=BEAM_SIZE, alpha=alpha)
             for metric, value in q3.error_rates(spellings, split.spellings).items():
                 scores[alpha][metric].append(value)
@@ -74,7 +74,7 @@ def summary_markdown(summary):
         cells = [row["run"], row["changes"], *(format_mean_std(row["metrics"][m]) for m in labels)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Beam {BEAM_SIZE}, main attention checkpoints, validation set; hypotheses ranked by "
-                  "sum(log p) / length^alpha.", "", "| alpha | CER | WER |", "|---|---|---|"]
+                  "$\\sum \\log p / \\text{length}^\\alpha$.", "", "| $\\alpha$ | CER | WER |", "|---|---|---|"]
     lines += [f"| {row['length_alpha']:g} | {format_mean_std(row['cer'])} | {format_mean_std(row['wer'])} |"
               for row in summary["beam_alpha"]]
     return "\n".join(lines) + "\n"
@@ -99,11 +99,12 @@ def main(argv=None):
     if missing:
         raise utils.UserError(f"{args.main_dir}: no attention checkpoint for seeds {missing}; run `make q3` first")
 
+    common = common_flags(args.data_dir, args.device, args.threads)
     for name in args.only or ABLATIONS:
         for seed in args.seeds:
-            train_and_test("attn", ["--use_attn", *ABLATIONS[name][0]], seed, Path(args.results_dir) / name, args,
-                           log_tag=f"-{name}")
-    training = [{"run": "main (`make q3`)", "flags": [], "changes": "none",
+            train_and_test("attn", ["--use_attn", *ABLATIONS[name][0]], seed, Path(args.results_dir) / name, common,
+                           args.n_epochs, Path(args.log_dir) / f"q3-{name}-attn-seed{seed}.log", args.reuse)
+    training = [{"run": "course's recipe (`make q3`)", "flags": [], "changes": "none",
                  "metrics": attention_metrics(args.main_dir, args.seeds)}]
     training += [{"run": name, "flags": flags, "changes": changes,
                   "metrics": attention_metrics(Path(args.results_dir) / name, args.seeds)}

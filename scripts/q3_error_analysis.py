@@ -140,7 +140,8 @@ def markdown(analysis, seeds):
         kind_label = f"rare letter ({rare_letters_label(first['rare_letters'])})" if kind == "rare letter" else kind
         cells = [f"{analysis[m]['kinds'][kind]['wer']:.3f}" if kind in analysis[m]["kinds"] else "–" for m in models]
         lines.append(f"| {kind_label} | {counts['words']:,} | " + " | ".join(cells) + " |")
-    lines += ["", "| count | " + " | ".join(MODELS[m].lower() for m in models) + " |",
+    lines += ["", "What the wrong words have wrong, and the letters behind it:", "",
+              "| count | " + " | ".join(MODELS[m].lower() for m in models) + " |",
               "|---|" + "---|" * len(models)]
     rows = [("wrong words", lambda a: f"{a['n_wrong']:,}"),
             ("one edit away", lambda a: share(a["wrong_by_one_edit"], a["n_wrong"])),
@@ -160,8 +161,8 @@ def markdown(analysis, seeds):
                                                             a["edit_operations"].get("replace", 0)))]
     lines += [f"| {label} | " + " | ".join(cell(analysis[m]) for m in models) + " |" for label, cell in rows]
     last = analysis[models[-1]]
-    lines += ["", f"{MODELS[models[-1]]}, most frequent confusions (true -> predicted, count): "
-              + ", ".join(f"{g} -> {p} ({n})" for g, p, n in last["most_replaced"]) + ".",
+    lines += ["", f"{MODELS[models[-1]]}, most frequent confusions (true → predicted, count): "
+              + ", ".join(f"{g} → {p} ({n})" for g, p, n in last["most_replaced"]) + ".",
               "Letters most often missed (count, share of that letter's occurrences): "
               + ", ".join(f"{c} ({n}, {rate:.1%})" for c, n, rate in last["most_missed"]) + ".",
               "Letters most often added: " + ", ".join(f"{c} ({n})" for c, n in last["most_added"]) + ".",

@@ -2,7 +2,7 @@
 
     python -m scripts.q3_experiments [--seeds 42 1 2] [--reuse] [--results_dir results/q3]   # make q3
 
-For each seed: train without and with attention (the statement's hyperparameters), test
+For each seed: train without and with attention (the statement's hyperparameters, the course's recipe), test
 both greedily and with beam search (size 5), and sample the attention model with nucleus
 sampling (p = 0.8: WER@3, and both WERs averaged exactly over the sampling). Writes
 summary.json and summary.md (mean and sample standard deviation over the seeds) in the
@@ -40,35 +40,31 @@ def run(command, log, reuse_if=None):
         raise utils.UserError(f"`{' '.join(command)}` failed with exit code {done.returncode}; see {log}")
 
 
-def train_and_test(name, flags, seed, results, args, attention_plots=0, log_tag=""):
+def train_and_test(name, flags, seed, results, common, n_epochs, log, reuse=False, attention_plots=0):
     """Train one model (hw2-q3.py `flags`) with `seed` into `results`/`name`-seed`seed`.pt,
     then test it greedily and with beam search, and an attention model with nucleus sampling.
 
-    `args` gives data_dir, device, threads, n_epochs, log_dir and reuse (skip a run whose JSON exists);
-    the log is `args.log_dir`/q3`log_tag`-`name`-seed`seed`.log.
+    `common` are the flags of every run (data, device, threads); the output goes to `log`;
+    with `reuse`, a step whose JSON exists is skipped.
     """
     results, stem = Path(results), f"{name}-seed{seed}"
-    log = Path(args.log_dir) / f"q3{log_tag}-{stem}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    base = ["--data_dir", args.data_dir, "--results_dir", str(results), "--device", args.device,
-            "--threads", str(args.threads),
-            "--no_progress", "--seed", str(seed), "--checkpoint_name", str(results / f"{stem}.pt")]
-    reuse = args.reuse or None
-    run(["hw2-q3.py", "train", *flags, *base, "--n_epochs", str(args.n_epochs)], log,
-        reuse and results / f"{stem}-train.json")
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    base = [*common, "--results_dir", str(results), "--no_progress", "--seed", str(seed),
+            "--checkpoint_name", str(results / f"{stem}.pt")]
+
+    def output(suffix):
+        return results / f"{stem}-{suffix}.json" if reuse else None
+
+    run(["hw2-q3.py", "train", *flags, *base, "--n_epochs", str(n_epochs)], log, output("train"))
     plots = ["--attention_plots", str(attention_plots)] if attention_plots else []
-    run(["hw2-q3.py", "test", *base, "--beam_size", str(BEAM_SIZE), *plots], log,
-        reuse and results / f"{stem}-test-beam{BEAM_SIZE}.json")
+    run(["hw2-q3.py", "test", *base, "--beam_size", str(BEAM_SIZE), *plots], log, output(f"test-beam{BEAM_SIZE}"))
     if "--use_attn" in flags:
-        run(["hw2-q3.py", "test", *base, "--topp", str(TOP_P), "--k", str(K)], log,
-            reuse and results / f"{stem}-test-topp{TOP_P}.json")
+        run(["hw2-q3.py", "test", *base, "--topp", str(TOP_P), "--k", str(K)], log, output(f"test-topp{TOP_P}"))
 
 
-def experiments(args):
-    for seed in args.seeds:
-        for name, flags in (("no-attn", []), ("attn", ["--use_attn"])):
-            plots = 4 if name == "attn" and seed == args.seeds[0] else 0
-            train_and_test(name, flags, seed, args.results_dir, args, attention_plots=plots)
+def common_flags(data_dir, device, threads):
+    """The flags every hw2-q3.py run of an experiment script shares."""
+    return ["--data_dir", data_dir, "--device", device, "--threads", str(threads)]
 
 
 def mean_std(values):
@@ -98,19 +94,19 @@ def summary_markdown(summary):
     return "\n".join(lines) + "\n"
 
 
-def summarise(args):
-    results = Path(args.results_dir)
+def summarise(results_dir, seeds):
+    results = Path(results_dir)
     rows = []
     for label, name, suffix, key, metrics in ROWS:
-        tests = [utils.read_json(results / f"{name}-seed{seed}-test-{suffix}.json") for seed in args.seeds]
+        tests = [utils.read_json(results / f"{name}-seed{seed}-test-{suffix}.json") for seed in seeds]
         rows.append({"label": label, **{m: mean_std([t[key][m] for t in tests]) for m in metrics}})
     training = {}
     for name in ("no-attn", "attn"):
-        runs = [utils.read_json(results / f"{name}-seed{seed}-train.json") for seed in args.seeds]
+        runs = [utils.read_json(results / f"{name}-seed{seed}-train.json") for seed in seeds]
         training[name] = {"best_val_cer": mean_std([r["best_val_cer"] for r in runs]),
                           "best_epoch": [r["best_epoch"] for r in runs],
                           "seconds": mean_std([r["total_seconds"] for r in runs])}
-    summary = {"seeds": args.seeds, "test": rows, "training": training}
+    summary = {"seeds": seeds, "test": rows, "training": training}
     utils.write_json(results / "summary.json", summary)
     text = summary_markdown(summary)
     utils.write_text(results / "summary.md", text)
@@ -129,9 +125,14 @@ def main(argv=None):
     parser.add_argument("--reuse", action="store_true", help="skip runs whose result JSON exists")
     parser.add_argument("--summary_only", action="store_true", help="only rebuild summary.{json,md}")
     args = parser.parse_args(argv)
+    common = common_flags(args.data_dir, args.device, args.threads)
     if not args.summary_only:
-        experiments(args)
-    summarise(args)
+        for seed in args.seeds:
+            for name, flags in (("no-attn", []), ("attn", ["--use_attn"])):
+                plots = 4 if name == "attn" and seed == args.seeds[0] else 0
+                train_and_test(name, flags, seed, args.results_dir, common, args.n_epochs,
+                               Path(args.log_dir) / f"q3-{name}-seed{seed}.log", args.reuse, attention_plots=plots)
+    summarise(args.results_dir, args.seeds)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""check_homework.py: our own folder passes, mutants of our files fail exactly the right checks,
-checkpoint scores equal `hw2-q3.py test`'s, exit codes, JSON."""
+"""check_homework.py: our own folder passes, mutants of our files fail exactly their own check (and
+correct variants fail nothing), checkpoint scores equal `hw2-q3.py test`'s, a folder that hangs or
+kills its process fails one line while the batch goes on, exit codes, JSON and CSV."""
+import csv
 import importlib.util
 import json
+import shutil
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +15,9 @@ import torch
 
 import check_homework
 import utils
+from checker import checkpoints, layout, q3_checks
+from checker.folder import Check, check_folder, judge
+from checker.student import Student
 from helpers import INTEL_SLICE, ROOT, q3, run_script, slice_data, train_briefly
 
 Q3_FILES = ("models.py", "hw2-q3.py", "utils.py")
@@ -33,110 +40,238 @@ def make_student(root, q3_patches=None, q2_patches=None, q3_dir="hw2-q3", q2_dir
 
 def check(folder, **options):
     settings = {"data_dir": None, "npz": None, "device": torch.device("cpu"), **options}
-    results, scores, _ = check_homework.check_folder(Path(folder).resolve(), SimpleNamespace(**settings))
-    return {r.id: r for r in results}, scores
+    report = check_folder(Path(folder).resolve(), SimpleNamespace(**settings))
+    return {r.id: r for r in report.results}, report.checkpoints
 
 
 @pytest.fixture
 def fewer_draws(monkeypatch):
-    """Fewer nucleus draws for folders whose hw2-q3.py is ours unchanged: the full 20,000 are
+    """Fewer nucleus draws for folders whose sampling is ours unchanged: the full 20,000 are
     drawn on our own folder and on the nucleus mutants."""
-    monkeypatch.setattr(check_homework, "NUCLEUS_SUPPORT_DRAWS", 500)
-    monkeypatch.setattr(check_homework, "NUCLEUS_FREQUENCY_DRAWS", 2000)
+    monkeypatch.setattr(q3_checks, "NUCLEUS_SUPPORT_DRAWS", 500)
+    monkeypatch.setattr(q3_checks, "NUCLEUS_FREQUENCY_DRAWS", 2000)
 
 
-def failing(results):
-    return {id for id, r in results.items() if r.status == "fail"}
+def with_status(results, status):
+    return {id for id, r in results.items() if r.status == status}
 
 
 def test_our_own_folder_passes_every_check():
     results, scores = check(ROOT, npz=INTEL_SLICE)
     assert all(r.status == "pass" for r in results.values()), {id: r.message for id, r in results.items()
                                                                if r.status != "pass"}
-    assert {"q3.attention.formula", "q3.nucleus.frequencies", "q2.layout", "q2.params.bn"} <= results.keys()
-    assert "W_s = self.W_s, W_h = self.W_h" in results["q3.attention.formula"].message
+    assert {"q3.attention.formula", "q3.nucleus.frequencies", "q2.layout", "q2.params.bn", "q2.signature",
+            "q2.maxpool_switch", "q2.dropout.placement", "q2.block.order"} <= results.keys()
+    assert "W_s = self.W_s, W_h = self.W_h, v = self.v, W_out = self.W_out" in results["q3.attention.formula"].message
     assert "HWC" in results["q2.layout"].message
     assert len(scores) == sum(1 for id in results if id.startswith("q3.checkpoint.")) == 6
+    assert all(s[f"expected_test_wer@{checkpoints.K}"] is not None for s in scores if s["use_attn"])
     assert sys.modules["utils"] is utils  # ours again after the student's (here: the same files) were unloaded
 
 
-def test_a_real_checkpoint_scores_as_hw2_q3_test(tmp_path, fewer_draws):
+def test_a_real_checkpoint_scores_as_hw2_q3_test_on_the_course_data_by_default(tmp_path, fewer_draws):
     checkpoint = ROOT / "results" / "q3" / "attn-seed42.pt"
     folder = make_student(tmp_path)
     (folder / "hw2-q3" / checkpoint.name).symlink_to(checkpoint)
-    _, scores = check(folder, data_dir=ROOT / "data")
+    results, scores = check(folder)  # no --data_dir: the course's files beside check_homework.py
+    assert results[f"q3.checkpoint.{checkpoint.name}"].status == "pass"
     course = course_test_scores(checkpoint, ROOT / "data", tmp_path)
     assert (scores[0]["test_cer"], scores[0]["test_wer"]) == (course["cer"], course["wer"])
 
 
 def test_an_unchanged_copy_in_subfolders_passes(tmp_path, fewer_draws):
     results, _ = check(make_student(tmp_path))
-    assert not failing(results)
+    assert not with_status(results, "fail") and not with_status(results, "warn")
     assert results["q2.layout"].status == "skip"  # no --npz
 
 
+DECODER_SLICES = ("        if tgt.shape[1] > 1:\n            tgt = tgt[:, :-1]\n", "")
+SEQ2SEQ_CALL = "outputs, dec_hidden = self.decoder(tgt, dec_hidden, encoder_outputs, src_lengths)"
+ATTENTION_SCORES = "e = self.v(torch.tanh(self.W_s(query).unsqueeze(2) + W_h_h.unsqueeze(1))).squeeze(-1)  # (B, T, S)"
+ONE_STEP_SCORES = "e = self.v(torch.tanh(self.W_s(query) + W_h_h)).transpose(1, 2)  # (B, 1, S): one step only"
+ATTENTION_RESULT = "return torch.tanh(self.W_out(torch.cat([c, query], dim=-1))), alpha"
+DECODER_ATTENDS = "lstm_output, alpha = self.attn.attend(lstm_output, memory)"
+DECODER_STEPS = ("steps = [self.attn.attend(lstm_output[:, t:t + 1], memory) for t in range(lstm_output.shape[1])]\n"
+                 "            lstm_output = torch.cat([s for s, _ in steps], dim=1)\n"
+                 "            alpha = torch.cat([a for _, a in steps], dim=1)")
+ONE_STEP_ATTENTION = [(ATTENTION_SCORES, ONE_STEP_SCORES), (DECODER_ATTENDS, DECODER_STEPS)]
+W_OUT = "        self.W_out = nn.Linear(2 * hidden_size, hidden_size, bias=False)\n"
+MASK = 'e = e.masked_fill(~mask.unsqueeze(1), float("-inf"))'
+MLP_SECOND_RELU = "nn.Linear(1024, 512),\n            nn.ReLU(),\n"
+
+# name: (Q3 patches, Q2 patches, the checks that fail, {check id: (status, part of its message)})
 MUTANTS = {
     "attention masked to 0": (
-        {"models.py": [('e.masked_fill(~mask.unsqueeze(1), float("-inf"))', "e.masked_fill(~mask.unsqueeze(1), 0.0)")]},
-        {}, {"q3.attention.padding", "q3.model.batch_invariance"}, "-inf"),
+        {"models.py": [(MASK, "e = e.masked_fill(~mask.unsqueeze(1), 0.0)")]}, {},
+        {"q3.attention.padding"}, {"q3.attention.padding": ("fail", "-inf"),
+                                   "q3.model.batch_invariance": ("skip", "q3.attention.padding")}),
     "attention without a mask": (
-        {"models.py": [('e = e.masked_fill(~mask.unsqueeze(1), float("-inf"))', "e = e")]},
-        {}, {"q3.attention.padding", "q3.model.batch_invariance"}, "padding gets weight"),
+        {"models.py": [(MASK, "e = e")]}, {},
+        {"q3.attention.padding"}, {"q3.attention.padding": ("fail", "padding gets weight")}),
     "reshape_state with the halves swapped": (
-        {"models.py": [("torch.cat([part[0], part[1]], dim=-1)", "torch.cat([part[1], part[0]], dim=-1)")]},
-        {}, {"q3.reshape_state"}, "swapped"),
+        {"models.py": [("torch.cat([part[0], part[1]], dim=-1)", "torch.cat([part[1], part[0]], dim=-1)")]}, {},
+        {"q3.reshape_state"}, {"q3.reshape_state": ("fail", "swapped")}),
     "dropout on the LSTM's input only": (
         {"models.py": [("return self.dropout(enc_output), (h, c)", "return enc_output, (h, c)"),
                        ("return self.dropout(lstm_output), dec_state, alpha", "return lstm_output, dec_state, alpha")]},
-        {}, {"q3.dropout.placement"}, "never on the encoder outputs, decoder outputs"),
+        {}, {"q3.dropout.placement"},
+        {"q3.dropout.placement": ("fail", "never on the encoder outputs, decoder outputs")}),
     "nucleus dropping the token that crosses p": (
-        {"hw2-q3.py": [("kept = sorted_probs * (mass_before < p)", "kept = sorted_probs * (sorted_probs.cumsum(-1) < p)")]},
-        {}, {"q3.nucleus.support", "q3.nucleus.frequencies"}, "crosses p"),
+        {"utils.py": [("kept = sorted_probs * (mass_before < p)",
+                       "kept = sorted_probs * (sorted_probs.cumsum(-1) < p)")]},
+        {}, {"q3.nucleus.support", "q3.nucleus.frequencies"},
+        {"q3.nucleus.support": ("fail", "p = 0.75 over probabilities"), "q3.nucleus.frequencies": ("fail", "p = 0.8")}),
     "nucleus sampling the whole distribution": (
-        {"hw2-q3.py": [("kept = sorted_probs * (mass_before < p)", "kept = sorted_probs")]},
-        {}, {"q3.nucleus.support", "q3.nucleus.frequencies"}, "outside the top-p set"),
+        {"utils.py": [("kept = sorted_probs * (mass_before < p)", "kept = sorted_probs")]}, {},
+        {"q3.nucleus.support", "q3.nucleus.frequencies"}, {"q3.nucleus.support": ("fail", "outside the top-p set")}),
     "nucleus not implemented": (
-        {"hw2-q3.py": [('renormalised distribution (1,); also (B, V) -> (B, 1)."""\n',
-                        'renormalised distribution (1,); also (B, V) -> (B, 1)."""\n'
-                        '    raise NotImplementedError("Add your implementation.")\n')]},
-        {}, {"q3.nucleus.support", "q3.nucleus.frequencies"}, "NotImplementedError: Add your implementation. (at hw2-q3.py:"),
+        {"hw2-q3.py": [("the next token is drawn from that distribution.\n    \"\"\"\n",
+                        "the next token is drawn from that distribution.\n    \"\"\"\n"
+                        "    raise NotImplementedError(\"Add your implementation.\")\n")]}, {},
+        {"q3.nucleus.support", "q3.nucleus.frequencies"},
+        {"q3.nucleus.support": ("fail", "nucleus_sampling(logits (V,), p=0.75) raises NotImplementedError: Add your "
+                                        "implementation. (at hw2-q3.py:")}),
     "attention not implemented (as the skeleton)": (
         {"models.py": [("    def __init__(self, hidden_size):\n        super().__init__()\n",
                         '    def __init__(self, hidden_size):\n        super().__init__()\n'
-                        '        raise NotImplementedError("Add your implementation.")\n')]},
-        {}, {"q3.attention.shapes", "q3.attention.padding", "q3.attention.formula"},
-        "NotImplementedError: Add your implementation. (at models.py:"),
+                        '        raise NotImplementedError("Add your implementation.")\n')]}, {},
+        {"q3.attention.shapes"},
+        {"q3.attention.shapes": ("fail", "NotImplementedError: Add your implementation. (at models.py:"),
+         "q3.attention.formula": ("skip", "see q3.attention.shapes")}),
+    "greedy_next_token calling sys.exit": (
+        {"hw2-q3.py": [('"""logits (V,) -> index of the most probable token (1,); also (B, V) -> (B, 1)."""\n',
+                        '"""logits (V,) -> index of the most probable token (1,); also (B, V) -> (B, 1)."""\n'
+                        '    sys.exit(0)\n')]}, {},
+        {"q3.greedy_next_token"},
+        {"q3.greedy_next_token": ("fail", "SystemExit: sys.exit(0) was called (at hw2-q3.py:")}),
     "hw2-q3.py with a syntax error": (
-        {"hw2-q3.py": [("\nDECODE_BATCH_SIZE = 500", "\nDECODE_BATCH_SIZE = (500")]},
-        {}, {"q3.import.script"}, "SyntaxError"),
+        {"hw2-q3.py": [("\nN_EXAMPLES = 10", "\nN_EXAMPLES = (10")]}, {},
+        {"q3.import.script"}, {"q3.import.script": ("fail", "SyntaxError")}),
+    "a decoder that reads all of tgt": (
+        {"models.py": [DECODER_SLICES]}, {},
+        {"q3.decoder.shapes"}, {"q3.decoder.shapes": ("fail", "the course's passes all of tgt")}),
+    "a train that passes tgt[:, :-1] itself": (
+        {"models.py": [DECODER_SLICES],
+         "hw2-q3.py": [("logits, _ = model(src, src_lengths, tgt)",
+                        "logits, _ = model(src, src_lengths, tgt[:, :-1])")]},
+        {}, {"q3.decoder.shapes"}, {"q3.decoder.shapes": ("fail", "raises for 21 logits and 18 targets")}),
+    "a Seq2Seq that slices tgt itself (correct)": (
+        {"models.py": [DECODER_SLICES, (SEQ2SEQ_CALL, SEQ2SEQ_CALL.replace("(tgt,", "(tgt[:, :-1],"))]}, {},
+        set(), {"q3.decoder.shapes": ("pass", "your Seq2Seq drops the last column")}),
+    "attention returning (output, weights)": (
+        {"models.py": [("return self.attend(query, self.memory(encoder_outputs, src_lengths))[0]",
+                        "return self.attend(query, self.memory(encoder_outputs, src_lengths))")]}, {},
+        {"q3.attention.shapes"}, {"q3.attention.shapes": ("fail", "returns a tuple of 2"),
+                                  "q3.attention.padding": ("pass", "zero weight")}),
+    "attention written for one step at a time (correct)": (
+        {"models.py": ONE_STEP_ATTENTION}, {},
+        set(), {"q3.attention.shapes": ("warn", "the skeleton's docstring"),
+                "q3.attention.formula": ("pass", "one step at a time")}),
+    "attention for one step that discards masked_fill": (
+        {"models.py": [*ONE_STEP_ATTENTION, (MASK, MASK.removeprefix("e = "))]}, {},
+        {"q3.attention.padding"}, {"q3.attention.shapes": ("warn", "raises"),
+                                   "q3.attention.padding": ("fail", "keep its result"),
+                                   "q3.model.batch_invariance": ("skip", "q3.attention.padding")}),
+    "attention returning the context itself": (
+        {"models.py": [(ATTENTION_RESULT, "return c, alpha")]}, {},
+        {"q3.attention.formula"}, {"q3.attention.formula": ("fail", "no W_out, no tanh, no [c_t; s]")}),
+    "W_out in the decoder (correct)": (
+        {"models.py": [(W_OUT, ""), (ATTENTION_RESULT, "return c, alpha"),
+                       ("        self.attn = attn\n",
+                        "        self.attn = attn\n        if attn is not None:\n"
+                        "            self.W_out = nn.Linear(2 * hidden_size, hidden_size, bias=False)\n"),
+                       (DECODER_ATTENDS, "context, alpha = self.attn.attend(lstm_output, memory)\n"
+                                         "            lstm_output = torch.tanh(self.W_out(torch.cat([context, "
+                                         "lstm_output], dim=-1)))")]}, {},
+        set(), {"q3.attention.formula": ("pass", "W_out sits in your Decoder")}),
+    "attention with N(0, 1) weights (correct)": (
+        {"models.py": [(W_OUT, W_OUT + "        for layer in (self.W_s, self.W_h, self.v, self.W_out):\n"
+                                       "            nn.init.normal_(layer.weight)\n")]}, {},
+        set(), {"q3.attention.formula": ("pass", "W_s = self.W_s, W_h = self.W_h")}),
+    "W_s as a raw parameter (correct)": (
+        {"models.py": [("self.W_s = nn.Linear(hidden_size, hidden_size, bias=False)",
+                        "self.W_s_weight = nn.Parameter(torch.randn(hidden_size, hidden_size) / hidden_size ** 0.5)"),
+                       ("self.W_s(query)", "(query @ self.W_s_weight)")]}, {},
+        set(), {"q3.attention.formula": ("pass", "W_s = self.W_s_weight, W_h = self.W_h")}),
+    "W_out with a bias": (
+        {"models.py": [(W_OUT, W_OUT.replace("bias=False", "bias=True"))]}, {},
+        set(), {"q3.attention.formula": ("warn", "W_out has a bias")}),
+    "W_out reading [s; c]": (
+        {"models.py": [(ATTENTION_RESULT, ATTENTION_RESULT.replace("[c, query]", "[query, c]"))]}, {},
+        set(), {"q3.attention.formula": ("pass", "concatenated as [s; c]")}),
+    "a LayerNorm after tanh(W_out [c; s])": (
+        {"models.py": [(W_OUT, W_OUT + "        self.norm = nn.LayerNorm(hidden_size)\n"),
+                       (ATTENTION_RESULT, ATTENTION_RESULT.replace("return torch.tanh(", "return self.norm(torch.tanh(")
+                        .replace(", alpha", "), alpha"))]}, {},
+        {"q3.attention.formula"}, {"q3.attention.formula": ("fail", "a layer after tanh")}),
     "a CNN with an extra layer": (
-        {}, {"models.py": [("nn.Linear(1024, 512),\n", "nn.Linear(1024, 512),\n            nn.ReLU(),\n"
-                                                        "            nn.Linear(512, 512),\n")]},
-        {"q2.params.plain", "q2.params.bn"}, "linear 512->512"),
+        {}, {"models.py": [(MLP_SECOND_RELU, MLP_SECOND_RELU + "            nn.Linear(512, 512),\n")]},
+        {"q2.params.plain", "q2.params.bn"}, {"q2.params.bn": ("fail", "linear 512->512 (262,656)")}),
+    "an extra BatchNorm1d(512)": (
+        {}, {"models.py": [(MLP_SECOND_RELU, MLP_SECOND_RELU
+                            + "            nn.BatchNorm1d(512) if batch_norm else nn.Identity(),\n")]},
+        {"q2.params.bn"}, {"q2.params.bn": ("fail", "BatchNorm1d(512) (1,024)")}),
     "hw2-q2.py importing a missing package": (
         {}, {"hw2-q2.py": [("\nimport torch\n", "\nimport torch\nimport plotly.express as px\n")]},
-        {"q2.import"}, "needs the package 'plotly'"),
+        {"q2.import"}, {"q2.import": ("fail", "needs the package 'plotly'")}),
     "a loader that reshapes HWC rows to (3, 48, 48)": (
         {}, {"utils.py": [("def load_intel(path, course_reshape=False,", "def load_intel(path, course_reshape=True,")]},
-        {"q2.layout"}, "transpose, do not reshape"),
+        {"q2.layout"}, {"q2.layout": ("fail", "transpose, do not reshape")}),
+    "a second dropout after the MLP's second ReLU": (
+        {}, {"models.py": [(MLP_SECOND_RELU, MLP_SECOND_RELU + "            nn.Dropout(dropout_prob),\n")]},
+        {"q2.dropout.placement"}, {"q2.dropout.placement": ("fail", "after the MLP's affine layer 2 (on 512")}),
+    "dropout before max-pool in the block": (
+        {}, {"models.py": [("return self.dropout(self.pool(self.activation(self.norm(self.conv(x)))))",
+                            "return self.pool(self.dropout(self.activation(self.norm(self.conv(x)))))")]},
+        {"q2.block.order"}, {"q2.block.order": ("fail", "before the max-pool")}),
+    "nn.Dropout2d in the blocks": (
+        {}, {"models.py": [("else nn.Identity()\n        self.dropout = nn.Dropout(dropout)\n",
+                            "else nn.Identity()\n        self.dropout = nn.Dropout2d(dropout)\n")]},
+        {"q2.dropout.placement"}, {"q2.dropout.placement": ("fail", "nn.Dropout2d where the statement")}),
+    "-no_maxpool ignored": (
+        {}, {"models.py": [("self.pool = nn.MaxPool2d(kernel_size=2, stride=2) if maxpool else nn.Identity()",
+                            "self.pool = nn.MaxPool2d(kernel_size=2, stride=2)")]},
+        {"q2.maxpool_switch"}, {"q2.maxpool_switch": ("fail", "maxpool=False changes nothing")}),
+    "a CNN that takes n_classes first": (
+        {}, {"models.py": [("def __init__(self, dropout_prob, maxpool=True, batch_norm=True, conv_bias=True,\n"
+                            "                 n_classes=6, image_side=48,",
+                            "def __init__(self, n_classes=6, dropout_prob=0.1, maxpool=True, batch_norm=True,\n"
+                            "                 conv_bias=True, image_side=48,")]},
+        {"q2.signature"}, {"q2.signature": ("fail", "its first parameter is 'n_classes', not the dropout probability"),
+                           "q2.params.bn": ("pass", "755,718")}),
 }
 
 
 @pytest.mark.parametrize("name", MUTANTS)
-def test_a_mutant_fails_exactly_its_checks(name, tmp_path, request):
+def test_a_mutant_fails_exactly_its_own_check(name, tmp_path, request):
     if "plotly" in name and importlib.util.find_spec("plotly"):
         pytest.skip("plotly is installed here")
-    q3_patches, q2_patches, expected, hint = MUTANTS[name]
-    if "hw2-q3.py" not in q3_patches:
+    q3_patches, q2_patches, failing, expected = MUTANTS[name]
+    if not {"hw2-q3.py", "utils.py"} & set(q3_patches):
         request.getfixturevalue("fewer_draws")
     results, _ = check(make_student(tmp_path, q3_patches, q2_patches), npz=INTEL_SLICE)
-    assert failing(results) == expected, {id: results[id].message for id in failing(results)}
-    assert any(hint in results[id].message for id in expected), [results[id].message for id in expected]
+    assert with_status(results, "fail") == failing, {id: results[id].message for id in with_status(results, "fail")}
+    assert with_status(results, "warn") == {id for id, (status, _) in expected.items() if status == "warn"}
+    for id, (status, hint) in expected.items():
+        assert (results[id].status, hint in results[id].message) == (status, True), results[id].message
     assert all(len(r.message.splitlines()) == 1 for r in results.values())
 
 
+def test_a_crash_of_the_checker_is_a_skip_and_a_crash_of_the_student_is_a_fail(tmp_path):
+    folder = make_student(tmp_path, {"models.py": [("def reshape_state(state):\n",
+                                                     "def reshape_state(state):\n    {}['missing']\n")]})
+    st = Student(folder / "hw2-q3", torch.device("cpu"))
+    spec = importlib.util.spec_from_file_location("student_models", folder / "hw2-q3" / "models.py")
+    st.models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(st.models)
+    status, message = judge(Check("theirs", "Q3", "models", q3_checks.check_reshape_state), st)
+    assert status == "fail" and message.startswith("raises KeyError: 'missing' (at models.py:")
+    status, message = judge(Check("ours", "Q3", "models", lambda st: torch.zeros(2) + torch.zeros(3)), st)
+    assert status == "skip" and "the checker could not handle" in message and "tests/" not in message
+
+
 def test_a_broken_import_skips_the_checks_that_need_it(tmp_path, fewer_draws):
-    results, _ = check(make_student(tmp_path, {"hw2-q3.py": [("\nDECODE_BATCH_SIZE = 500", "\nDECODE_BATCH_SIZE = (500")]}))
+    results, _ = check(make_student(tmp_path, {"hw2-q3.py": [("\nN_EXAMPLES = 10", "\nN_EXAMPLES = (10")]}))
     message = results["q3.import.script"].message
     assert "hw2-q3.py:" in message and "hw2-q3.py does not import" in message
     assert {results[id].status for id in ("q3.greedy_next_token", "q3.nucleus.support")} == {"skip"}
@@ -147,15 +282,15 @@ def test_each_folder_gets_its_own_modules(tmp_path, fewer_draws):
     broken = make_student(tmp_path / "a", {"models.py": [("torch.cat([part[0], part[1]], dim=-1)",
                                                           "torch.cat([part[1], part[0]], dim=-1)")]})
     fine = make_student(tmp_path / "b")
-    assert "q3.reshape_state" in failing(check(broken)[0])
-    assert "q3.reshape_state" not in failing(check(fine)[0])
+    assert "q3.reshape_state" in with_status(check(broken)[0], "fail")
+    assert "q3.reshape_state" not in with_status(check(fine)[0], "fail")
     assert sys.modules["models"].__file__ == str(ROOT / "models.py")
 
 
 @pytest.fixture(scope="module")
 def trained_student(tmp_path_factory):
-    """A student's folder, hw2/hw2-q3 deep, holding a course-style bare state_dict (attention) and one of
-    our checkpoint dicts (no attention), and a data folder with the full train.tsv and 200 test words."""
+    """A student's folder, hw2/hw2-q3 deep, holding a bare state_dict (attention) and one with this
+    project's JSON beside it (no attention), and a data folder with the full train.tsv and 200 test words."""
     root = tmp_path_factory.mktemp("trained")
     make_student(root, q3_dir="hw2/hw2-q3", q2_dir="hw2/hw2-q2")
     q3_dir = root / "hw2" / "hw2-q3"
@@ -163,22 +298,25 @@ def trained_student(tmp_path_factory):
     attn, _, src_vocab, tgt_vocab = train_briefly(use_attn=True)
     torch.save(attn.state_dict(), q3_dir / "attn.pt")
     plain, _, _, _ = train_briefly(use_attn=False)
-    config = {"hidden_size": 32, "dropout": 0.1, "use_attn": False}
-    utils.save_checkpoint(q3.checkpoint_payload(plain, config, src_vocab, tgt_vocab), q3_dir / "no-attn.pt")
+    config = {"model": {"hidden_size": 32, "dropout": 0.1, "use_attn": False},
+              "src_vocab": src_vocab.itos, "tgt_vocab": tgt_vocab.itos}
+    utils.save_checkpoint(plain, q3_dir / "no-attn.pt", config)
     return root, q3_dir, data_dir
 
 
 def course_test_scores(checkpoint, data_dir, results_dir, *flags):
-    """What `hw2-q3.py test` scores for the checkpoint (run in this process: the same code, faster)."""
+    """What `hw2-q3.py test` reports for the checkpoint (run in this process: the same code, faster)."""
     q3.main(["test", "--checkpoint_name", str(checkpoint), "--data_dir", str(data_dir),
              "--results_dir", str(results_dir), "--no_progress", *flags])
-    return utils.read_json(results_dir / f"{checkpoint.stem}-test-greedy.json")["greedy"]
+    suffix = f"topp{flags[flags.index('--topp') + 1]}" if "--topp" in flags else "greedy"
+    result = utils.read_json(results_dir / f"{checkpoint.stem}-test-{suffix}.json")
+    return result["nucleus_expected"] if "--topp" in flags else result["greedy"]
 
 
 def test_checkpoint_scores_equal_hw2_q3_test(trained_student, tmp_path, fewer_draws):
     root, q3_dir, data_dir = trained_student
     results, scores = check(root, data_dir=data_dir)
-    assert {results[f"q3.checkpoint.{name}"].status for name in ("attn.pt", "no-attn.pt")} == {"pass"}
+    assert {results[f"q3.checkpoint.{name}"].status for name in ("attn.pt", "no-attn.pt")} <= {"pass", "warn"}
     assert results["q3.checkpoint.attn.pt"].question == "Q3.1b"
     by_file = {Path(s["file"]).name: s for s in scores}
     assert by_file["attn.pt"]["use_attn"] and not by_file["no-attn.pt"]["use_attn"]
@@ -186,7 +324,68 @@ def test_checkpoint_scores_equal_hw2_q3_test(trained_student, tmp_path, fewer_dr
     plain = course_test_scores(q3_dir / "no-attn.pt", data_dir, tmp_path)
     assert (by_file["attn.pt"]["test_cer"], by_file["attn.pt"]["test_wer"]) == (attn["cer"], attn["wer"])
     assert (by_file["no-attn.pt"]["test_cer"], by_file["no-attn.pt"]["test_wer"]) == (plain["cer"], plain["wer"])
+    sampled = course_test_scores(q3_dir / "attn.pt", data_dir, tmp_path, "--use_attn", "--hidden_size", "32",
+                                 "--topp", "0.8")
+    assert by_file["attn.pt"]["expected_test_wer@3"] == pytest.approx(sampled["wer@3"], abs=1e-9)
+    assert by_file["attn.pt"]["expected_test_wer"] == pytest.approx(sampled["wer"], abs=1e-9)
+    assert by_file["no-attn.pt"]["expected_test_wer@3"] is None
     assert "Test CER: " in results["q3.checkpoint.attn.pt"].message
+    assert f"Test WER@3 {sampled['wer@3']:.4f}" in results["q3.checkpoint.attn.pt"].message
+
+
+def reference_summary(path, attention_cer):
+    rows = [{"label": label, "cer": {"mean": cer, "std": 0.001, "values": [cer] * 3},
+             "wer": {"mean": 0.7, "std": 0.01, "values": [0.7] * 3}}
+            for label, cer in (("No attention, greedy", 0.29), ("Attention, greedy", attention_cer))]
+    utils.write_json(path, {"seeds": [42, 1, 2], "test": rows})
+    return path
+
+
+def test_a_checkpoint_far_from_the_reference_warns_and_points_at_the_failed_checks(trained_student, tmp_path,
+                                                                                   monkeypatch, fewer_draws):
+    _, q3_dir, data_dir = trained_student
+    folder = make_student(tmp_path / "student", {"models.py": [(MASK, "e = e")]})
+    shutil.copy(q3_dir / "attn.pt", folder / "hw2-q3" / "attn.pt")
+    _, scores = check(folder, data_dir=data_dir)
+    summary = reference_summary(tmp_path / "summary.json", attention_cer=scores[0]["test_cer"] / 2)
+    monkeypatch.setattr(checkpoints, "REFERENCE_SUMMARY", summary)
+    results, _ = check(folder, data_dir=data_dir)
+    verdict = results["q3.checkpoint.attn.pt"]
+    assert verdict.status == "warn" and "far above a correct implementation's" in verdict.message
+    assert "see q3.attention.padding" in verdict.message and "H=32, not the statement's 128" in verdict.message
+    reference_summary(summary, attention_cer=scores[0]["test_cer"])
+    assert "within range" in check(folder, data_dir=data_dir)[0]["q3.checkpoint.attn.pt"].message
+    monkeypatch.setattr(checkpoints, "REFERENCE_SUMMARY", tmp_path / "missing.json")
+    verdict = check(folder, data_dir=data_dir)[0]["q3.checkpoint.attn.pt"]
+    assert verdict.status == "pass" and "no plausibility verdict" in verdict.message
+
+
+def test_a_students_own_data_is_used_only_when_it_holds_the_courses_files(trained_student, tmp_path, fewer_draws):
+    _, q3_dir, _ = trained_student
+    folder = make_student(tmp_path / "student")
+    shutil.copy(q3_dir / "no-attn.pt", folder / "hw2-q3" / "no-attn.pt")
+    shutil.copy(q3_dir / "no-attn.json", folder / "hw2-q3" / "no-attn.json")
+    slice_data(folder / "hw2-q3" / "data", n_train=10 ** 6, n_eval=50)  # other valid.tsv and test.tsv
+    results, scores = check(folder)
+    message = results["q3.checkpoint.no-attn.pt"].message
+    assert "the course's data in" in message and "differs from it in valid.tsv, test.tsv" in message
+    assert "on 1000 words" in message
+    for name in layout.P2G_FILES:
+        shutil.copy(ROOT / "data" / name, folder / "hw2-q3" / "data" / name)
+    again, _ = check(folder)
+    assert "your ./hw2-q3/data/, which holds the course's files" in again["q3.checkpoint.no-attn.pt"].message
+    assert check(folder)[1] == scores
+
+
+def test_without_any_data_a_checkpoint_is_skipped_naming_where_it_looked(trained_student, tmp_path, monkeypatch,
+                                                                        fewer_draws):
+    _, q3_dir, _ = trained_student
+    folder = make_student(tmp_path / "student")
+    shutil.copy(q3_dir / "attn.pt", folder / "hw2-q3" / "attn.pt")
+    monkeypatch.setattr(layout, "COURSE_DATA", tmp_path / "nowhere")
+    verdict = check(folder)[0]["q3.checkpoint.attn.pt"]
+    assert verdict.status == "skip"
+    assert str(tmp_path / "nowhere") in verdict.message and str(folder / "hw2-q3" / "data") in verdict.message
 
 
 def test_a_checkpoint_of_other_modules_fails_with_its_keys(trained_student, tmp_path, fewer_draws):
@@ -196,32 +395,54 @@ def test_a_checkpoint_of_other_modules_fails_with_its_keys(trained_student, tmp_
     renamed = {key.replace("decoder.attn.W_s", "decoder.attn.query_proj"): value for key, value in state_dict.items()}
     torch.save(renamed, folder / "hw2-q3" / "old.pt")
     results, scores = check(folder, data_dir=data_dir)
-    assert failing(results) == {"q3.checkpoint.old.pt"} and not scores
+    assert with_status(results, "fail") == {"q3.checkpoint.old.pt"} and not scores
     assert "keys don't match" in results["q3.checkpoint.old.pt"].message
     assert "decoder.attn.query_proj.weight" in results["q3.checkpoint.old.pt"].message
 
 
-def test_command_line_json_and_exit_codes(trained_student, tmp_path):
+def test_a_batch_goes_on_past_folders_that_hang_or_kill_their_process(trained_student, tmp_path):
     root, _, data_dir = trained_student
     broken = make_student(tmp_path / "broken", {"models.py": [("torch.cat([part[0], part[1]], dim=-1)",
                                                                "torch.cat([part[1], part[0]], dim=-1)")]})
-    report = tmp_path / "out" / "report.json"
-    run = run_script(ROOT / "check_homework.py", root, broken, "--json", report, "--data_dir", data_dir)
+    hangs = make_student(tmp_path / "hangs", {"models.py": [("def reshape_state(state):\n",
+                                                             "def reshape_state(state):\n    while True:\n"
+                                                             "        pass\n")]})
+    exits = make_student(tmp_path / "exits", q2_patches={"models.py": [("def get_number_trainable_params(model):\n",
+                                                                        "def get_number_trainable_params(model):\n"
+                                                                        "    import os\n    os._exit(3)\n")]})
+    report, table = tmp_path / "out" / "report.json", tmp_path / "out" / "report.csv"
+    start = time.monotonic()
+    run = run_script(ROOT / "check_homework.py", root, broken, hangs, exits, "--json", report, "--csv", table,
+                     "--data_dir", data_dir, "--timeout", "10", "--jobs", "2")
+    assert time.monotonic() - start < 120
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stdout + run.stderr
     assert "FAIL  q3.reshape_state" in run.stdout and "PASS  q3.attention.formula" in run.stdout
-    assert "Totals: " in run.stdout and "folder" in run.stdout.splitlines()[-3]  # the summary table
+    summary = run.stdout.splitlines()[-5:]
+    assert summary[0].startswith("folder") and "warned" in summary[0] and "attn.pt" in summary[1]
     folders = json.loads(report.read_text())["folders"]
-    assert [f["folder"] for f in folders] == [str(root), str(broken)]
-    checks = {c["id"]: c for c in folders[1]["checks"]}
-    assert checks["q3.reshape_state"]["status"] == "fail" and checks["q3.reshape_state"]["question"] == "Q3.1a"
-    assert set(checks["q3.reshape_state"]) == {"id", "question", "status", "message"}
+    assert [f["folder"] for f in folders] == [str(root), str(broken), str(hangs), str(exits)]
+    checks = [{c["id"]: c for c in f["checks"]} for f in folders]
+    assert checks[1]["q3.reshape_state"]["status"] == "fail" and checks[1]["q3.reshape_state"]["question"] == "Q3.1a"
+    assert set(checks[1]["q3.reshape_state"]) == {"id", "question", "status", "message"}
     assert {Path(c["file"]).name for c in folders[0]["checkpoints"]} == {"attn.pt", "no-attn.pt"}
-    assert set(folders[0]["checkpoints"][0]) == {"file", "use_attn", "test_cer", "test_wer"}
-    assert [p.name for p in report.parent.iterdir()] == ["report.json"]  # written in one rename
+    assert set(folders[0]["checkpoints"][0]) == {"file", "use_attn", "hidden_size", "test_cer", "test_wer",
+                                                 "expected_test_wer", "expected_test_wer@3"}
+    for verdicts, stopped, hint in ((checks[2], "q3.reshape_state", "still running when the folder's 10 s ran out"),
+                                    (checks[3], "q2.params.plain", "ended during this check (exit status 3)")):
+        assert [id for id, c in verdicts.items() if c["status"] == "fail"] == [stopped]
+        assert hint in verdicts[stopped]["message"]
+    assert checks[2]["q3.encoder.shapes"]["status"] == "skip" and checks[2]["q2.params.bn"]["status"] == "pass"
+    assert checks[3]["q3.attention.formula"]["status"] == "pass" and checks[3]["q2.output"]["status"] == "skip"
+    rows = list(csv.DictReader(table.open()))
+    assert [row["folder"] for row in rows] == [str(root), str(broken), str(hangs), str(exits)]
+    assert [row["q3.reshape_state"] for row in rows] == ["pass", "fail", "fail", "pass"]
+    assert rows[0]["checkpoint 1"] == "attn.pt" and float(rows[0]["checkpoint 1 test CER"]) == pytest.approx(
+        next(c["test_cer"] for c in folders[0]["checkpoints"] if c["file"] == "attn.pt"))
+    assert sorted(p.name for p in report.parent.iterdir()) == ["report.csv", "report.json"]  # each in one rename
 
 
-def test_nothing_failed_exits_0(tmp_path, capsys, fewer_draws):
+def test_nothing_failed_exits_0(tmp_path, capsys):
     folder = make_student(tmp_path / "student")
     report = tmp_path / "report.json"
     report.write_text("old")
@@ -235,6 +456,7 @@ def test_nothing_failed_exits_0(tmp_path, capsys, fewer_draws):
     (["{tmp}"], "nothing to check"),
     (["{tmp}", "--npz", "{tmp}/none.npz"], "no such file"),
     (["{root}", "--device", "tpu"], "--device tpu"),
+    (["{root}", "--timeout", "0"], "--timeout 0"),
     ([], "required"),
 ])
 def test_bad_command_lines_exit_2_with_one_line(argv, message, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """Q2: the CNNs, the Intel loader, and hw2-q2.py end to end on a real slice of the data."""
 import copy
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 from torch import nn
 
 import utils
-from helpers import INTEL_SLICE, q2, run_script
+from helpers import INTEL_SLICE, ROOT, q2, run_script
 from models import CNN, ConvBlock, get_number_trainable_params, init_kaiming_
 
 
@@ -124,7 +125,7 @@ def test_real_slice_loads_with_every_class():
 
 @pytest.mark.parametrize("case, message", [
     ("missing", "no such file"),
-    ("garbage", "not a readable .npz"),
+    ("garbage", "not an .npz archive"),
     ("no_keys", "missing keys"),
     ("bad_shape", "expected (N, 48, 48, 3)"),
     ("bad_labels", "expected 0..5"),
@@ -237,14 +238,42 @@ def test_end_to_end_run_prints_and_writes_results(tmp_path):
     assert "Final test accuracy" in result.stdout
     assert "Number of trainable parameters: 755718" in result.stdout
     (run_dir,) = tmp_path.iterdir()
+    assert run_dir.name == "cnn-bn-lr0.01-sgd-bs7-do0.1-l20-ep2-seed42"
     results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "completed" and results["n_params"] == 755_718
     assert len(results["train_loss"]) == len(results["val_acc"]) == len(results["epoch_seconds"]) == 2
-    assert len(results["val_acc_running_bn"]) == 2 and 0 <= results["test_acc_running_bn"] <= 1
+    assert "val_acc_running_bn" not in results  # the course's evaluation: running averages only
     assert 0 <= results["test_acc"] <= 1 and results["best_val_epoch"] in (1, 2)
-    assert results["args"]["batch_size"] == 7
+    assert results["args"]["batch_size"] == 7 and results["argv"][:4] == ["-epochs", "2", "-batch_size", "7"]
     for stem in ("train_loss", "val_acc"):
         assert (run_dir / f"{stem}.png").stat().st_size > 0 and (run_dir / f"{stem}.pdf").exists()
+
+
+def test_recomputed_statistics_option_records_both_evaluations_of_the_same_weights(tmp_path):
+    runs = {}
+    for stats in ("running", "recomputed"):
+        result = run_script("hw2-q2.py", "-epochs", "2", "-bn_stats", stats, "-data_path", INTEL_SLICE,
+                            "-results_dir", tmp_path, "-run_name", stats, "-no_progress", "-threads", "1")
+        assert result.returncode == 0, result.stderr
+        runs[stats] = json.loads((tmp_path / stats / "results.json").read_text())
+    recomputed, running = runs["recomputed"], runs["running"]
+    assert recomputed["train_loss"] == running["train_loss"]  # the statistics do not change training
+    assert recomputed["val_acc_running_bn"] == running["val_acc"]
+    assert recomputed["test_acc_running_bn"] == running["test_acc"]
+
+
+def test_defaults_are_the_course_recipe():
+    opt = q2.parse_args([])
+    assert (opt.epochs, opt.batch_size, opt.learning_rate, opt.l2_decay, opt.dropout, opt.optimizer) == (
+        40, 8, 0.01, 0.0, 0.1, "sgd")
+    assert (opt.init, opt.bn_stats, opt.course_reshape, opt.bf16) == ("torch", "running", False, False)
+    assert opt.batch_norm and not opt.no_maxpool
+
+
+def test_runs_started_by_hand_go_to_a_folder_git_ignores():
+    assert q2.parse_args([]).results_dir == "runs/q2"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "runs/q2/any-run/results.json"], cwd=ROOT)
+    assert ignored.returncode == 0
 
 
 def test_same_seed_gives_the_same_run(tmp_path):
@@ -267,7 +296,8 @@ def test_diverging_learning_rate_stops_with_a_message_and_keeps_the_record(tmp_p
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-data_path", "nowhere.npz"], "nowhere.npz: no such file"),
+    (["-data_path", "nowhere.npz"], "nowhere.npz: no such file; `make data` links it from ../shared, and data/README.md"),
+    (["-data_path", "data/train.tsv"], "data/train.tsv: not an .npz archive; expected the Intel images (data/README.md)"),
     (["-device", "mps"], "-device mps"),
     (["-epochs", "0"], "-epochs 0: expected at least 1"),
     (["-learning_rate", "-1"], "-learning_rate -1.0: expected a positive step size"),
@@ -280,39 +310,84 @@ def test_bad_arguments_get_one_clear_line(tmp_path, args, message):
     assert not list(tmp_path.iterdir())
 
 
-def test_experiments_script_runs_the_sweep_picks_a_rate_and_draws(tmp_path):
-    result = run_script("-m", "scripts.q2_experiments", "--epochs", "1", "--no_course_reshape",
-                        "--data_path", INTEL_SLICE, "--results_dir", tmp_path, "--log_dir", tmp_path / "logs")
+@pytest.fixture(scope="module")
+def experiments(tmp_path_factory):
+    """make q2 in miniature: one epoch per run on the slice."""
+    root = tmp_path_factory.mktemp("q2_experiments")
+    common = ["--epochs", "1", "--data_path", INTEL_SLICE, "--results_dir", root, "--log_dir", root / "logs"]
+    result = run_script("-m", "scripts.q2_experiments", *common)
     assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    sweep = {row["learning_rate"]: row for row in summary["runs"] if row["run"].startswith("Q2.1")}
-    assert sorted(sweep) == [0.001, 0.01, 0.1]
+    return root, common
+
+
+def test_experiments_script_runs_the_sweep_picks_a_rate_and_runs_three_seeds(experiments):
+    root, _ = experiments
+    summary = json.loads((root / "summary.json").read_text())
+    sweep = {row["learning_rate"]: row for row in summary["runs"] if row["run"].startswith("Q2.1 lr")}
+    assert sorted(sweep) == [0.001, 0.01, 0.1] and {row["seed"] for row in sweep.values()} == {42}
     completed = {lr: row["final_val_acc"] for lr, row in sweep.items() if row["status"] == "completed"}
-    assert summary["best_learning_rate"] == max(completed, key=completed.get)
-    assert summary["runs"][-1]["run"] == "Q2.2" and summary["runs"][-1]["learning_rate"] == summary["best_learning_rate"]
-    for stem in ("lr_sweep", "q21_vs_q22", "pixel_orders", "bn_statistics"):
-        assert (tmp_path / f"{stem}.png").exists()
-    for row in summary["runs"]:  # each row leads to its run's full record
-        assert json.loads((tmp_path / row["folder"] / "results.json").read_text())["args"]["learning_rate"] == row["learning_rate"]
-    assert 0 <= summary["runs"][-1]["test_acc_running_bn"] <= 1
-    assert "| Q2.2 |" in (tmp_path / "summary.md").read_text()
+    best = summary["best_learning_rate"]
+    assert best == max(completed, key=completed.get)
+    seeded = [(row["run"], row["learning_rate"]) for row in summary["runs"] if "seed" in row["run"]]
+    assert seeded == [("Q2.1 seed 1", best), ("Q2.1 seed 2", best), ("Q2.2 seed 42", best),
+                      ("Q2.2 seed 1", best), ("Q2.2 seed 2", best)]
+    assert len(summary["seeds"]["Q2.1"]["test_acc"]["values"]) == len(summary["seeds"]["Q2.2"]["test_acc"]["values"]) == 3
+    for stem in ("lr_sweep", "q21_vs_q22"):
+        assert (root / f"{stem}.png").exists()
+    for row in summary["runs"]:  # each row leads to its run's full record, made with the course's recipe
+        args = json.loads((root / row["folder"] / "results.json").read_text())["args"]
+        assert (args["learning_rate"], args["seed"]) == (row["learning_rate"], row["seed"])
+        assert (args["init"], args["bn_stats"], args["course_reshape"]) == ("torch", "running", False)
+    assert "| Q2.2 seed 42 |" in (root / "summary.md").read_text()
 
 
-def test_comparison_runs_take_the_rate_of_make_q2_and_need_it(tmp_path):
-    common = ["-m", "scripts.q2_experiments", "--comparisons", "--epochs", "1", "--data_path", INTEL_SLICE,
-              "--results_dir", tmp_path, "--log_dir", tmp_path / "logs"]
-    result = run_script(*common)
-    assert result.returncode == 2 and "run `make q2` first" in result.stderr and "Traceback" not in result.stderr
-    (tmp_path / "summary.json").write_text(json.dumps({"best_learning_rate": 0.001}))
-    result = run_script(*common)
+def test_reuse_keeps_only_runs_made_with_the_same_command_line(experiments):
+    root, common = experiments
+    record = root / "q21-lr0.1-seed42" / "results.json"
+    before = record.read_text()
+    result = run_script("-m", "scripts.q2_experiments", *common, "--reuse")
     assert result.returncode == 0, result.stderr
-    runs = [json.loads(path.read_text())["args"] for path in tmp_path.glob("*/results.json")]
-    assert sorted((run["batch_norm"], run["seed"], run["init"]) for run in runs) == [
-        (False, 1, "kaiming"), (False, 2, "kaiming"), (False, 42, "pytorch"), (True, 1, "kaiming"), (True, 2, "kaiming")]
-    assert {run["learning_rate"] for run in runs} == {0.001}
+    assert "running" not in result.stdout and record.read_text() == before
+    results = json.loads(before)
+    results["argv"] = [*results["argv"], "-init", "kaiming"]  # as if made with another option
+    record.write_text(json.dumps(results))
+    result = run_script("-m", "scripts.q2_experiments", *common, "--reuse")
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stdout.splitlines() if line.startswith("running")] == [
+        f"running q21-lr0.1-seed42 (log: {root / 'logs' / 'q2-q21-lr0.1-seed42.log'})"]
+
+
+def test_comparisons_add_one_option_each_to_the_course_recipe(experiments):
+    root, common = experiments
+    result = run_script("-m", "scripts.q2_experiments", "--comparisons", *common)
+    assert result.returncode == 0, result.stderr
+    comparisons = json.loads((root / "comparisons.json").read_text())
+    best = json.loads((root / "summary.json").read_text())["best_learning_rate"]
+    assert comparisons["best_learning_rate"] == best
+    baseline = {row["run"].split()[0]: row for row in comparisons["runs"] if row["changes"] == "-"}
+    added = {}
+    for row in comparisons["runs"]:
+        args = json.loads((root / row["folder"] / "results.json").read_text())["args"]
+        reference = json.loads((root / baseline[row["run"].split()[0]]["folder"] / "results.json").read_text())["args"]
+        added[row["run"]] = {key: value for key, value in args.items()
+                             if value != reference[key] and key not in ("run_name",)}
+    assert added == {"Q2.1 (course's recipe)": {}, "Q2.2 (course's recipe)": {},
+                     "Q2.1 -init kaiming": {"init": "kaiming"}, "Q2.2 -init kaiming": {"init": "kaiming"},
+                     "Q2.2 -bn_stats recomputed": {"bn_stats": "recomputed"},
+                     "Q2.1 -course_reshape": {"course_reshape": True}, "Q2.2 -course_reshape": {"course_reshape": True}}
+    for stem in ("course_reshape", "bn_statistics", "pixel_orders"):
+        assert (root / f"{stem}.png").exists()
+
+
+def test_comparisons_need_make_q2_first(tmp_path):
+    result = run_script("-m", "scripts.q2_experiments", "--comparisons", "--epochs", "1", "--data_path", INTEL_SLICE,
+                        "--results_dir", tmp_path, "--log_dir", tmp_path / "logs")
+    assert result.returncode == 2 and "run `make q2` first" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_run_names_tell_the_batch_norm_statistics_apart_only_where_there_is_batch_norm():
-    assert q2.run_name(q2.parse_args([])) == "cnn-bn-lr0.01-sgd-bs8-do0.1-l20-ep40-seed42"
-    assert q2.run_name(q2.parse_args(["-bn_stats", "running"])).endswith("-seed42-bn-running")
-    assert q2.run_name(q2.parse_args(["-no_batch_norm", "-bn_stats", "running"])).endswith("-seed42")
+    course = (0.01, "sgd", 8, 0.1, 0.0, 40, 42)
+    assert q2.default_run_name(True, *course) == "cnn-bn-lr0.01-sgd-bs8-do0.1-l20-ep40-seed42"
+    assert q2.default_run_name(True, *course, bn_stats="recomputed").endswith("-seed42-bn-recomputed")
+    assert q2.default_run_name(False, *course, bn_stats="recomputed").endswith("-seed42")
+    assert q2.default_run_name(False, *course, init="kaiming").endswith("-seed42-init-kaiming")

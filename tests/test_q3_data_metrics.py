@@ -29,6 +29,14 @@ def test_expected_wer_at_k_from_the_chance_each_word_is_spelled():
     assert utils.expected_word_error_rate_at_k(spelled, 3) == pytest.approx((0 + 1 + 0.125 + 0.512) / 4)
 
 
+def test_wer_at_k_spread_is_that_of_independent_misses():
+    spelled = torch.tensor([1.0, 0.0, 0.5, 0.2])
+    misses = torch.tensor([0.0, 1.0, 0.125, 0.512], dtype=torch.double)  # (1 - q) ** 3
+    assert utils.word_error_rate_at_k_spread(spelled, 3) == pytest.approx(float((misses * (1 - misses)).sum().sqrt()) / 4)
+    draws = torch.bernoulli(misses.expand(200_000, 4), generator=torch.Generator().manual_seed(0)).mean(dim=1)
+    assert float(draws.std()) == pytest.approx(utils.word_error_rate_at_k_spread(spelled, 3), rel=0.02)
+
+
 def test_metrics_reject_misaligned_lists():
     with pytest.raises(ValueError):
         utils.character_error_rate(["a"], ["a", "b"])

@@ -7,6 +7,7 @@ import torch
 
 import utils
 from helpers import q3, train_briefly
+from models import reshape_state
 
 N_WORDS = 120
 
@@ -16,16 +17,23 @@ def trained(request):
     return train_briefly(use_attn=request.param)
 
 
-def spell(model, split, tgt_vocab, decode_batch, n=N_WORDS, batch_size=q3.DECODE_BATCH_SIZE):
+def spell(model, split, tgt_vocab, decode_batch, n=N_WORDS, batch_size=utils.DECODE_BATCH_SIZE):
     src, lengths = split.src[:n], split.src_lengths[:n]
-    return q3.decode_corpus(partial(decode_batch, model, max_len=50), src, lengths, tgt_vocab,
-                            torch.device("cpu"), batch_size=batch_size)
+    tokens = utils.decode_corpus(partial(decode_batch, model, max_len=50), src, lengths, torch.device("cpu"),
+                                 batch_size=batch_size)
+    return [tgt_vocab.decode(row) for row in tokens]
+
+
+def course_spelling(model, split, tgt_vocab, index):
+    """The course driver's greedy loop on one word, alone."""
+    src, lengths, _ = split.batch(torch.tensor([index]))
+    return tgt_vocab.decode(utils.course_greedy(model, reshape_state, src, lengths, 50)[0].tolist())
 
 
 def test_batched_greedy_equals_course_one_word_at_a_time(trained):
     model, test, _, tgt_vocab = trained
-    batched = spell(model, test, tgt_vocab, q3.greedy_batch, batch_size=37)
-    one_by_one = [q3.course_greedy(model, *test.batch(torch.tensor([i]))[:2], tgt_vocab, 50) for i in range(N_WORDS)]
+    batched = spell(model, test, tgt_vocab, q3.greedy_batch, batch_size=7)
+    one_by_one = [course_spelling(model, test, tgt_vocab, i) for i in range(N_WORDS)]
     assert batched == one_by_one
     assert sum(map(len, batched)) > 0 and any(len(s) < 50 for s in batched)  # the model does end words
 
@@ -94,7 +102,7 @@ def test_spelling_probability_matches_how_often_sampling_spells_it(trained):
         samples = q3.nucleus_batch(model, src, lengths, 50, p=0.8, generator=torch.Generator().manual_seed(word))
         counts = Counter(ended_rows(samples))
         common = [row for row, _ in counts.most_common(3)]
-        exact = q3.nucleus_spelling_probability(model, src[: len(common)], lengths[: len(common)], with_sos(common), 0.8)
+        exact = utils.nucleus_spelling_probability(model, src[: len(common)], lengths[: len(common)], with_sos(common), 0.8)
         for row, q in zip(common, exact.tolist()):
             assert abs(counts[row] / n - q) < 4 * (q * (1 - q) / n) ** 0.5 + 1e-3, (word, row, counts[row] / n, q)
 
@@ -104,11 +112,11 @@ def test_spelling_probability_with_tiny_p_is_one_for_the_greedy_spelling_only(tr
     src, lengths, tgt = test.batch(torch.arange(30))
     greedy = ended_rows(q3.greedy_batch(model, src, lengths, 50))
     assert len(greedy) == 30
-    assert q3.nucleus_spelling_probability(model, src, lengths, with_sos(greedy), 1e-9).tolist() == [1.0] * 30
+    assert utils.nucleus_spelling_probability(model, src, lengths, with_sos(greedy), 1e-9).tolist() == [1.0] * 30
     other = [(utils.EOS_IDX,) if len(row) > 1 else (4, utils.EOS_IDX) for row in greedy]  # any other spelling
-    assert q3.nucleus_spelling_probability(model, src, lengths, with_sos(other), 1e-9).tolist() == [0.0] * 30
+    assert utils.nucleus_spelling_probability(model, src, lengths, with_sos(other), 1e-9).tolist() == [0.0] * 30
     unknown = tgt.masked_fill(tgt == tgt[:, 1:2], utils.UNK_IDX)  # each word's first letter unknown
-    assert q3.nucleus_spelling_probability(model, src, lengths, unknown, 1.0).tolist() == [0.0] * 30
+    assert utils.nucleus_spelling_probability(model, src, lengths, unknown, 1.0).tolist() == [0.0] * 30
 
 
 # ----------------------------------------------------------------------------- next-token rules

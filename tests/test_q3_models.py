@@ -164,4 +164,71 @@ def test_course_driver_loads_plain_state_dict_and_generates(tmp_path):
                           model.encoder.embedding.num_embeddings, len(tgt_vocab))
     twin.load_state_dict(torch.load(path, weights_only=True))
     src, lengths, _ = test.batch(torch.tensor([0]))
-    assert q3.course_greedy(twin.eval(), src, lengths, tgt_vocab, 50) == q3.course_greedy(model, src, lengths, tgt_vocab, 50)
+    assert torch.equal(utils.course_greedy(twin.eval(), models.reshape_state, src, lengths, 50),
+                       utils.course_greedy(model, models.reshape_state, src, lengths, 50))
+
+
+# ----------------------------------------------------------------------------- the course's recipe and our options
+
+
+def test_defaults_are_the_course_recipe():
+    args = q3.parse_args(["train"])
+    assert (args.lr, args.dropout, args.n_epochs, args.batch_size, args.hidden_size, args.seed) == (
+        0.003, 0.3, 20, 64, 128, 42)
+    assert (args.init, args.clip_norm, args.length_pool, args.topp, args.k, args.max_len) == (
+        "torch", 0.0, 1, None, 3, 50)
+
+
+def seq2seq(init, seed=0):
+    torch.manual_seed(seed)
+    return q3.build_model({"hidden_size": 64, "dropout": 0.3, "use_attn": True}, 30, 20, init=init)
+
+
+def test_torch_init_is_what_the_layers_draw_by_themselves():
+    torch.manual_seed(0)
+    encoder = models.Encoder(30, 64, utils.PAD_IDX, 0.3)
+    decoder = models.Decoder(64, 20, models.BahdanauAttention(64), utils.PAD_IDX, 0.3)
+    course = models.Seq2Seq(encoder, decoder)
+    ours = seq2seq("torch")
+    assert all(torch.equal(a, b) for a, b in zip(course.state_dict().values(), ours.state_dict().values()))
+
+
+def test_scaled_init_scales_the_embeddings_and_zeroes_the_generator_bias_only():
+    torch_model, scaled = seq2seq("torch"), seq2seq("scaled")
+    for embedding in (scaled.encoder.embedding, scaled.decoder.embedding):
+        assert embedding.weight[utils.PAD_IDX].abs().sum() == 0
+        assert abs(embedding.weight[1:].std().item() - 64 ** -0.5) < 0.02  # N(0, 1/H), not N(0, 1)
+    assert scaled.generator.bias.abs().sum() == 0
+    changed = {name for name, value in scaled.state_dict().items()
+               if not torch.equal(value, torch_model.state_dict()[name])}
+    assert changed == {"encoder.embedding.weight", "decoder.embedding.weight", "generator.weight", "generator.bias"}
+
+
+def test_scaled_lstm_init_adds_orthogonal_recurrent_gates_and_forget_bias_one():
+    model = seq2seq("scaled_lstm")
+    for lstm in (model.encoder.lstm, model.decoder.lstm):
+        for name, param in lstm.named_parameters():
+            if name.startswith("weight_hh"):
+                for gate in param.detach().chunk(4):
+                    torch.testing.assert_close(gate @ gate.T, torch.eye(gate.shape[0]), atol=1e-5, rtol=0)
+            elif name.startswith("bias_ih"):
+                input_gate, forget_gate, cell, output_gate = param.detach().chunk(4)
+                assert forget_gate.eq(1).all() and input_gate.eq(0).all() and output_gate.eq(0).all()
+            elif name.startswith("bias_hh"):
+                assert param.eq(0).all()
+
+
+@pytest.mark.parametrize("clip_norm", [0.0, 0.05])
+def test_clip_norm_bounds_the_gradient_of_each_step(batch, clip_norm):
+    src, src_lengths, tgt = batch
+    model = seq2seq("torch")
+    model.train()
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)  # the step is minus the (clipped) gradient
+    logits, _ = model(src, src_lengths, tgt)
+    q3.train_step(model, logits, tgt, optimizer, torch.nn.CrossEntropyLoss(ignore_index=utils.PAD_IDX), clip_norm)
+    step = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)]).norm().item()
+    if clip_norm:
+        assert step == pytest.approx(clip_norm, rel=1e-4)
+    else:
+        assert step > 0.5  # unclipped, the first gradient is far larger than the clipped one

@@ -1,0 +1,275 @@
+"""Q3 checkpoints: each *.pt scored as the course's `hw2-q3.py test` scores it, with the student's own
+model code and the course driver's calls, beside this project's runs of the course's recipe.
+
+For an attention checkpoint, also the exact expected WER@3 of nucleus sampling at p = 0.8
+(the mean over every possible draw, as `hw2-q3.py test --topp 0.8` prints it), so that a
+student can judge the one draw in their report.
+"""
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+
+import utils
+from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX
+
+from .layout import ROOT
+from .student import describe_error
+from .tensors import build_seq2seq
+from .verdicts import CheckSkipped, CheckWarned, fail
+
+REFERENCE_SUMMARY = ROOT / "results" / "q3" / "summary.json"
+REFERENCE_ROWS = {False: "No attention, greedy", True: "Attention, greedy"}
+# On real submissions every correct attention model scored within 7% of this project's mean
+# CER and every faulty one more than 12% above it; 10% (or 3 std, if wider) splits them.
+PLAUSIBLE_MARGIN = 0.10
+RECIPE = "the statement's recipe: 20 epochs, lr 0.003, dropout 0.3, hidden size 128, batch size 64"
+STATEMENT_HIDDEN = 128
+TOPP, K = 0.8, 3
+MAX_LEN = 50  # the course driver's --max_len
+DECODE_BATCH = 256
+VERIFY_WORDS = 12  # words decoded one at a time to confirm that batching changes nothing
+
+
+@dataclass
+class TestCorpus:
+    """The test words as the course's driver sees them: source indices, targets, true spellings, a speller."""
+
+    sources: list
+    targets: list  # target indices `SOS ... EOS`, or None when the reader gives none
+    references: list
+    spell: object  # produced token list (up to and with EOS) -> string, as the course's tensor2string
+    sizes: tuple  # (source vocabulary, target vocabulary)
+    description: str
+
+
+def course_spelling(itos, tokens):
+    """The course's tensor2string: every produced token but SOS and EOS, PAD and UNK spelled by their names."""
+    names = ["PAD", "SOS", "EOS", "UNK", *itos[4:]]
+    return "".join(names[t] for t in tokens if t not in (SOS_IDX, EOS_IDX))
+
+
+def students_corpus(data_module, data_dir):
+    """The test set through the student's data.py, when it offers the course's Seq2SeqDataset."""
+    train = data_module.Seq2SeqDataset(str(data_dir / "train.tsv"))
+    test = data_module.Seq2SeqDataset(str(data_dir / "test.tsv"), src_vocab=train.src_vocab,
+                                      tgt_vocab=train.tgt_vocab)
+    sources = [test[i][0].tolist() for i in range(len(test))]
+    targets = [test[i][1].tolist() for i in range(len(test))]
+    if not all(t and t[0] == SOS_IDX and t[-1] == EOS_IDX for t in targets):
+        targets = None  # not `SOS ... EOS`: the expected WER@3 is not computed
+    references = ["".join(tgt) for _, tgt in test.pairs]
+    tgt_vocab = train.tgt_vocab
+    return TestCorpus(sources, targets, references,
+                      lambda tokens: tgt_vocab.tensor2string(torch.tensor([SOS_IDX, *tokens])),
+                      (train.src_vocab.vocab_size, tgt_vocab.vocab_size), "your data.py's vocabulary")
+
+
+def our_corpus(data_dir, stored_vocabs):
+    """The test set through this project's utils; vocabularies from the checkpoint or from train.tsv."""
+    src_vocab, tgt_vocab = stored_vocabs or (None, None)
+    data, src_vocab, tgt_vocab = utils.load_p2g(data_dir, src_vocab, tgt_vocab, splits=("test",))
+    split = data["test"]
+    sources = [row[:length] for row, length in zip(split.src.tolist(), split.src_lengths.tolist())]
+    targets = [row[:length] for row, length in zip(split.tgt.tolist(), split.tgt_lengths.tolist())]
+    description = "the checkpoint's own vocabulary" if stored_vocabs else "train.tsv's vocabulary"
+    return TestCorpus(sources, targets, split.spellings, partial(course_spelling, tgt_vocab.itos),
+                      (len(src_vocab), len(tgt_vocab)), description)
+
+
+def test_corpus(st, stored_vocabs):
+    data_dir = st.data.path
+    if stored_vocabs is None and st.data_module is not None and hasattr(st.data_module, "Seq2SeqDataset"):
+        try:
+            return students_corpus(st.data_module, data_dir)
+        except Exception as error:
+            corpus = our_corpus(data_dir, None)
+            corpus.description += f" (your data.py raised {describe_error(error, st.folder)})"
+            return corpus
+    return our_corpus(data_dir, stored_vocabs)
+
+
+def read_checkpoint(path, device):
+    """A state_dict (the course's) -> (state_dict, (src Vocab, tgt Vocab) from the JSON that this
+    project's `train` writes beside it, or None)."""
+    try:
+        state_dict, config = utils.load_checkpoint(path, device)
+    except utils.UserError as error:
+        fail(f"{str(error).removeprefix(f'{path}: ')}: the course's driver loads it with "
+             f"torch.load(path, weights_only=True)")
+    if config is None or not {"src_vocab", "tgt_vocab"} <= set(config):
+        return state_dict, None
+    return state_dict, (utils.Vocab(config["src_vocab"][4:]), utils.Vocab(config["tgt_vocab"][4:]))
+
+
+def uses_attention(state_dict):
+    return any(key.startswith("decoder.attn.") for key in state_dict)
+
+
+def checkpoint_question(path):
+    try:
+        state_dict, _ = read_checkpoint(path, "cpu")
+        return "Q3.1b" if uses_attention(state_dict) else "Q3.1a"
+    except Exception:
+        return "Q3.1"
+
+
+def until_eos(tokens):
+    return tokens[: tokens.index(EOS_IDX) + 1] if EOS_IDX in tokens else tokens
+
+
+def decode_greedily(model, reshape_state, sources, device):
+    """Every word's greedy tokens (up to and with EOS) with the course driver's calls, in batches
+    of one source length (which need no padding).
+
+    A few words are also decoded alone, as the course's driver does (batch size 1); if
+    batching changes their tokens, the whole corpus is decoded one word at a time.
+    -> (tokens per word, how they were decoded, the batch size that is safe).
+    """
+    src, src_lengths = utils.pad_to_tensor(sources)
+    decode = partial(utils.course_greedy, model, reshape_state, max_len=MAX_LEN)
+
+    def alone(index):
+        length = int(src_lengths[index])
+        return until_eos(decode(src[index:index + 1, :length].to(device), src_lengths[index:index + 1].to(device))
+                         .tolist()[0])
+
+    tokens = [until_eos(row) for row in utils.decode_corpus(decode, src, src_lengths, device, DECODE_BATCH)]
+    first_of_length = {}
+    for index, source in enumerate(sources):
+        first_of_length.setdefault(len(source), index)
+    sample = list(first_of_length.values())[:VERIFY_WORDS]
+    differing = sum(alone(i) != tokens[i] for i in sample)
+    if not differing:
+        return tokens, "batches of equal source length, checked against one word at a time", DECODE_BATCH
+    tokens = [alone(i) for i in range(len(sources))]
+    return tokens, (f"one word at a time: batching changed {differing} of {len(sample)} sampled words, so "
+                    f"your model's outputs depend on the batch"), 1
+
+
+@torch.inference_mode()
+def spelling_probabilities(model, reshape_state, corpus, device, batch_size):
+    """(N,): the chance that nucleus sampling at p = TOPP spells each test word exactly, stepping the
+    decoder through the word's target with the course driver's calls (exactly as
+    utils.nucleus_spelling_probability does in one teacher-forced pass)."""
+    by_length = {}
+    for index, source in enumerate(corpus.sources):
+        by_length.setdefault(len(source), []).append(index)
+    chances = torch.zeros(len(corpus.sources), dtype=torch.float64)
+    for length, indices in sorted(by_length.items()):
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            src = torch.tensor([corpus.sources[i] for i in chunk], device=device)
+            src_lengths = torch.full((len(chunk),), length, device=device)
+            tgt, _ = utils.pad_to_tensor([corpus.targets[i] for i in chunk])
+            tgt = tgt.to(device)
+            encoder_outputs, state = model.encoder(src, src_lengths)
+            if state[0].shape[0] == 2:
+                state = reshape_state(state)
+            chance = torch.ones(len(chunk), dtype=torch.float64, device=device)
+            for t in range(tgt.shape[1] - 1):
+                output, state = model.decoder(tgt[:, t:t + 1], state, encoder_outputs, src_lengths)
+                distribution, order = utils.nucleus_distribution(model.generator(output).reshape(len(chunk), -1),
+                                                                 TOPP)
+                by_token = torch.zeros_like(distribution).scatter_(-1, order, distribution)
+                following = tgt[:, t + 1]
+                step = by_token.gather(-1, following.unsqueeze(-1)).squeeze(-1).double()
+                chance *= torch.where(following == PAD_IDX, torch.ones_like(step), step)  # after EOS
+            chance = chance.masked_fill((tgt == UNK_IDX).any(dim=-1), 0.0)  # UNK is never spelled right
+            chances[chunk] = chance.cpu()
+    return chances
+
+
+def shown(path):
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def reference_row(use_attn):
+    """(this project's row of test scores for the model kind, '') or (None, why there is none)."""
+    label, where = REFERENCE_ROWS[use_attn], shown(REFERENCE_SUMMARY)
+    if not REFERENCE_SUMMARY.is_file():
+        return None, f"no plausibility verdict: this project's {where} is missing"
+    try:
+        summary = utils.read_json(REFERENCE_SUMMARY)
+        row = next((r for r in summary.get("test", []) if r.get("label") == label), None)
+        if row is None:
+            return None, f"no plausibility verdict: {where} has no row {label!r} yet"
+        float(row["cer"]["mean"]), len(row["cer"]["values"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None, f"no plausibility verdict: {where} is not readable"
+    return row, ""
+
+
+def explaining_checks(st, use_attn):
+    """The failed checks of this folder that can make a model score worse."""
+    return [r.id for r in st.verdicts.values() if r.status == "fail" and r.id.startswith("q3.")
+            and not r.id.startswith(("q3.checkpoint.", "q3.nucleus.", "q3.greedy_next_token", "q3.import.script"))
+            and (use_attn or not r.id.startswith("q3.attention."))]
+
+
+def plausibility(st, use_attn, hidden, cer):
+    """(whether the CER is far from this project's runs of the course's recipe, one sentence)."""
+    row, why_not = reference_row(use_attn)
+    if row is None:
+        return False, why_not
+    mean, std = row["cer"]["mean"], row["cer"].get("std") or 0.0
+    runs = len(row["cer"]["values"])
+    margin = max(PLAUSIBLE_MARGIN * mean, 3 * std)
+    reference = f"this project's {runs} run(s) of the course's recipe: CER {mean:.4f} ± {std:.4f}"
+    size = f"; H={hidden}, not the statement's {STATEMENT_HIDDEN}" if hidden != STATEMENT_HIDDEN else ""
+    if cer > mean + margin:
+        culprits = explaining_checks(st, use_attn)
+        pointer = (f"see {', '.join(culprits)}" if culprits
+                   else f"no check here explains it: was it trained with {RECIPE}?")
+        return True, (f"CER {cer:.4f} is far above a correct implementation's ({reference}; more than "
+                      f"{margin:.4f} above): {pointer}{size}")
+    if cer < mean - margin:
+        return True, (f"CER {cer:.4f} is far below {reference} (more than {margin:.4f} below): trained with another "
+                      f"recipe than {RECIPE}, or on other data?{size}")
+    return False, f"{reference}: within range{size}"
+
+
+def check_checkpoint(path, st):
+    if st.data.path is None:
+        raise CheckSkipped(f"no Q3 data found: looked for {' and '.join(('train.tsv', 'test.tsv'))} in "
+                           f"{' and '.join(st.data.looked)}; pass --data_dir")
+    state_dict, stored_vocabs = read_checkpoint(path, st.device)
+    if not any(key.startswith(("encoder.", "decoder.")) for key in state_dict):
+        raise CheckSkipped(f"not a Seq2Seq state_dict (keys {', '.join(list(state_dict)[:3])}, ...): not scored")
+    use_attn = uses_attention(state_dict)
+    embeddings = {side: state_dict.get(f"{side}.embedding.weight") for side in ("encoder", "decoder")}
+    if any(weight is None or weight.dim() != 2 for weight in embeddings.values()):
+        fail("no encoder.embedding.weight and decoder.embedding.weight: not a state_dict of the course's Seq2Seq")
+    (src_size, hidden), (tgt_size, _) = embeddings["encoder"].shape, embeddings["decoder"].shape
+    corpus = test_corpus(st, stored_vocabs)
+    if corpus.sizes != (src_size, tgt_size):
+        fail(f"{corpus.description} ({st.data.note}) has {corpus.sizes[0]}/{corpus.sizes[1]} source/target "
+             f"symbols, the checkpoint {src_size}/{tgt_size}: trained on other data?")
+    model = build_seq2seq(st.models, st.device, use_attn, hidden, src_size, tgt_size)
+    problems = utils.state_dict_mismatch(model.state_dict(), state_dict)
+    if problems:
+        fail(f"keys don't match your models.py ({'with' if use_attn else 'without'} attention, H={hidden}): "
+             f"{problems}")
+    model.load_state_dict(state_dict)
+    model.eval()
+    tokens, how, batch_size = decode_greedily(model, st.models.reshape_state, corpus.sources, st.device)
+    spellings = [corpus.spell(t) for t in tokens]
+    cer = utils.character_error_rate(spellings, corpus.references)
+    wer = utils.word_error_rate(spellings, corpus.references)
+    score = {"file": str(path.relative_to(st.folder)), "use_attn": use_attn, "hidden_size": hidden,
+             "test_cer": cer, "test_wer": wer, "expected_test_wer": None, f"expected_test_wer@{K}": None}
+    sampling = ""
+    if use_attn and corpus.targets is not None:
+        chances = spelling_probabilities(model, st.models.reshape_state, corpus, st.device, batch_size)
+        score["expected_test_wer"] = utils.expected_word_error_rate_at_k(chances, 1)
+        score[f"expected_test_wer@{K}"] = utils.expected_word_error_rate_at_k(chances, K)
+        sampling = (f"; nucleus p = {TOPP}, expected over the sampling: Test WER {score['expected_test_wer']:.4f}, "
+                    f"Test WER@{K} {score[f'expected_test_wer@{K}']:.4f}")
+    st.checkpoint_scores.append(score)
+    far, verdict = plausibility(st, use_attn, hidden, cer)
+    message = (f"{'attention' if use_attn else 'no attention'}, H={hidden}: Test CER: {cer:.4f}, Test WER: "
+               f"{wer:.4f} on {len(spellings)} words{sampling}; {verdict} ({corpus.description}, {st.data.note}; "
+               f"decoded in {how})")
+    if far:
+        raise CheckWarned(message)
+    return message

@@ -1,0 +1,513 @@
+"""Q2 checks by behaviour: the CNN's signature, size, outputs, switches, where dropout acts, and how
+the student's loader and network read the Intel images.
+
+Every network is built as the course's driver builds it, CNN(opt.dropout, maxpool=...,
+batch_norm=...); a CNN whose signature differs is reported once (q2.signature) and built
+by keyword for the other checks.
+"""
+import inspect
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import utils
+
+from .student import describe_error, student_location
+from .tensors import expect_tensor, max_difference, seeded
+from .verdicts import CheckSkipped, fail
+
+COURSE_SIGNATURE = "CNN(dropout_prob, maxpool=True, batch_norm=True, conv_bias=True)"
+COURSE_CALL = "CNN(opt.dropout, maxpool=not opt.no_maxpool, batch_norm=not opt.no_batch_norm)"
+DROPOUT_PROB = 0.1
+Q2_PARAMS = {False: 5_340_742, True: 755_718}
+INTEL_SIDE = utils.INTEL_SIDE
+LAYOUT_IMAGES = 16
+TRACE_IMAGES = 4
+MAX_PROBED_PARAMETERS = 50_000_000  # a network without max-pool that flattens 128x48x48 features has 302M
+DROPOUT_FUNCTIONS = {"dropout": "nn.Dropout", "dropout1d": "nn.Dropout1d", "dropout2d": "nn.Dropout2d",
+                     "dropout3d": "nn.Dropout3d", "alpha_dropout": "nn.AlphaDropout",
+                     "feature_alpha_dropout": "nn.FeatureAlphaDropout"}
+
+
+# ----------------------------------------------------------------------------- building the CNN
+
+
+@dataclass
+class CnnBuilder:
+    """How the student's CNN is built for the checks, read from its signature once per folder."""
+
+    dropout_keyword: str = None  # None: the dropout probability goes first, as the course's driver passes it
+    switches: set = field(default_factory=set)  # which of maxpool, batch_norm it takes
+    problems: list = field(default_factory=list)  # how the signature differs from the course's
+
+    def construct(self, st, batch_norm=True, maxpool=True):
+        """The student's CNN, as constructed; a switch it does not take is left out (checks needing it skip)."""
+        keywords = {name: value for name, value in (("maxpool", maxpool), ("batch_norm", batch_norm))
+                    if name in self.switches}
+        seeded()
+        if self.dropout_keyword:
+            return st.q2.CNN(**{self.dropout_keyword: DROPOUT_PROB}, **keywords)
+        return st.q2.CNN(DROPOUT_PROB, **keywords)
+
+    def build(self, st, batch_norm=True, maxpool=True):
+        """The student's CNN on the checks' device, in eval mode."""
+        return self.construct(st, batch_norm, maxpool).to(st.device).eval()
+
+    def needs(self, switch):
+        if switch not in self.switches:
+            raise CheckSkipped(f"not checked: CNN takes no {switch} switch (see q2.signature)")
+
+
+def read_signature(cnn_class):
+    """The CnnBuilder of the student's CNN class, from its parameters' names."""
+    builder = CnnBuilder()
+    try:
+        parameters = list(inspect.signature(cnn_class).parameters.values())
+    except (TypeError, ValueError):  # no signature to read: build it as the course does
+        builder.switches = {"maxpool", "batch_norm"}
+        return builder
+    names = [p.name for p in parameters]
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in parameters)
+    builder.switches = {s for s in ("maxpool", "batch_norm") if s in names or takes_any}
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    dropout_names = [n for n in names if "drop" in n.lower()]
+    if positional and "drop" not in positional[0].name.lower() and dropout_names:
+        builder.dropout_keyword = dropout_names[0]
+        builder.problems.append(f"its first parameter is {positional[0].name!r}, not the dropout probability "
+                                f"(it takes it as {dropout_names[0]}=)")
+    for switch in ("maxpool", "batch_norm"):
+        if switch not in builder.switches:
+            builder.problems.append(f"it takes no {switch} switch")
+    return builder
+
+
+def cnn_builder(st):
+    if "cnn" not in st.cache:
+        st.cache["cnn"] = read_signature(st.q2.CNN) if hasattr(st.q2, "CNN") else None
+    if st.cache["cnn"] is None:
+        raise CheckSkipped("not checked: hw2-q2.py has no CNN (see q2.signature)")
+    return st.cache["cnn"]
+
+
+def build_cnn(st, batch_norm=True, maxpool=True):
+    """The student's CNN as the checks build it; building it raising is q2.signature's to report."""
+    builder = cnn_builder(st)
+    try:
+        return builder.build(st, batch_norm, maxpool)
+    except (Exception, SystemExit) as error:
+        if student_location(error, st.folder):
+            raise CheckSkipped(f"not checked: building the CNN raises {describe_error(error, st.folder)} "
+                               f"(see q2.signature)") from None
+        raise
+
+
+def check_signature(st):
+    if not hasattr(st.q2, "CNN"):
+        fail("hw2-q2.py has no CNN (it may import it from models.py)")
+    builder = cnn_builder(st)
+    for batch_norm in (True, False):  # as the other checks build it
+        try:
+            builder.build(st, batch_norm)
+        except (Exception, SystemExit) as error:
+            if not student_location(error, st.folder):
+                raise
+            fail(f"building the CNN with maxpool=True, batch_norm={batch_norm}, as the course's driver does, raises "
+                 f"{describe_error(error, st.folder)}")
+    if builder.problems:
+        try:
+            seeded()
+            st.q2.CNN(DROPOUT_PROB, maxpool=True, batch_norm=True)
+            outcome = ""
+        except (Exception, SystemExit) as error:
+            outcome = f", which raises {describe_error(error, st.folder)}"
+        fail(f"CNN's signature is not the course's {COURSE_SIGNATURE}: {'; '.join(builder.problems)}; the course's "
+             f"driver calls {COURSE_CALL}{outcome}"
+             + ("; the other checks build it by keyword" if builder.dropout_keyword else ""))
+    return f"the course's {COURSE_SIGNATURE}: CNN({DROPOUT_PROB}, maxpool=..., batch_norm=...) builds both networks"
+
+
+# ----------------------------------------------------------------------------- size and outputs
+
+
+def layer_summary(model):
+    """Every layer that holds parameters, with how many it holds."""
+    parts = []
+    for module in model.modules():
+        own = sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad)
+        if not own:
+            continue
+        if isinstance(module, nn.Conv2d):
+            name = f"conv {module.in_channels}->{module.out_channels}"
+        elif isinstance(module, nn.Linear):
+            name = f"linear {module.in_features}->{module.out_features}"
+        elif isinstance(module, nn.modules.batchnorm._NormBase):
+            name = f"{type(module).__name__}({module.num_features})"
+        else:
+            name = type(module).__name__
+        parts.append(f"{name} ({own:,})")
+    return ", ".join(parts)
+
+
+def check_params(st, batch_norm):
+    if batch_norm:
+        cnn_builder(st).needs("batch_norm")
+    model = build_cnn(st, batch_norm)
+    expected = Q2_PARAMS[batch_norm]
+    counted = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if not hasattr(st.q2, "get_number_trainable_params"):
+        theirs, verdict = None, "there is no get_number_trainable_params"
+    else:
+        try:
+            theirs = st.q2.get_number_trainable_params(model)
+            verdict = ("your get_number_trainable_params agrees" if theirs == counted
+                       else f"but your get_number_trainable_params says {theirs}: the counting function is wrong")
+        except Exception as error:
+            theirs, verdict = None, f"your get_number_trainable_params raises {describe_error(error, st.folder)}"
+    if counted != expected:
+        fail(f"the network has {counted:,} trainable parameters, expected {expected:,} ({counted - expected:+,}): "
+             f"the network differs from the statement's (layers with parameters: {layer_summary(model)}); {verdict}")
+    if theirs != counted:
+        fail(f"the network is right ({counted:,} trainable parameters), {verdict}")
+    return f"{counted:,} trainable parameters, {verdict}"
+
+
+def check_output(st):
+    builder = cnn_builder(st)
+    settings = (False, True) if "batch_norm" in builder.switches else (False,)
+    for batch_norm in settings:
+        model = build_cnn(st, batch_norm)
+        seeded()
+        with torch.no_grad():
+            out = model(torch.rand(4, 3, INTEL_SIDE, INTEL_SIDE, device=st.device))
+        label = "with batch norm" if batch_norm else "without batch norm"
+        expect_tensor(out, (4, 6), f"{label}: CNN(images (B, 3, 48, 48))")
+        total = out.float().exp().sum(-1)
+        if not torch.isfinite(out).all() or max_difference(total, torch.ones_like(total)) > 1e-4:
+            fail(f"{label}: the outputs are not log-probabilities (exp sums to {total.min():.3g}..{total.max():.3g} "
+                 f"per image, expected 1): end the network with a log-softmax over the 6 classes")
+    note = "" if len(settings) == 2 else " (batch norm not checked: no batch_norm switch, see q2.signature)"
+    return "log-probabilities (B, 6) for images (B, 3, 48, 48)" + note
+
+
+def modules_called(model, device):
+    """The modules that one forward pass of two random images runs, in order, with their first input."""
+    called = []
+    handles = [m.register_forward_hook(lambda module, inputs, output: called.append(
+                   (module, inputs[0].shape if inputs else None)))
+               for m in model.modules() if not list(m.children())]
+    try:
+        seeded()
+        with torch.no_grad():
+            model(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return called
+
+
+def check_batchnorm_switch(st):
+    cnn_builder(st).needs("batch_norm")
+    problems = []
+    for batch_norm in (True, False):
+        model = build_cnn(st, batch_norm)
+        called = modules_called(model, st.device)
+        kinds = [type(m) for m, _ in called]
+        convs = [m for m, _ in called if isinstance(m, nn.Conv2d)]
+        linears = [(m, shape) for m, shape in called if isinstance(m, nn.Linear)]
+        if not convs or not linears:
+            fail("the network runs no nn.Conv2d or no nn.Linear layer; cannot check the switch")
+        features, channels = linears[0][1][-1], convs[-1].out_channels
+        bn1d = [m for m, _ in called if isinstance(m, nn.BatchNorm1d)]
+        if batch_norm:
+            if kinds.count(nn.BatchNorm2d) != len(convs):
+                problems.append(f"batch_norm=True runs {kinds.count(nn.BatchNorm2d)} BatchNorm2d for {len(convs)} "
+                                f"conv blocks (expected one in every block)")
+            if features != channels:
+                problems.append(f"batch_norm=True feeds the MLP {features} features, expected {channels}: global "
+                                f"average pooling (nn.AdaptiveAvgPool2d((1, 1))) after the last block")
+            if not any(m.num_features == 1024 for m in bn1d):
+                problems.append("batch_norm=True runs no BatchNorm1d(1024) in the MLP (before its dropout)")
+        else:
+            if nn.BatchNorm2d in kinds or bn1d:
+                problems.append("batch_norm=False still runs batch norm (use nn.Identity when it is off)")
+            if features == channels:
+                problems.append("batch_norm=False still pools globally; the Q2.1 network flattens the conv output")
+    if problems:
+        fail("; ".join(problems))
+    return "batch_norm=True: BatchNorm2d in every block, global average pooling, BatchNorm1d(1024); off: none of them"
+
+
+# ----------------------------------------------------------------------------- max-pool switch
+
+
+def conv_input_sides(model, device):
+    """(height, width) of what each nn.Conv2d receives in one forward pass of two random images."""
+    sides = []
+    handles = [m.register_forward_pre_hook(lambda module, inputs: sides.append(tuple(inputs[0].shape[-2:])))
+               for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        seeded()
+        with torch.no_grad():
+            model(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return sides
+
+
+def check_maxpool_switch(st):
+    builder = cnn_builder(st)
+    builder.needs("maxpool")
+    builder.needs("batch_norm")  # without global average pooling, no max-pool means a 302M-parameter MLP
+    with torch.device("meta"):  # count first, on no memory: a network this checker should not run
+        try:
+            size = sum(p.numel() for p in builder.construct(st, batch_norm=True, maxpool=False).parameters())
+        except (Exception, SystemExit):
+            size = 0  # meta tensors are not everything a student's __init__ may use; build it for real
+    if size > MAX_PROBED_PARAMETERS:
+        raise CheckSkipped(f"not checked: CNN(maxpool=False, batch_norm=True) would have {size:,} parameters, as "
+                           f"without global average pooling (see q2.batchnorm_switch)")
+    try:
+        without = builder.build(st, batch_norm=True, maxpool=False)
+        sides_without = conv_input_sides(without, st.device)
+    except (Exception, SystemExit) as error:
+        if not student_location(error, st.folder):
+            raise
+        fail(f"CNN({DROPOUT_PROB}, maxpool=False, batch_norm=True), the course's -no_maxpool, raises "
+             f"{describe_error(error, st.folder)}")
+    sides_with = conv_input_sides(build_cnn(st, batch_norm=True), st.device)
+    shown = ", ".join(f"{h}x{w}" for h, w in sides_without)
+    if sides_without == sides_with:
+        fail(f"maxpool=False changes nothing: the convolutions still receive {shown}; the course's -no_maxpool "
+             f"builds CNN(dropout, maxpool=False, ...), which must leave the max-pooling out (nn.Identity)")
+    if any(side != (INTEL_SIDE, INTEL_SIDE) for side in sides_without):
+        fail(f"maxpool=False still shrinks the images: the convolutions receive {shown}, expected 48x48 each")
+    with torch.no_grad():
+        expect_tensor(without(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=st.device)), (2, 6),
+                      "CNN(maxpool=False) outputs")
+    return (f"maxpool=False: every convolution receives 48x48 (with max-pool: "
+            f"{', '.join(f'{h}x{w}' for h, w in sides_with)}); checked with batch norm")
+
+
+# ----------------------------------------------------------------------------- dropout
+
+
+@dataclass
+class DropoutCall:
+    kind: str  # the function's name in torch.nn.functional
+    p: float
+    shape: tuple  # of its input
+    stage: tuple  # ("input",), ("conv", k) after the k-th convolution, ("linear", k) after the k-th affine layer
+    conv_shape: tuple = None  # the output shape of the convolution of its block
+
+
+def trace_dropout_calls(model, device):
+    """One training-mode forward of random images -> every dropout call that drops something, in order."""
+    calls, stage, counts, conv_shapes = [], [("input",)], {"conv": 0, "linear": 0}, {}
+
+    def entered(kind):
+        def hook(module, inputs, output):
+            counts[kind] += 1
+            stage[0] = (kind, counts[kind])
+            if kind == "conv":
+                conv_shapes[stage[0]] = tuple(output.shape)
+        return hook
+
+    handles = [m.register_forward_hook(entered("conv" if isinstance(m, nn.Conv2d) else "linear"))
+               for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    originals = {name: getattr(nn.functional, name) for name in DROPOUT_FUNCTIONS}
+
+    def recording(name):
+        original = originals[name]
+        signature = inspect.signature(original)
+
+        def dropout(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            p, training = bound.arguments["p"], bound.arguments["training"]
+            if training and p > 0:
+                calls.append(DropoutCall(name, p, tuple(bound.arguments["input"].shape), stage[0],
+                                         conv_shapes.get(stage[0])))
+            return original(*args, **kwargs)
+        return dropout
+
+    for name in DROPOUT_FUNCTIONS:
+        setattr(nn.functional, name, recording(name))
+    try:
+        seeded()
+        model.train()
+        with torch.no_grad():
+            model(torch.rand(TRACE_IMAGES, 3, INTEL_SIDE, INTEL_SIDE, device=device))
+    finally:
+        for name, original in originals.items():
+            setattr(nn.functional, name, original)
+        for handle in handles:
+            handle.remove()
+    return calls
+
+
+def placement_problems(calls, n_convs):
+    """What differs from one nn.Dropout(dropout_prob) per conv block and one after the MLP's first layer."""
+    problems = []
+    kinds = sorted({DROPOUT_FUNCTIONS[c.kind] for c in calls if c.kind != "dropout"})
+    if kinds:
+        problems.append(f"{' and '.join(kinds)} where the statement has a dropout layer (nn.Dropout, which drops "
+                        f"each activation on its own)")
+    rates = sorted({c.p for c in calls if c.p != DROPOUT_PROB})
+    if rates:
+        problems.append(f"dropout p = {', '.join(f'{p:g}' for p in rates)}, expected dropout_prob = {DROPOUT_PROB}")
+    per_stage = {}
+    for c in calls:
+        per_stage.setdefault(c.stage, []).append(c)
+    for k in range(1, n_convs + 1):
+        found = len(per_stage.get(("conv", k), []))
+        if found != 1:
+            problems.append(f"{found} dropouts in conv block {k}, expected one")
+    after_first = len(per_stage.get(("linear", 1), []))
+    if after_first != 1:
+        problems.append(f"{after_first} dropouts after the MLP's first affine layer (1024 features), expected one")
+    for stage, found in sorted(per_stage.items()):
+        if stage[0] == "linear" and stage[1] > 1:
+            problems.append(f"a dropout after the MLP's affine layer {stage[1]} (on {found[0].shape[-1]} features); "
+                            f"the statement's MLP has its only dropout after the first")
+        elif stage == ("input",):
+            problems.append("a dropout on the input images")
+    return problems
+
+
+def traced_networks(st):
+    """[(label, dropout calls, number of convolutions)] of the networks with and without batch norm."""
+    builder = cnn_builder(st)
+    settings = (False, True) if "batch_norm" in builder.switches else (False,)
+    traced = []
+    for batch_norm in settings:
+        model = build_cnn(st, batch_norm)
+        n_convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+        traced.append((f"batch_norm={batch_norm}", trace_dropout_calls(model, st.device), n_convs))
+    return traced
+
+
+def check_dropout_placement(st):
+    for label, calls, n_convs in traced_networks(st):
+        problems = placement_problems(calls, n_convs)
+        if problems:
+            fail(f"{label}, training mode: {'; '.join(problems)}")
+    return (f"in training mode, nn.Dropout(p={DROPOUT_PROB}) acts once in every conv block and once after the "
+            f"MLP's first affine layer, nowhere else")
+
+
+def check_block_order(st):
+    judged = 0
+    for label, calls, _ in traced_networks(st):
+        for call in calls:
+            if call.stage[0] != "conv" or call.conv_shape is None or len(call.shape) != 4:
+                continue
+            judged += 1
+            h, w = call.conv_shape[-2:]
+            if tuple(call.shape[-2:]) == (h, w):
+                fail(f"{label}: in conv block {call.stage[1]}, dropout acts on {call.shape[1]}x{h}x{w} activations, "
+                     f"the convolution's size, so before the max-pool; the statement's block is conv -> ReLU -> "
+                     f"max-pool -> dropout (on the pooled {h // 2}x{w // 2})")
+            if tuple(call.shape[-2:]) != (h // 2, w // 2):
+                fail(f"{label}: in conv block {call.stage[1]}, dropout acts on {tuple(call.shape[1:])} activations; "
+                     f"expected the max-pooled ones ({call.conv_shape[1]}, {h // 2}, {w // 2})")
+    if not judged:
+        raise CheckSkipped("not checked: no dropout acts in the conv blocks (see q2.dropout.placement)")
+    return "in every conv block dropout acts on the max-pooled activations (conv -> ReLU -> max-pool -> dropout)"
+
+
+# ----------------------------------------------------------------------------- image layout
+
+
+def smoothness(images):
+    """images (N, C, h, w) -> mean |difference| of neighbouring pixels / that of random pixel pairs.
+
+    Well below 1 for real photographs read in their true layout; near 1 for scrambled ones.
+    """
+    images = images.float()
+    neighbours = ((images[..., 1:, :] - images[..., :-1, :]).abs().mean()
+                  + (images[..., :, 1:] - images[..., :, :-1]).abs().mean()) / 2
+    flat = images.reshape(images.shape[0], -1)
+    shuffled = flat[:, torch.randperm(flat.shape[1], generator=torch.Generator().manual_seed(0))]
+    return float(neighbours / (flat - shuffled).abs().mean().clamp(min=1e-12))
+
+
+def stored_layout(images):
+    """Raw uint8 images (N, ...) -> ('HWC' or 'CHW', true images (N, 3, 48, 48), {layout: smoothness})."""
+    raw = torch.from_numpy(np.ascontiguousarray(images)).reshape(images.shape[0], -1)
+    readings = {"HWC": raw.reshape(-1, INTEL_SIDE, INTEL_SIDE, 3).permute(0, 3, 1, 2),
+                "CHW": raw.reshape(-1, 3, INTEL_SIDE, INTEL_SIDE)}
+    scores = {layout: smoothness(image) for layout, image in readings.items()}
+    layout = min(scores, key=scores.get)
+    return layout, readings[layout].float(), scores
+
+
+def correlation(a, b):
+    a, b = a.reshape(-1).double(), b.reshape(-1).double()
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp(min=1e-12))
+
+
+def read_npz_slice(path, n):
+    """The first n validation images and labels of an Intel npz, without reading the other splits."""
+    try:
+        with np.load(path) as archive:
+            return archive["val_images"][:n], np.asarray(archive["val_labels"][:n])
+    except Exception as error:
+        raise CheckSkipped(f"{path}: cannot read val_images/val_labels ({type(error).__name__}: {error})") from None
+
+
+def students_images(st, npz_path):
+    """The images as the student's Q2 loader hands them over -> (tensor, which loader)."""
+    student_utils = getattr(st.q2, "utils", None)
+    if hasattr(student_utils, "load_dataset"):
+        data = student_utils.load_dataset(str(npz_path))
+        X = data["dev"][0] if "dev" in data else data["val"][0]
+        return torch.as_tensor(np.asarray(X), dtype=torch.float32), "your utils.load_dataset"
+    if hasattr(student_utils, "load_intel"):
+        return student_utils.load_intel(npz_path)["val"][0].float(), "your utils.load_intel"
+    return None, "no loader found (utils.load_dataset)"
+
+
+def check_layout(st):
+    if st.npz is None:
+        raise CheckSkipped("pass --npz FILE (the Intel .npz you trained on) to check how your code reads the images")
+    images, labels = read_npz_slice(st.npz, LAYOUT_IMAGES)
+    layout, true_images, scores = stored_layout(images)
+    stored = (f"stored {'flat' if images.ndim == 2 else tuple(images.shape[1:])} in {layout} order "
+              f"(neighbouring-pixel score {scores[layout]:.2f} vs {scores['CHW' if layout == 'HWC' else 'HWC']:.2f})")
+    scrambled = torch.from_numpy(np.ascontiguousarray(images)).reshape(-1, 3, INTEL_SIDE, INTEL_SIDE).float()
+    arrays = {f"{split}_{kind}": value for split in utils.INTEL_SPLITS
+              for kind, value in (("images", images), ("labels", labels))}
+    with tempfile.TemporaryDirectory() as tmp:  # the loader reads a file: give it the slice only
+        np.savez(Path(tmp) / "slice.npz", **arrays)
+        loaded, loader = students_images(st, Path(tmp) / "slice.npz")
+    if loaded is None:
+        loaded, loader = torch.from_numpy(np.ascontiguousarray(images)).float() / 256, "the stored arrays / 256"
+    model = build_cnn(st, batch_norm="batch_norm" in cnn_builder(st).switches)
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None:
+        fail("the network has no nn.Conv2d")
+    seen = []
+    handle = conv.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].detach().cpu()))
+    try:
+        with torch.no_grad():
+            model(loaded.to(st.device))
+    finally:
+        handle.remove()
+    first = seen[0]
+    if first.shape[1:] != (3, INTEL_SIDE, INTEL_SIDE):
+        fail(f"{stored}; the first conv receives {tuple(first.shape)}, expected (B, 3, 48, 48)")
+    if correlation(first, true_images) > 0.9 or (layout == "CHW" and smoothness(first) < 0.8):
+        return f"{stored}; {loader} and your CNN hand the first conv the images in their true layout"
+    fix = ("transpose, do not reshape: images.reshape(-1, 48, 48, 3).transpose(0, 3, 1, 2) "
+           "(or .permute(0, 3, 1, 2) on a tensor) before the network")
+    if layout == "HWC" and correlation(first, scrambled) > 0.9:
+        fail(f"{stored}; {loader} and your CNN reshape each image to (3, 48, 48) as stored, so the first conv sees "
+             f"colour and position mixed up (score {smoothness(first):.2f}); fix: {fix}")
+    fail(f"{stored}; the first conv receives images that match neither layout (score {smoothness(first):.2f}, true "
+         f"layout {scores[layout]:.2f}); check your loading and reshaping")

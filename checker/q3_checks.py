@@ -1,0 +1,394 @@
+"""Q3 checks by behaviour on tiny inputs: reshape_state, encoder, decoder, the whole model (models.py),
+and the next-token rules of hw2-q3.py. Attention alone is checked in `attention`.
+
+The decoder's contract is judged as the course's unmodified driver uses it: Seq2Seq logits
+(B, T-1, V) scored against tgt[:, 1:]. Whether the decoder or Seq2Seq.forward drops the
+last target column is the student's choice.
+"""
+import math
+
+import torch
+from torch import nn
+
+from utils import SOS_IDX
+
+from . import attention
+from .student import describe_error, judged_call
+from .tensors import (HIDDEN, SRC_LENGTHS, TGT_LENGTHS, TGT_VOCAB, TOLERANCE, build_seq2seq, describe_value,
+                      expect_pair, expect_tensor, max_difference, padded_batch, seeded, tiny_inputs)
+from .verdicts import CheckSkipped, fail
+
+NUCLEUS_SUPPORT_DRAWS = 2000
+NUCLEUS_FREQUENCY_DRAWS = 20_000
+CHI_SQUARE_ALPHA = 1e-4  # a correct sampler fails one run in 10,000
+
+
+def check_reshape_state(st):
+    seeded()
+    h, c = (torch.randn(2, 3, HIDDEN // 2, device=st.device) for _ in range(2))
+    out = expect_pair(st.models.reshape_state((h, c)), "reshape_state((h, c))")
+    for name, part, result in (("h", h, out[0]), ("c", c, out[1])):
+        expect_tensor(result, (1, 3, HIDDEN), f"reshape_state: {name} of (2, B, H/2) = {tuple(part.shape)} ->")
+        if max_difference(result, torch.cat([part[1], part[0]], -1).unsqueeze(0)) < TOLERANCE:
+            fail(f"{name}: the halves are swapped, found [backward; forward]; expected [forward; backward] "
+                 f"(index 0 of the LSTM's final states is the forward direction)")
+        if max_difference(result, torch.cat([part[0], part[1]], -1).unsqueeze(0)) > TOLERANCE:
+            fail(f"{name}: expected torch.cat([{name}[0], {name}[1]], dim=-1).unsqueeze(0), found other values")
+    return "(2, B, H/2) -> (1, B, H), forward direction first"
+
+
+def check_encoder_shapes(st):
+    model = build_seq2seq(st.models, st.device, use_attn=False)
+    src, src_lengths, _, _ = tiny_inputs(st.device)
+    B, S = src.shape
+    with torch.no_grad():
+        enc_output, state = expect_pair(model.encoder(src, src_lengths), "encoder(src, lengths)")
+    expect_tensor(enc_output, (B, S, HIDDEN), "enc_output (B, S, H)")
+    h, c = expect_pair(state, "encoder final state (h, c)")
+    if isinstance(h, torch.Tensor) and tuple(h.shape) == (1, B, HIDDEN):
+        fail(f"final states have shape (1, B, H) = {tuple(h.shape)}, already joined; expected the LSTM's "
+             f"(2, B, H/2): the course's decoder joins them itself with reshape_state")
+    expect_tensor(h, (2, B, HIDDEN // 2), "final h (2, B, H/2)")
+    expect_tensor(c, (2, B, HIDDEN // 2), "final c (2, B, H/2)")
+    return "enc_output (B, S, H), final states (2, B, H/2)"
+
+
+def full_target_columns(outputs, T, what):
+    """How many columns the decoder's outputs for a full target (B, T) have: T-1 or T, else a failure."""
+    if not (isinstance(outputs, torch.Tensor) and outputs.dim() == 3 and outputs.shape[1] in (T - 1, T)):
+        fail(f"{what}: expected (B, T-1, H) for a full target (B, T), found {describe_value(outputs)}")
+    return outputs.shape[1]
+
+
+def check_decoder_shapes(st):
+    model = build_seq2seq(st.models, st.device, use_attn=False)
+    src, src_lengths, tgt, _ = tiny_inputs(st.device)
+    (B, T), V = tgt.shape, TGT_VOCAB
+    with torch.no_grad():
+        enc_output, state = model.encoder(src, src_lengths)
+        outputs, dec_state = expect_pair(model.decoder(tgt, state, enc_output, src_lengths), "decoder(tgt, ...)")
+        columns = full_target_columns(outputs, T, "decoder outputs")
+        expect_tensor(outputs, (B, columns, HIDDEN), "decoder outputs for a full target")
+        for name, part in zip("hc", expect_pair(dec_state, "decoder state (h, c)")):
+            expect_tensor(part, (1, B, HIDDEN), f"decoder state {name} (1, B, H)")
+        step, _ = model.decoder(tgt[:, :1], state, enc_output, src_lengths)
+        expect_tensor(step, (B, 1, HIDDEN), "decoder outputs for one column (B, 1, H)")
+        logits, _ = expect_pair(model(src, src_lengths, tgt), "Seq2Seq(src, lengths, tgt)")
+    if isinstance(logits, torch.Tensor) and tuple(logits.shape) == (B, T, V):
+        fail(f"Seq2Seq(src, lengths, tgt (B, T)) gives logits (B, T, V) = {(B, T, V)}: the course's train scores "
+             f"them against tgt[:, 1:], cross_entropy(logits.reshape(-1, V), tgt[:, 1:].reshape(-1)), which raises "
+             f"for {B * T} logits and {B * (T - 1)} targets; read tgt[:, :-1] in the decoder or in Seq2Seq.forward "
+             f"(a train of your own that passes tgt[:, :-1] does not help: the course's passes all of tgt)")
+    expect_tensor(logits, (B, T - 1, V), "Seq2Seq logits (B, T-1, V)")
+    who = ("your decoder reads tgt[:, :-1]" if columns == T - 1
+           else "your Seq2Seq drops the last column; the decoder reads all it is given")
+    return (f"logits (B, T-1, V) for the course's loss against tgt[:, 1:] ({who}); one column (B, 1, H); "
+            f"states (1, B, H)")
+
+
+def check_encoder_padding(st):
+    model = build_seq2seq(st.models, st.device, use_attn=False)
+    src, src_lengths, _, _ = tiny_inputs(st.device)
+    with torch.no_grad():
+        enc_output, state = model.encoder(src, src_lengths)
+        for row, length in enumerate(SRC_LENGTHS):
+            alone_output, alone_state = model.encoder(src[row:row + 1, :length], src_lengths[row:row + 1])
+            outputs = max_difference(enc_output[row, :length], alone_output[0, :length])
+            states = max(max_difference(part[:, row], alone[:, 0]) for part, alone in zip(state, alone_state))
+            if max(outputs, states) > TOLERANCE:
+                fail(f"a word of length {length} alone and inside a batch padded to {src.shape[1]} differs "
+                     f"(outputs by {outputs:.2g}, final states by {states:.2g}): the LSTM reads the padding; "
+                     f"pack the batch (pack_padded_sequence with the lengths, enforce_sorted=False)")
+    return "a word's outputs and final states are the same alone and inside a padded batch"
+
+
+# ----------------------------------------------------------------------------- whole models
+
+
+def attention_model_problem(st):
+    """Why the student's model with attention cannot run ('' when it can); computed once."""
+    if "attention model" not in st.cache:
+        profile = attention.probe(st)
+        problem = profile.problem
+        if not problem:
+            src, src_lengths, tgt, _ = tiny_inputs(st.device)
+            try:
+                with torch.no_grad():
+                    build_seq2seq(st.models, st.device, use_attn=True)(src, src_lengths, tgt)
+            except (Exception, SystemExit) as error:
+                problem = f"the model with attention raises {describe_error(error, st.folder)}"
+        st.cache["attention model"] = problem
+    return st.cache["attention model"]
+
+
+def model_variants(st):
+    """[(use_attn, label)] to check whole models with, and a note when attention is left out."""
+    problem = attention_model_problem(st)
+    if problem:
+        return [(False, "without attention")], f" (attention not checked here: {problem}; see q3.attention.shapes)"
+    return [(False, "without attention"), (True, "with attention")], " (with and without attention)"
+
+
+def check_teacher_forcing(st):
+    variants, note = model_variants(st)
+    src, src_lengths, _, _ = tiny_inputs(st.device)
+    tgt, _ = padded_batch((6, 6, 6), TGT_VOCAB, st.device, seed=3)
+    tgt[:, 0] = SOS_IDX
+    for use_attn, label in variants:
+        model = build_seq2seq(st.models, st.device, use_attn)
+        with torch.no_grad():
+            enc_output, state = model.encoder(src, src_lengths)
+            full, _ = model.decoder(tgt, state, enc_output, src_lengths)
+            T = tgt.shape[1]
+            if not (isinstance(full, torch.Tensor) and full.dim() == 3 and full.shape[1] in (T - 1, T)):
+                raise CheckSkipped(f"{label}: the decoder's outputs are {describe_value(full)} (see q3.decoder.shapes)")
+            steps = []
+            for t in range(full.shape[1]):  # the columns that the decoder reads of a full target
+                output, state = model.decoder(tgt[:, t:t + 1], state, enc_output, src_lengths)
+                steps.append(output)
+        expect_tensor(steps[0], (tgt.shape[0], 1, HIDDEN), f"{label}: decoder outputs for one column")
+        difference = max_difference(full, torch.cat(steps, dim=1))
+        if difference > TOLERANCE:
+            fail(f"{label}: a full target's outputs differ from stepping one token at a time (by {difference:.2g}); "
+                 f"each step must read the previous target token and the previous step's state")
+    return "decoding a full target equals stepping one token at a time" + note
+
+
+def check_batch_invariance(st):
+    variants, note = model_variants(st)
+    src, src_lengths, tgt, _ = tiny_inputs(st.device)
+    for use_attn, label in variants:
+        model = build_seq2seq(st.models, st.device, use_attn)
+        with torch.no_grad():
+            logits, _ = model(src, src_lengths, tgt)
+            if not (isinstance(logits, torch.Tensor) and logits.dim() == 3):
+                raise CheckSkipped(f"{label}: Seq2Seq gives {describe_value(logits)} (see q3.decoder.shapes)")
+            dropped = tgt.shape[1] - logits.shape[1]  # the target columns the model does not predict from
+            for row, (s, t) in enumerate(zip(SRC_LENGTHS, TGT_LENGTHS)):
+                alone, _ = model(src[row:row + 1, :s], src_lengths[row:row + 1], tgt[row:row + 1, :t])
+                if not (isinstance(alone, torch.Tensor) and alone.dim() == 3 and alone.shape[1] == t - dropped):
+                    raise CheckSkipped(f"{label}: a word alone gives {describe_value(alone)}, not {t - dropped} "
+                                       f"logits (see q3.decoder.shapes)")
+                difference = max_difference(logits[row, :t - dropped], alone[0])
+                if difference > TOLERANCE:
+                    explained = st.failed("q3.encoder.padding", *(["q3.attention.padding"] if use_attn else []))
+                    if explained:
+                        raise CheckSkipped(f"{label}: a word's logits alone differ from inside a padded batch (by "
+                                           f"{difference:.2g}), which the fault reported in {', '.join(explained)} "
+                                           f"explains (not counted twice)")
+                    fail(f"{label}: a word's logits alone differ from inside a padded batch (by {difference:.2g}): "
+                         f"the padding changes the model's output, though encoder and attention each ignore it")
+    return "a word's logits are the same alone and inside a padded batch" + note
+
+
+def check_tied(st):
+    model = build_seq2seq(st.models, st.device, use_attn=False)
+    generator, embedding = model.generator, model.decoder.embedding
+    if not isinstance(generator, nn.Linear) or (generator.in_features, generator.out_features) != (HIDDEN, TGT_VOCAB):
+        fail(f"generator: expected nn.Linear(H, V) = ({HIDDEN}, {TGT_VOCAB}), found {generator}")
+    if generator.weight is not embedding.weight:
+        fail("generator.weight is not the decoder embedding's weight; tie them: "
+             "self.generator.weight = self.decoder.embedding.weight")
+    return "generator.weight is the decoder embedding's weight"
+
+
+def rows(tensor):
+    """Non-zero feature vectors of a tensor (..., F) -> (n, F): zeros (padding) tell nothing apart."""
+    flat = tensor.detach().reshape(-1, tensor.shape[-1]).float()
+    return flat[flat.abs().amax(-1) > 0]
+
+
+def rows_within(candidate, reference):
+    """Whether every row of `candidate` (n, F) is a row of `reference` (m, F)."""
+    if reference.shape[0] == 0 or candidate.shape[-1] != reference.shape[-1]:
+        return False
+    return bool(((candidate.unsqueeze(1) - reference.unsqueeze(0)).abs().amax(-1).min(1).values < 1e-6).all())
+
+
+def trace_dropout(model, src, src_lengths, tgt):
+    """One training-mode forward -> (rows each place produced, [(shape, input rows, output rows)] of
+    every dropout call).
+
+    Places are told apart by values, not by names: the embeddings are what the nn.Embedding
+    layers return, the final outputs what the encoder and decoder return (so dropout on
+    them is the last thing each does), and the decoder's LSTM outputs are recorded so that
+    dropout just before attention can be recognised.
+    """
+    places = {name: [] for name in ("encoder embeddings", "encoder outputs", "decoder embeddings",
+                                    "decoder outputs", "decoder LSTM outputs")}
+
+    def recorder(place):
+        def hook(module, inputs, output):
+            output = output[0] if isinstance(output, tuple) else output
+            output = output.data if isinstance(output, nn.utils.rnn.PackedSequence) else output
+            if isinstance(output, torch.Tensor):
+                places[place].append(rows(output))
+        return hook
+
+    watched = [(m, "encoder embeddings") for m in model.encoder.modules() if isinstance(m, nn.Embedding)]
+    watched += [(m, "decoder embeddings") for m in model.decoder.modules() if isinstance(m, nn.Embedding)]
+    watched += [(m, "decoder LSTM outputs") for m in model.decoder.modules() if isinstance(m, nn.LSTM)]
+    watched += [(model.encoder, "encoder outputs"), (model.decoder, "decoder outputs")]
+    handles = [module.register_forward_hook(recorder(place)) for module, place in watched]
+    calls = []
+    original = nn.functional.dropout
+
+    def recording_dropout(input, p=0.5, training=True, inplace=False):
+        received = rows(input) if training and p > 0 else None
+        output = original(input, p, training, inplace)
+        if received is not None:
+            calls.append((tuple(input.shape), received, rows(output)))
+        return output
+
+    nn.functional.dropout = recording_dropout
+    try:
+        model.train()
+        model(src, src_lengths, tgt)
+    finally:
+        nn.functional.dropout = original
+        for handle in handles:
+            handle.remove()
+    return {place: torch.cat(found) if found else torch.empty(0, 0) for place, found in places.items()}, calls
+
+
+def dropout_place(places, received, produced, use_attn):
+    """Where one dropout call acts, from what it received and what it produced (None: elsewhere)."""
+    for place in ("encoder embeddings", "decoder embeddings"):
+        if rows_within(received, places[place]):
+            return place
+    for place in ("encoder outputs", "decoder outputs"):
+        if rows_within(produced, places[place]):
+            return place
+    if use_attn and rows_within(received, places["decoder LSTM outputs"]):
+        return "decoder outputs (before attention)"
+    return None
+
+
+def check_dropout_placement(st):
+    variants, note = model_variants(st)
+    src, src_lengths, tgt, _ = tiny_inputs(st.device)
+    before_attention = False
+    for use_attn, label in variants:
+        model = build_seq2seq(st.models, st.device, use_attn)
+        seeded()
+        places, calls = trace_dropout(model, src, src_lengths, tgt)
+        touched, stray = set(), []
+        for shape, received, produced in calls:
+            if received.shape[0] == 0:
+                continue
+            place = dropout_place(places, received, produced, use_attn)
+            if place is None:
+                stray.append(shape)
+            touched.add(place)
+        before_attention |= "decoder outputs (before attention)" in touched
+        touched |= {"decoder outputs"} if "decoder outputs (before attention)" in touched else set()
+        problems = []
+        untouched = [p for p in ("encoder embeddings", "encoder outputs", "decoder embeddings", "decoder outputs")
+                     if p not in touched]
+        if untouched:
+            problems.append("never on the " + ", ".join(untouched))
+        if stray:
+            problems.append(f"also on {len(stray)} other tensor(s), the first of shape {stray[0]}")
+        if problems:
+            fail(f"{label}, training mode: dropout acts {'; '.join(problems)}; expected on the embeddings and the "
+                 f"final outputs of encoder and decoder only (statement Q3.1a)")
+    where = "; with attention, on the LSTM outputs just before it" if before_attention else ""
+    return ("in training mode dropout acts on the embeddings and final outputs of encoder and decoder only"
+            + where + note)
+
+
+# ----------------------------------------------------------------------------- hw2-q3.py
+
+
+def check_greedy_next_token(st):
+    seeded()
+    logits = torch.randn(TGT_VOCAB, device=st.device)
+    token = judged_call(st, "greedy_next_token(logits (V,))", st.script.greedy_next_token, logits)
+    expect_tensor(token, (1,), "greedy_next_token(logits (V,))")
+    if int(token) != int(logits.argmax()):
+        fail(f"greedy_next_token returned {int(token)}, expected the argmax {int(logits.argmax())}")
+    return "the argmax, shape (1,)"
+
+
+def draw_nucleus(st, logits, p, n):
+    """n draws of the student's nucleus_sampling(logits, p) -> counts per token (V,)."""
+    counts = torch.zeros(logits.shape[-1], dtype=torch.long)
+    what = f"nucleus_sampling(logits (V,), p={p:g})"
+    for _ in range(n):
+        token = judged_call(st, what, st.script.nucleus_sampling, logits, p=p)
+        if not isinstance(token, torch.Tensor) or token.numel() != 1:
+            fail(f"{what} must return one index, shape (1,); found {describe_value(token)}")
+        index = int(token)
+        if not 0 <= index < len(counts):
+            fail(f"{what} returned {index}, not a token of the {len(counts)}")
+        counts[index] += 1
+    return counts
+
+
+def shuffled_distribution(probabilities, seed):
+    """Logits of `probabilities` in a shuffled token order (so that sorting is needed) and their order."""
+    order = torch.randperm(len(probabilities), generator=torch.Generator().manual_seed(seed))
+    probs = torch.empty(len(probabilities))
+    probs[order] = torch.tensor(probabilities)
+    return probs.log(), order
+
+
+def check_nucleus_support(st):
+    seeded()
+    logits, order = shuffled_distribution([0.5, 0.2, 0.15, 0.1, 0.05], seed=0)
+    logits = logits.to(st.device)
+    nucleus, crossing = set(order[:3].tolist()), int(order[2])  # mass 0.5, 0.7, then 0.85 crosses p = 0.75
+    counts = draw_nucleus(st, logits, 0.75, NUCLEUS_SUPPORT_DRAWS)
+    outside = sorted(set(counts.nonzero().view(-1).tolist()) - nucleus)
+    if outside:
+        fail(f"p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: sampled tokens outside the top-p set "
+             f"({int(counts[outside].sum())} of {NUCLEUS_SUPPORT_DRAWS} draws); keep only the most probable "
+             f"tokens until their mass reaches p")
+    if counts[crossing] == 0:
+        fail("p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: the token whose mass crosses p (0.15) is "
+             f"never sampled in {NUCLEUS_SUPPORT_DRAWS} draws; V^(p) is the smallest set whose mass is >= p, "
+             "so it includes the token that crosses p")
+    tiny = draw_nucleus(st, logits, 1e-6, 50)
+    if tiny[int(order[0])] != 50:
+        fail("p = 1e-6: expected the most probable token every time (the top-p set is the argmax alone)")
+    full = draw_nucleus(st, logits, 1.0, NUCLEUS_SUPPORT_DRAWS)
+    if (full == 0).any():
+        fail(f"p = 1: token(s) {full.eq(0).nonzero().view(-1).tolist()} never sampled in "
+             f"{NUCLEUS_SUPPORT_DRAWS} draws; with p = 1 every token can be drawn")
+    return "stays in the top-p set, includes the token crossing p; tiny p = argmax; p = 1 samples everything"
+
+
+def chi_square_p_value(statistic, dof):
+    """P(X >= statistic) for X chi-square with `dof` degrees of freedom (series of the lower gamma)."""
+    a, x = dof / 2, statistic / 2
+    if x <= 0:
+        return 1.0
+    term = total = 1 / a
+    for n in range(1, 10_000):
+        term *= x / (a + n)
+        total += term
+        if term < total * 1e-15:
+            break
+    lower = math.exp(a * math.log(x) - x - math.lgamma(a)) * total
+    return max(0.0, 1.0 - lower)
+
+
+def check_nucleus_frequencies(st):
+    seeded()
+    probabilities = [0.3, 0.25, 0.2, 0.12, 0.08, 0.05]
+    logits, order = shuffled_distribution(probabilities, seed=1)
+    kept = order[:4]  # mass 0.3, 0.55, 0.75, then 0.87 crosses p = 0.8
+    expected = torch.tensor(probabilities[:4]) / sum(probabilities[:4]) * NUCLEUS_FREQUENCY_DRAWS
+    counts = draw_nucleus(st, logits.to(st.device), 0.8, NUCLEUS_FREQUENCY_DRAWS)
+    outside = int(counts.sum() - counts[kept].sum())
+    if outside:
+        fail(f"p = 0.8: {outside} of {NUCLEUS_FREQUENCY_DRAWS} draws fall outside the top-p set")
+    statistic = float(((counts[kept] - expected) ** 2 / expected).sum())
+    p_value = chi_square_p_value(statistic, len(kept) - 1)
+    observed = ", ".join(f"{c / NUCLEUS_FREQUENCY_DRAWS:.3f}" for c in counts[kept].tolist())
+    target = ", ".join(f"{e / NUCLEUS_FREQUENCY_DRAWS:.3f}" for e in expected.tolist())
+    if p_value < CHI_SQUARE_ALPHA:
+        fail(f"p = 0.8: frequencies {observed}, expected {target} (the kept probabilities renormalised); "
+             f"chi-square {statistic:.1f}, p-value {p_value:.1g}")
+    return (f"{NUCLEUS_FREQUENCY_DRAWS:,} draws match the renormalised top-p distribution at p = 0.8 "
+            f"(chi-square {statistic:.1f}, p-value {p_value:.2f})")

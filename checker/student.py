@@ -1,0 +1,173 @@
+"""The student's code: their modules imported in isolation, and their exceptions told apart from ours.
+
+A "raises" verdict is only for an exception raised in the student's own files, named by
+file:line; an exception raised in the checker is the checker's, and its check is skipped.
+"""
+import contextlib
+import importlib
+import io
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .layout import ROOT, SKIPPED_DIRS, DataChoice
+from .verdicts import fail
+
+CHECKER_DIR = Path(__file__).resolve().parent
+ENTRY_POINT = ROOT / "check_homework.py"
+
+# The module names a student's files take; the checker's own `utils` (and, in a test run,
+# this project's models and scripts) hold them too, so they are swapped out while the
+# student's are imported.
+CLASHING_MODULES = ("utils", "models", "data", "hw2-q2", "hw2-q3")
+MAX_MESSAGE = 200
+
+
+@dataclass
+class Student:
+    """One folder's imported modules, the options that its checks read, and what they found so far."""
+
+    folder: Path
+    device: torch.device
+    data: DataChoice = field(default_factory=DataChoice)
+    npz: Path = None
+    models: object = None
+    script: object = None  # hw2-q3.py
+    data_module: object = None  # data.py
+    q2: object = None  # hw2-q2.py
+    missing: dict = field(default_factory=dict)  # module attribute -> why the checks that need it skip
+    failed_imports: set = field(default_factory=set)
+    verdicts: dict = field(default_factory=dict)  # check id -> Result, in the order they ran
+    checkpoint_scores: list = field(default_factory=list)
+    cache: dict = field(default_factory=dict)  # probes that several checks share, computed once
+
+    def failed(self, *check_ids):
+        return [i for i in check_ids if i in self.verdicts and self.verdicts[i].status == "fail"]
+
+
+def is_checker_file(path):
+    return path == ENTRY_POINT or path.is_relative_to(CHECKER_DIR)
+
+
+def is_student_file(filename, folder):
+    path = Path(filename)
+    if not path.is_file():  # "<frozen importlib._bootstrap>", "<string>", ...
+        return False
+    path = path.resolve()
+    if is_checker_file(path) or not path.is_relative_to(folder):
+        return False
+    return not SKIPPED_DIRS & set(path.relative_to(folder).parts)
+
+
+def student_location(error, folder):
+    """'file.py:line' where the student's code raised `error`, or '' when the checker raised it.
+
+    The innermost frame that is either the student's or the checker's decides: library
+    frames (torch, numpy) in between only carry out what one of the two asked for.
+    """
+    if isinstance(error, SyntaxError) and error.filename and is_student_file(error.filename, folder):
+        return f"{Path(error.filename).resolve().relative_to(folder)}:{error.lineno}"
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if is_student_file(frame.filename, folder):
+            return f"{Path(frame.filename).resolve().relative_to(folder)}:{frame.lineno}"
+        if Path(frame.filename).is_file() and is_checker_file(Path(frame.filename).resolve()):
+            return ""
+    return ""
+
+
+def checker_location(error):
+    """'checker/module.py:line' of the innermost checker frame of `error`, or ''."""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = Path(frame.filename)
+        if path.is_file() and is_checker_file(path.resolve()):
+            return f"{path.resolve().relative_to(ROOT)}:{frame.lineno}"
+    return ""
+
+
+def error_text(error):
+    """What was raised, on one line."""
+    if isinstance(error, SyntaxError):
+        text = f"SyntaxError: {error.msg}"
+    elif isinstance(error, SystemExit):
+        text = f"SystemExit: sys.exit({error.code!r}) was called"
+    else:
+        lines = str(error).strip().splitlines()
+        text = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
+
+
+def describe_error(error, folder):
+    """One line: what was raised, and where in the student's files."""
+    where = student_location(error, folder)
+    return f"{error_text(error)} (at {where})" if where else error_text(error)
+
+
+def judged_call(st, what, function, *args, **kwargs):
+    """function(*args, **kwargs); an exception of the student's code fails the check, naming `what`
+    (an exception of the checker's propagates, and its check is skipped)."""
+    try:
+        return function(*args, **kwargs)
+    except (Exception, SystemExit) as error:
+        if student_location(error, st.folder):
+            fail(f"{what} raises {describe_error(error, st.folder)}")
+        raise
+
+
+@contextlib.contextmanager
+def quiet():
+    """Swallow what the student's code prints (students print a lot) and its warnings."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
+@contextlib.contextmanager
+def isolated_imports(folder):
+    """Import the student's modules from `folder`, never this project's; unload them afterwards.
+
+    This project's own modules under the clashing names are set aside and put back, and
+    this project's directory leaves the path, so that a student file missing from the
+    folder is reported missing rather than silently replaced by ours.
+    """
+    saved_modules = {name: sys.modules.pop(name) for name in CLASHING_MODULES if name in sys.modules}
+    saved_path = list(sys.path)
+    sys.path[:] = [str(folder)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT]
+    loaded_before = set(sys.modules)
+    try:
+        yield
+    finally:
+        for name in set(sys.modules) - loaded_before:
+            filename = getattr(sys.modules[name], "__file__", None)
+            if name in CLASHING_MODULES or (filename and is_student_file(filename, folder)):
+                del sys.modules[name]
+        sys.path[:] = saved_path
+        sys.modules.update(saved_modules)
+
+
+def import_student_module(name, folder, failed_files):
+    """Import the student's module `name` -> (module, None), or (None, (status, message)).
+
+    `failed_files` holds the files that already failed to import: a module that fails
+    only because it imports one of them is not reported twice.
+    """
+    try:
+        with quiet():
+            return importlib.import_module(name), None
+    except (Exception, SystemExit) as error:
+        where = student_location(error, folder)
+        culprit = where.rsplit(":", 1)[0] if where else ""
+        if culprit and culprit != f"{name}.py" and culprit in failed_files:
+            return None, ("skip", f"imports {culprit}, which does not import")
+        missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+        if missing and missing.split(".")[0] in CLASHING_MODULES:
+            message = f"{name}.py imports {missing}, but there is no {missing}.py beside it"
+        elif missing:
+            package = missing.split(".")[0]
+            message = (f"needs the package '{package}', which is not installed (at {where}): "
+                       f"pip install {package}, or remove the import")
+        else:
+            message = describe_error(error, folder)
+        failed_files.add(culprit or f"{name}.py")
+        return None, ("fail", f"{name}.py does not import: {message}")

@@ -1,0 +1,83 @@
+"""Tiny Q3 inputs and models, built as the course's driver builds them, and tensor comparisons."""
+import random
+
+import numpy as np
+import torch
+
+from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX
+
+from .verdicts import fail
+
+# Large enough that a wrong formula cannot pass by accident, small enough to be instant.
+SRC_VOCAB, TGT_VOCAB, HIDDEN, DROPOUT = 11, 9, 16, 0.3
+SRC_LENGTHS, TGT_LENGTHS = (4, 6, 2), (5, 3, 7)  # unsorted, as the course's DataLoader batches them
+TOLERANCE = 1e-5
+
+
+def seeded(seed=0):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def padded_batch(lengths, vocab_size, device, seed):
+    """Random tokens (B, max(lengths)) that are never special, PAD after each length; lengths (B,)."""
+    generator = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(UNK_IDX + 1, vocab_size, (len(lengths), max(lengths)), generator=generator)
+    for row, length in enumerate(lengths):
+        tokens[row, length:] = PAD_IDX
+    return tokens.to(device), torch.tensor(lengths, device=device)
+
+
+def targets(lengths, device, seed):
+    """Training targets (B, max(lengths)) `SOS ... EOS PAD ...` and their lengths (B,)."""
+    tgt, tgt_lengths = padded_batch(lengths, TGT_VOCAB, device, seed)
+    tgt[:, 0] = SOS_IDX
+    for row, length in enumerate(lengths):
+        tgt[row, length - 1] = EOS_IDX
+    return tgt, tgt_lengths
+
+
+def tiny_inputs(device):
+    """src (B, S), src_lengths (B,), tgt (B, T) `SOS ... EOS PAD ...`, tgt_lengths (B,)."""
+    src, src_lengths = padded_batch(SRC_LENGTHS, SRC_VOCAB, device, seed=1)
+    tgt, tgt_lengths = targets(TGT_LENGTHS, device, seed=2)
+    return src, src_lengths, tgt, tgt_lengths
+
+
+def build_seq2seq(models, device, use_attn, hidden=HIDDEN, src_vocab=SRC_VOCAB, tgt_vocab=TGT_VOCAB, seed=0):
+    """The student's Seq2Seq built as the course's driver builds it, in eval mode."""
+    seeded(seed)
+    encoder = models.Encoder(src_vocab, hidden, PAD_IDX, DROPOUT)
+    attn = models.BahdanauAttention(hidden) if use_attn else None
+    decoder = models.Decoder(hidden, tgt_vocab, attn, PAD_IDX, DROPOUT)
+    return models.Seq2Seq(encoder, decoder).to(device).eval()
+
+
+def describe_value(value):
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return type(value).__name__
+
+
+def has_shape(value, shape):
+    return isinstance(value, torch.Tensor) and tuple(value.shape) == tuple(shape)
+
+
+def expect_tensor(value, shape, what):
+    if not isinstance(value, torch.Tensor):
+        fail(f"{what}: expected a tensor of shape {tuple(shape)}, found {describe_value(value)}")
+    if tuple(value.shape) != tuple(shape):
+        fail(f"{what}: expected shape {tuple(shape)}, found {tuple(value.shape)}")
+
+
+def expect_pair(value, what):
+    if not (isinstance(value, (tuple, list)) and len(value) == 2):
+        fail(f"{what}: expected a pair, found {describe_value(value)}")
+    return value
+
+
+def max_difference(a, b):
+    return float((a.detach().double() - b.detach().double()).abs().max()) if a.numel() else 0.0
