@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import utils
@@ -42,6 +43,19 @@ OPTIONS = [
 ]
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How every run of a script call is made: epochs, data, where results and logs go, device, reuse."""
+
+    epochs: int
+    jobs: int
+    data_path: str
+    results_dir: str
+    log_dir: str
+    device: str
+    reuse: bool
+
+
 class Run:
     """One hw2-q2.py run: the network, its rate, seed and options, and the folder it writes."""
 
@@ -57,7 +71,7 @@ class Run:
 
 
 def run_all(runs, opt):
-    """Run hw2-q2.py for each Run, `opt.jobs` at a time -> {run name: results}.
+    """Run hw2-q2.py for each Run, `opt.jobs` at a time (`opt` the Settings) -> {run name: results}.
 
     With --reuse, a run whose results.json completed with this very command line is kept.
     """
@@ -179,7 +193,8 @@ def plot_pixel_orders(data_path, stem, n_images=6):
 
 
 def course_recipe(opt):
-    """make q2: the sweep, then both networks over three seeds at the best rate -> summary.json."""
+    """make q2 with the Settings `opt`: the sweep, then both networks over three seeds at the best rate
+    -> summary.json."""
     sweep = [Run("Q2.1", lr) for lr in LEARNING_RATES]
     swept = run_all(sweep, opt)
     by_rate = {spec.learning_rate: swept[spec.name] for spec in sweep}
@@ -203,7 +218,7 @@ def course_recipe(opt):
         network_rows = [summary_row(f"{network} seed {spec.seed}", finished[spec.name], spec.name) for spec in specs]
         rows += [row for row in network_rows if row["folder"] not in swept]
         seeds[network] = seed_statistics(network_rows)
-    utils.write_json(out / "summary.json", {"args": vars(opt), "best_learning_rate": best_lr, "runs": rows,
+    utils.write_json(out / "summary.json", {"settings": asdict(opt), "best_learning_rate": best_lr, "runs": rows,
                                             "seeds": seeds})
     table = markdown_table(rows)
     utils.write_text(out / "summary.md", table)
@@ -211,7 +226,8 @@ def course_recipe(opt):
 
 
 def comparisons(opt):
-    """make q2-comparisons: each option alone beside the course's recipe, seed 42 -> comparisons.json."""
+    """make q2-comparisons with the Settings `opt`: each option alone beside the course's recipe, seed 42
+    -> comparisons.json."""
     summary_path = Path(opt.results_dir) / "summary.json"
     if not summary_path.is_file():
         raise utils.UserError(f"{summary_path}: no such file; run `make q2` first (it picks the learning rate)")
@@ -243,7 +259,7 @@ def comparisons(opt):
                       "Validation accuracy", out / "bn_statistics",
                       f"Q2.2 (lr {best_lr:g}, seed 42), same weights: two sets of batch-norm statistics")
     plot_pixel_orders(opt.data_path, out / "pixel_orders")
-    utils.write_json(out / "comparisons.json", {"args": vars(opt), "best_learning_rate": best_lr, "runs": rows})
+    utils.write_json(out / "comparisons.json", {"settings": asdict(opt), "best_learning_rate": best_lr, "runs": rows})
     table = markdown_table(rows)
     utils.write_text(out / "comparisons.md", table)
     print(table)
@@ -266,7 +282,8 @@ def main(argv=None):
     print("Arguments:", vars(opt))
     if not Path(opt.data_path).is_file():
         raise utils.UserError(f"{opt.data_path}: no such file; run `make data` first")
-    (comparisons if opt.comparisons else course_recipe)(opt)
+    settings = Settings(opt.epochs, opt.jobs, opt.data_path, opt.results_dir, opt.log_dir, opt.device, opt.reuse)
+    (comparisons if opt.comparisons else course_recipe)(settings)
 
 
 if __name__ == "__main__":
