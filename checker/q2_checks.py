@@ -246,17 +246,7 @@ def check_batchnorm_switch(st):
 
 def conv_input_sides(model, device):
     """(height, width) of what each nn.Conv2d receives in one forward pass of two random images."""
-    sides = []
-    handles = [m.register_forward_pre_hook(lambda module, inputs: sides.append(tuple(inputs[0].shape[-2:])))
-               for m in model.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        seeded()
-        with torch.no_grad():
-            model(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return sides
+    return [tuple(shape[-2:]) for module, shape in modules_called(model, device) if isinstance(module, nn.Conv2d)]
 
 
 def check_maxpool_switch(st):
