@@ -129,8 +129,17 @@ class Results:
         suffix = "topp0.8" if decoding.startswith("nucleus") else "beam5"
         return self.json(f"q3/{name}-seed{seed}-test-{suffix}.json")[decoding]
 
+    def q3_seeds(self, name, decoding, metric):
+        """One test metric for each seed (42, 1, 2), e.g. q3_seeds("attn", "nucleus", "wer@3")."""
+        return [self.q3_test(name, decoding, seed)[metric] for seed in (SEED, *OTHER_SEEDS)]
+
     def q3_errors(self, name):
         return self.json("q3/error_analysis.json")[name]
+
+    def q3_error_share(self, name, part, whole):
+        """100 x error_analysis[name][part] / [whole], e.g. the share of wrong words one edit from right."""
+        errors = self.q3_errors(name)
+        return 100 * errors[part] / errors[whole]
 
     def q3_summary(self):
         return {row["label"]: row for row in self.json("q3/summary.json")["test"]}
@@ -269,6 +278,18 @@ def namespace(results):
         """The first epoch (from 1) whose value reaches `threshold`."""
         return next(epoch for epoch, value in enumerate(curve, 1) if value >= threshold)
 
+    def epoch_of_min(curve):
+        """The epoch (from 1) of the curve's lowest value."""
+        return curve.index(min(curve)) + 1
+
+    def largest_jump(curve):
+        """The largest change between neighbouring epochs."""
+        return max(abs(after - before) for before, after in zip(curve, curve[1:]))
+
+    def slashed(values, spec):
+        """'0.648 / 0.655 / 0.640': values joined as the prose's 'for seeds 42 / 1 / 2'."""
+        return " / ".join(format(value, spec) for value in values)
+
     def figure(name, caption):
         """The Markdown of figure report/figures/`name`, or a note while its run is missing."""
         source = next(source for source, target in FIGURES.items() if target == name)
@@ -279,7 +300,8 @@ def namespace(results):
     builtins = (abs, all, any, dict, enumerate, format, len, list, map, max, min, next, range, round, set, sorted,
                 str, sum, zip)
     return {"R": results, "table": table, "figure": figure, "ms": format_mean_std, "mean_std": mean_std,
-            "first_epoch_at": first_epoch_at, "LEARNING_RATES": LEARNING_RATES, "statistics": statistics,
+            "first_epoch_at": first_epoch_at, "epoch_of_min": epoch_of_min, "largest_jump": largest_jump,
+            "slashed": slashed, "LEARNING_RATES": LEARNING_RATES, "statistics": statistics,
             "math": math, **{function.__name__: function for function in builtins}}
 
 
