@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 import utils
-from scripts.q3_experiments import BEAM_SIZE, K, TOP_P, common_flags, format_mean_std, mean_std, train_and_test
+from scripts.q3_experiments import (BEAM_SIZE, K, TOP_P, common_flags, format_mean_std, mean_std, side_by_side,
+                                    train_and_test)
 
 ABLATIONS = {  # folder: (hw2-q3.py train flags, the option added to the course's recipe)
     "init_scaled": (["--init", "scaled"], "embeddings N(0, 1/H), generator bias 0"),
@@ -88,11 +89,13 @@ def main(argv=None):
     parser.add_argument("--results_dir", default="results/q3/ablations")
     parser.add_argument("--only", nargs="+", choices=list(ABLATIONS), help="train only these ablations")
     parser.add_argument("--device", default="cpu", help="passed to every run: cpu, cuda or mps")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of each run (runs go side by side)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each run")
+    parser.add_argument("--jobs", type=int, default=2, help="runs side by side")
     parser.add_argument("--n_epochs", type=int, default=20, help="training epochs (the statement's 20)")
     parser.add_argument("--log_dir", default="logs")
     parser.add_argument("--reuse", action="store_true", help="skip runs whose result JSON exists")
     args = parser.parse_args(argv)
+    parser.check(args.jobs >= 1, f"--jobs {args.jobs}: expected at least 1")
     print("Arguments:", vars(args))
     torch.set_num_threads(args.threads)
     missing = [seed for seed in args.seeds if not (Path(args.main_dir) / f"attn-seed{seed}.pt").is_file()]
@@ -100,10 +103,12 @@ def main(argv=None):
         raise utils.UserError(f"{args.main_dir}: no attention checkpoint for seeds {missing}; run `make q3` first")
 
     common = common_flags(args.data_dir, args.device, args.threads)
-    for name in args.only or ABLATIONS:
-        for seed in args.seeds:
-            train_and_test("attn", ["--use_attn", *ABLATIONS[name][0]], seed, Path(args.results_dir) / name, common,
-                           args.n_epochs, Path(args.log_dir) / f"q3-{name}-attn-seed{seed}.log", args.reuse)
+    def task(name, seed):
+        return lambda: train_and_test("attn", ["--use_attn", *ABLATIONS[name][0]], seed,
+                                      Path(args.results_dir) / name, common, args.n_epochs,
+                                      Path(args.log_dir) / f"q3-{name}-attn-seed{seed}.log", args.reuse)
+
+    side_by_side([task(name, seed) for name in args.only or ABLATIONS for seed in args.seeds], args.jobs)
     training = [{"run": "course's recipe (`make q3`)", "flags": [], "changes": "none",
                  "metrics": attention_metrics(args.main_dir, args.seeds)}]
     training += [{"run": name, "flags": flags, "changes": changes,

@@ -11,6 +11,7 @@ results directory. --reuse skips runs whose JSON exists.
 import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import utils
@@ -60,6 +61,15 @@ def train_and_test(name, flags, seed, results, common, n_epochs, log, reuse=Fals
     run(["hw2-q3.py", "test", *base, "--beam_size", str(BEAM_SIZE), *plots], log, output(f"test-beam{BEAM_SIZE}"))
     if "--use_attn" in flags:
         run(["hw2-q3.py", "test", *base, "--topp", str(TOP_P), "--k", str(K)], log, output(f"test-topp{TOP_P}"))
+
+
+def side_by_side(tasks, jobs):
+    """Call each of `tasks` (functions of no argument), `jobs` at a time; the first error is raised
+    once every task has ended."""
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(task) for task in tasks]
+    for future in futures:
+        future.result()
 
 
 def common_flags(data_dir, device, threads):
@@ -119,19 +129,24 @@ def main(argv=None):
     parser.add_argument("--data_dir", default="data/")
     parser.add_argument("--results_dir", default="results/q3")
     parser.add_argument("--device", default="cpu", help="passed to every run: cpu, cuda or mps")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of each run (runs go side by side)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each run")
+    parser.add_argument("--jobs", type=int, default=2, help="runs side by side")
     parser.add_argument("--n_epochs", type=int, default=20, help="training epochs (the statement's 20)")
     parser.add_argument("--log_dir", default=str(ROOT / "logs"))
     parser.add_argument("--reuse", action="store_true", help="skip runs whose result JSON exists")
     parser.add_argument("--summary_only", action="store_true", help="only rebuild summary.{json,md}")
     args = parser.parse_args(argv)
+    parser.check(args.jobs >= 1, f"--jobs {args.jobs}: expected at least 1")
     common = common_flags(args.data_dir, args.device, args.threads)
     if not args.summary_only:
-        for seed in args.seeds:
-            for name, flags in (("no-attn", []), ("attn", ["--use_attn"])):
-                plots = 4 if name == "attn" and seed == args.seeds[0] else 0
-                train_and_test(name, flags, seed, args.results_dir, common, args.n_epochs,
-                               Path(args.log_dir) / f"q3-{name}-seed{seed}.log", args.reuse, attention_plots=plots)
+        def task(name, flags, seed):
+            plots = 4 if name == "attn" and seed == args.seeds[0] else 0
+            return lambda: train_and_test(name, flags, seed, args.results_dir, common, args.n_epochs,
+                                          Path(args.log_dir) / f"q3-{name}-seed{seed}.log", args.reuse,
+                                          attention_plots=plots)
+
+        side_by_side([task(name, flags, seed) for seed in args.seeds
+                      for name, flags in (("no-attn", []), ("attn", ["--use_attn"]))], args.jobs)
     summarise(args.results_dir, args.seeds)
 
 

@@ -267,3 +267,11 @@ def test_runs_started_by_hand_leave_the_repository_clean():
     written = ["runs/q3/attn-train.json", "runs/q1/checks.json", "attn.pt", "attn.json", "no-attn.pt", "no-attn.json"]
     ignored = subprocess.run(["git", "check-ignore", *written], cwd=ROOT, capture_output=True, text=True)
     assert ignored.stdout.split() == written
+
+
+@pytest.mark.parametrize("module", ["scripts.q3_experiments", "scripts.q3_ablations"])
+def test_experiment_scripts_need_at_least_one_job(module, tmp_path):
+    done = run_module(module, "--jobs", "0", "--results_dir", tmp_path / "results")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith("error: --jobs 0: expected at least 1")
+    assert not (tmp_path / "results").exists()
