@@ -8,8 +8,10 @@ def test_bench_q2_prints_a_row_per_network_and_precision():
     result = run_script("-m", "benchmarks.bench_q2", "--data_path", INTEL_SLICE, "--steps", "3",
                         "--threads", "1", "--bf16")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("torch ") and "CPU " in result.stdout.splitlines()[0]
-    rows = [line.split() for line in result.stdout.splitlines()[2:]]
+    command, versions, _, *lines = result.stdout.splitlines()
+    assert re.fullmatch(r"# python -m benchmarks\.bench_q2 --data_path .* --bf16 \(\d{4}-\d\d-\d\d\)", command)
+    assert versions.startswith("torch ") and "CPU " in versions
+    rows = [line.split() for line in lines]
     assert [(row[0], row[3]) for row in rows] == [("Q2.1", "fp32"), ("Q2.1", "bf16"), ("Q2.2", "fp32"), ("Q2.2", "bf16")]
     assert all(float(value) > 0 for row in rows for value in row[4:])
 
@@ -20,6 +22,7 @@ def test_bench_q3_prints_epochs_the_student_baseline_and_every_decoder(tmp_path)
                         "--baseline")
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    assert out.startswith("# python -m benchmarks.bench_q3 --epochs 1 ")
     assert re.search(r"\[attention\] \(B, T, S, H\) scores tensor: \d+% padding over S; tanh [\d.]+ ms, sigmoid", out)
     for model in ("no attention", "attention"):
         assert re.search(rf"\[{model}\] train epoch .* 20 epochs \+ validation ~ \d+ s wall", out)
