@@ -35,11 +35,11 @@ OTHER_SEEDS = (1, 2)
 NETWORKS = {"Q2.1": ["-no_batch_norm"], "Q2.2": []}
 # (network, option flags, what the option changes): each is one option added to the course's recipe
 OPTIONS = [
-    ("Q2.2", ["-bn_stats", "recomputed"], "batch-norm statistics recomputed before each evaluation"),
-    ("Q2.1", ["-init", "kaiming"], "He-normal initialisation"),
-    ("Q2.2", ["-init", "kaiming"], "He-normal initialisation"),
-    ("Q2.1", ["-course_reshape"], "the course's reshape of the stored pixels"),
-    ("Q2.2", ["-course_reshape"], "the course's reshape of the stored pixels"),
+    ("Q2.2", ["-bn_stats", "recomputed"], "statistics recomputed for each evaluation"),
+    ("Q2.1", ["-init", "kaiming"], "He-normal weights, zero biases"),
+    ("Q2.2", ["-init", "kaiming"], "He-normal weights, zero biases"),
+    ("Q2.1", ["-course_reshape"], "pixels reshaped as the course does"),
+    ("Q2.2", ["-course_reshape"], "pixels reshaped as the course does"),
 ]
 
 

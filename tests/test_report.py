@@ -58,7 +58,7 @@ def test_q2_tables_carry_the_json_numbers_and_say_what_is_missing(sweep):
     assert results.q2_missing() == ["q21-lr0.01-seed2", "q22-lr0.01-seed1", "q22-lr0.01-seed2"]
     options = make_report.q2_options(results)
     assert "| Q2.2 | none: the course's recipe | - | 0.8500 | 0.8612 | - |" in options
-    assert "| Q2.2 | `-bn_stats recomputed` | batch-norm statistics recomputed before each evaluation | not run yet" in options
+    assert "| Q2.2 | `-bn_stats recomputed` | statistics recomputed for each evaluation | not run yet" in options
     assert "not there yet" in make_report.q2_bn_stats(results)
 
 
