@@ -291,10 +291,11 @@ def namespace(results):
         return " / ".join(format(value, spec) for value in values)
 
     def figure(name, caption):
-        """The Markdown of figure report/figures/`name`, or a note while its run is missing."""
+        """The Markdown of figure report/figures/`name`, or a note while its run is missing (not in italics,
+        which the PDF would take for the caption of the figure before it)."""
         source = next(source for source, target in FIGURES.items() if target == name)
         if not results.exists(source):
-            return f"*(Figure not made yet: results/{source} comes from a run still missing.)*"
+            return f"(Figure not made yet: results/{source} comes from a run still missing.)"
         return f"![{caption}](figures/{name})"
 
     builtins = (abs, all, any, dict, enumerate, format, len, list, map, max, min, next, range, round, set, sorted,
