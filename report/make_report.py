@@ -212,6 +212,29 @@ def q2_options(results):
     return "\n".join(lines)
 
 
+LEAD_PAIRS = [  # (Q2.2 options, Q2.1 options): the pairs whose test accuracies q2-lead compares
+    ([], []),
+    (["-bn_stats", "recomputed"], []),
+    (["-init", "kaiming"], ["-init", "kaiming"]),
+    (["-course_reshape"], ["-course_reshape"]),
+]
+
+
+def q2_lead(results):
+    """Q2.2's test accuracy minus Q2.1's, seed 42, for each pair of LEAD_PAIRS run so far."""
+    def flags(options):
+        return "`" + " ".join(options) + "`" if options else "the course's recipe"
+
+    lines = ["| Q2.2 run | Q2.1 run | Q2.2 test acc | Q2.1 test acc | Q2.2 − Q2.1 |", "|---|---|---:|---:|---:|"]
+    for q22, q21 in LEAD_PAIRS:
+        if not (results.q2_done("Q2.2", options=q22) and results.q2_done("Q2.1", options=q21)):
+            lines.append(f"| {flags(q22)} | {flags(q21)} | not run yet (`make q2-comparisons`) | | |")
+            continue
+        a, b = results.q2("Q2.2", options=q22)["test_acc"], results.q2("Q2.1", options=q21)["test_acc"]
+        lines.append(f"| {flags(q22)} | {flags(q21)} | {a:.4f} | {b:.4f} | {100 * (a - b):+.1f} points |")
+    return "\n".join(lines)
+
+
 def q2_bn_stats(results):
     """The -bn_stats recomputed run evaluated both ways: the same weights, two sets of statistics."""
     if not results.q2_done("Q2.2", options=["-bn_stats", "recomputed"]):
@@ -257,6 +280,7 @@ TABLES = {
     "q2-seeds": q2_seeds,
     "q2-options": q2_options,
     "q2-bn-stats": q2_bn_stats,
+    "q2-lead": q2_lead,
     "q3-summary": q3_summary,
     "q3-samples": q3_samples,
     "q3-errors": q3_errors,
