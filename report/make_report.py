@@ -86,6 +86,10 @@ class Results:
         values = [run["test_acc"] if key == "test_acc" else run["val_acc"][-1] for run in runs]
         return mean_std(values)
 
+    def q2_effect(self, network, options):
+        """The change, in points of test accuracy, that `options` make to the course's recipe (seed 42)."""
+        return 100 * (self.q2(network, options=options)["test_acc"] - self.q2(network)["test_acc"])
+
     def q2_missing(self):
         """The make q2 runs (seeds at the best rate) that are not there yet."""
         return [Run(network, self.best_lr(), seed).name for network in ("Q2.1", "Q2.2")
@@ -148,8 +152,14 @@ class Results:
         return self.json("q3/summary.json")["training"][name]
 
     def q3_ablation(self, run):
+        """{metric label: mean_std} of one row of make ablations' summary ("course's recipe (`make q3`)" first)."""
         summary = self.json("q3/ablations/summary.json")
         return next(row for row in summary["training"] if row["run"] == run)["metrics"]
+
+    def q3_effect(self, run, metric):
+        """The change in the mean of `metric` (a label of q3_ablation) that option `run` makes to the course's recipe."""
+        course = self.json("q3/ablations/summary.json")["training"][0]["metrics"]
+        return self.q3_ablation(run)[metric]["mean"] - course[metric]["mean"]
 
 
 # ----------------------------------------------------------------------------- tables
