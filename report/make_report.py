@@ -156,6 +156,11 @@ class Results:
         summary = self.json("q3/ablations/summary.json")
         return next(row for row in summary["training"] if row["run"] == run)["metrics"]
 
+    def q3_beam_alpha_spread(self, metric):
+        """How far apart the beam length exponents' mean validation `metric`s ("cer" or "wer") are."""
+        means = [row[metric]["mean"] for row in self.json("q3/ablations/summary.json")["beam_alpha"]]
+        return max(means) - min(means)
+
     def q3_effect(self, run, metric):
         """The change in the mean of `metric` (a label of q3_ablation) that option `run` makes to the course's recipe."""
         course = self.json("q3/ablations/summary.json")["training"][0]["metrics"]

@@ -22,8 +22,8 @@ from scripts.q3_experiments import (BEAM_SIZE, K, TOP_P, common_flags, format_me
                                     train_and_test)
 
 ABLATIONS = {  # folder: (hw2-q3.py train flags, the option added to the course's recipe)
-    "init_scaled": (["--init", "scaled"], "embeddings N(0, 1/H), generator bias 0"),
-    "init_scaled_lstm": (["--init", "scaled_lstm"], "as init_scaled, plus orthogonal recurrent weights, forget bias 1"),
+    "init_scaled": (["--init", "scaled"], r"embeddings $\mathcal{N}(0, 1/H)$, generator bias 0"),
+    "init_scaled_lstm": (["--init", "scaled_lstm"], "also orthogonal recurrent weights, forget bias 1"),
     "clip_norm1": (["--clip_norm", "1"], "gradient norm clipped at 1"),
     "length_pool20": (["--length_pool", "20"], "batches from length-sorted pools of 20"),
 }
@@ -70,9 +70,10 @@ def summary_markdown(summary):
     seeds = ", ".join(map(str, summary["seeds"]))
     labels = [label for label, *_ in METRICS]
     lines = [f"Attention model, mean ± sample std over seeds {seeds}; the test set unless said otherwise.", "",
-             "| run | what changes | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+             "| option (flag) | what it changes | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
     for row in summary["training"]:
-        cells = [row["run"], row["changes"], *(format_mean_std(row["metrics"][m]) for m in labels)]
+        option = "`" + " ".join(row["flags"]) + "`" if row["flags"] else "none: the course's recipe"
+        cells = [option, row["changes"], *(format_mean_std(row["metrics"][m]) for m in labels)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Beam {BEAM_SIZE}, main attention checkpoints, validation set; hypotheses ranked by "
                   "$\\sum \\log p / \\text{length}^\\alpha$.", "", "| $\\alpha$ | CER | WER |", "|---|---|---|"]
@@ -109,7 +110,7 @@ def main(argv=None):
                                       Path(args.log_dir) / f"q3-{name}-attn-seed{seed}.log", args.reuse)
 
     side_by_side([task(name, seed) for name in args.only or ABLATIONS for seed in args.seeds], args.jobs)
-    training = [{"run": "course's recipe (`make q3`)", "flags": [], "changes": "none",
+    training = [{"run": "course's recipe (`make q3`)", "flags": [], "changes": "-",
                  "metrics": attention_metrics(args.main_dir, args.seeds)}]
     training += [{"run": name, "flags": flags, "changes": changes,
                   "metrics": attention_metrics(Path(args.results_dir) / name, args.seeds)}

@@ -250,7 +250,7 @@ def test_ablations_script_retrains_with_one_flag_changed_and_sweeps_beam_alpha(e
     assert main_wer_at_3 == sampled_nucleus_row(main_runs)["wer@3"]["values"]
     assert [row["length_alpha"] for row in summary["beam_alpha"]] == [0.0, 0.5, 1.0]
     assert all(len(row["cer"]["values"]) == 2 for row in summary["beam_alpha"])
-    assert "| clip_norm1 |" in (ablations / "summary.md").read_text(encoding="utf-8")
+    assert "| `--clip_norm 1` | gradient norm clipped at 1 |" in (ablations / "summary.md").read_text(encoding="utf-8")
 
 
 def test_ablations_script_needs_the_main_runs_first(tmp_path):
