@@ -66,14 +66,18 @@ def beam_alpha_sweep(main_dir, seeds, data_dir, device, max_len=50):
             for alpha, s in scores.items()]
 
 
-def summary_markdown(summary):
+def summary_markdown(summary, describe=True):
+    """summary.md: the options' table (with what each changes, if `describe`), then the beam exponents'."""
     seeds = ", ".join(map(str, summary["seeds"]))
     labels = [label for label, *_ in METRICS]
+    described = ["what it changes"] if describe else []
+    header = ["option (flag)", *described, *labels]
     lines = [f"Attention model, mean ± sample std over seeds {seeds}; the test set unless said otherwise.", "",
-             "| option (flag) | what it changes | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+             "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for row in summary["training"]:
-        option = "`" + " ".join(row["flags"]) + "`" if row["flags"] else "none: the course's recipe"
-        cells = [option, row["changes"], *(format_mean_std(row["metrics"][m]) for m in labels)]
+        option = "`" + " ".join(row["flags"]) + "`" if row["flags"] else "the course's recipe"
+        changes = [row["changes"]] if describe else []
+        cells = [option, *changes, *(format_mean_std(row["metrics"][m]) for m in labels)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Beam {BEAM_SIZE}, main attention checkpoints, validation set; hypotheses ranked by "
                   "$\\sum \\log p / \\text{length}^\\alpha$.", "", "| $\\alpha$ | CER | WER |", "|---|---|---|"]
