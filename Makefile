@@ -2,6 +2,7 @@
 # Only these targets write results/; runs started by hand write runs/ (git ignores it).
 PYTHON ?= python3
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-requirements
@@ -71,11 +72,11 @@ report: setup
 # The outputs that benchmarks/README.md quotes; run them on an otherwise idle machine.
 bench: setup data
 	mkdir -p results/bench
-	set -o pipefail; $(PY) -m benchmarks.bench_q2 --device $(DEVICE) | tee results/bench/bench_q2.txt
-	set -o pipefail; $(PY) -m benchmarks.bench_q2 --plain_loader --device $(DEVICE) | tee -a results/bench/bench_q2.txt
-	set -o pipefail; $(PY) -m benchmarks.bench_q3 --threads 1 --baseline --device $(DEVICE) \
+	$(PY) -m benchmarks.bench_q2 --device $(DEVICE) | tee results/bench/bench_q2.txt
+	$(PY) -m benchmarks.bench_q2 --plain_loader --device $(DEVICE) | tee -a results/bench/bench_q2.txt
+	$(PY) -m benchmarks.bench_q3 --threads 1 --baseline --device $(DEVICE) \
 		| tee results/bench/bench_q3_1thread.txt
-	set -o pipefail; $(PY) -m benchmarks.bench_q3 --threads 2 --device $(DEVICE) | tee results/bench/bench_q3_2threads.txt
+	$(PY) -m benchmarks.bench_q3 --threads 2 --device $(DEVICE) | tee results/bench/bench_q3_2threads.txt
 
 fixture: setup data
 	$(PY) -m scripts.make_intel_fixture

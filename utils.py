@@ -10,7 +10,9 @@ import platform
 import random
 import sys
 import tempfile
+import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +82,20 @@ def cpu_name():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
+
+
+def invocation(module, argv=None):
+    """'# python -m module args (date)': the line that heads a benchmark's saved output."""
+    args = sys.argv[1:] if argv is None else argv
+    return f"# python -m {module} {' '.join(map(str, args))} ({time.strftime('%Y-%m-%d')})"
+
+
+def side_by_side(tasks, jobs):
+    """Call each of `tasks` (functions of no argument), `jobs` at a time -> their results, in order.
+    The first error is raised once every task has ended."""
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(task) for task in tasks]
+    return [future.result() for future in futures]
 
 
 def configure_seed(seed):

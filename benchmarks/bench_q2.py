@@ -9,7 +9,6 @@ Prints training images/s, the seconds one epoch (train + validation) takes at th
 speed, and evaluation images/s. The first steps are warm-up and are not timed.
 """
 import importlib
-import sys
 import time
 
 import torch
@@ -91,7 +90,7 @@ def main(argv=None):
     device = utils.resolve_device(opt.device, flag="--device")
     data = utils.load_intel(opt.data_path)
     (train_X, train_y), (val_X, val_y) = ([t.to(device) for t in data[split]] for split in ("train", "val"))
-    print(f"# python -m {__spec__.name} {' '.join(map(str, sys.argv[1:] if argv is None else argv))} ({time.strftime('%Y-%m-%d')})")
+    print(utils.invocation(__spec__.name, argv))
     print(f"torch {torch.__version__}, device {device}, CPU {utils.cpu_name()}")
     if opt.plain_loader:
         time_plain_loader(train_X, train_y, val_X, val_y, opt.batch_size, opt.steps, opt.threads)

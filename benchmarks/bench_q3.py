@@ -10,7 +10,6 @@ way a typical student implementation trains and validates: teacher forcing one t
 position at a time, and validation one word at a time. Timings on a shared machine are noisy.
 """
 import importlib
-import sys
 import time
 from functools import partial
 
@@ -134,7 +133,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = utils.resolve_device(args.device, flag="--device")
     torch.set_num_threads(args.threads)
-    print(f"# python -m {__spec__.name} {' '.join(map(str, sys.argv[1:] if argv is None else argv))} ({time.strftime('%Y-%m-%d')})")
+    print(utils.invocation(__spec__.name, argv))
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}, CPU {utils.cpu_name()}")
     data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir)
     attention_scores_cost(data["train"], BATCH_SIZE, HIDDEN_SIZE, device)

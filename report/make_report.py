@@ -20,6 +20,7 @@ from pathlib import Path
 import utils
 from scripts.q2_experiments import (LEARNING_RATES, OPTIONS, OTHER_SEEDS, SEED, Run, best_learning_rate,
                                     markdown_table, summary_row)
+from scripts.q3_ablations import COURSE_RUN
 from scripts.q3_ablations import summary_markdown as ablations_markdown
 from scripts.q3_error_analysis import markdown as error_analysis_markdown
 from scripts.q3_experiments import format_mean_std, mean_std, summary_markdown
@@ -152,7 +153,7 @@ class Results:
         return self.json("q3/summary.json")["training"][name]
 
     def q3_ablation(self, run):
-        """{metric label: mean_std} of one row of make ablations' summary ("course's recipe (`make q3`)" first)."""
+        """{metric label: mean_std} of one row of make ablations' summary (`run` an ABLATIONS folder or COURSE_RUN)."""
         summary = self.json("q3/ablations/summary.json")
         return next(row for row in summary["training"] if row["run"] == run)["metrics"]
 
@@ -163,8 +164,7 @@ class Results:
 
     def q3_effect(self, run, metric):
         """The change in the mean of `metric` (a label of q3_ablation) that option `run` makes to the course's recipe."""
-        course = self.json("q3/ablations/summary.json")["training"][0]["metrics"]
-        return self.q3_ablation(run)[metric]["mean"] - course[metric]["mean"]
+        return self.q3_ablation(run)[metric]["mean"] - self.q3_ablation(COURSE_RUN)[metric]["mean"]
 
 
 # ----------------------------------------------------------------------------- tables
@@ -342,8 +342,8 @@ def namespace(results):
                 str, sum, zip)
     return {"R": results, "table": table, "figure": figure, "ms": format_mean_std, "mean_std": mean_std,
             "first_epoch_at": first_epoch_at, "epoch_of_min": epoch_of_min, "largest_jump": largest_jump,
-            "slashed": slashed, "LEARNING_RATES": LEARNING_RATES, "statistics": statistics,
-            "math": math, **{function.__name__: function for function in builtins}}
+            "slashed": slashed, "LEARNING_RATES": LEARNING_RATES, "COURSE_RUN": COURSE_RUN,
+            "statistics": statistics, "math": math, **{function.__name__: function for function in builtins}}
 
 
 def render(template, results, source="template"):

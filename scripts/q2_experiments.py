@@ -22,8 +22,8 @@ barely speeds one run up, while a second run in parallel doubles the throughput.
 import statistics
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import utils
@@ -91,8 +91,8 @@ def run_all(runs, opt):
                 raise utils.UserError(f"{spec.name} wrote no results; see {log}")
         return utils.read_json(path)
 
-    with ThreadPoolExecutor(opt.jobs) as pool:
-        return dict(zip((spec.name for spec in runs), pool.map(run, runs)))
+    results = utils.side_by_side([partial(run, spec) for spec in runs], opt.jobs)
+    return dict(zip((spec.name for spec in runs), results))
 
 
 def best_learning_rate(sweep):

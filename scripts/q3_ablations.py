@@ -18,8 +18,7 @@ from pathlib import Path
 import torch
 
 import utils
-from scripts.q3_experiments import (BEAM_SIZE, K, TOP_P, common_flags, format_mean_std, mean_std, side_by_side,
-                                    train_and_test)
+from scripts.q3_experiments import BEAM_SIZE, K, TOP_P, common_flags, format_mean_std, mean_std, train_and_test
 
 ABLATIONS = {  # folder: (hw2-q3.py train flags, the option added to the course's recipe)
     "init_scaled": (["--init", "scaled"], r"embeddings $\mathcal{N}(0, 1/H)$, generator bias 0"),
@@ -27,6 +26,7 @@ ABLATIONS = {  # folder: (hw2-q3.py train flags, the option added to the course'
     "clip_norm1": (["--clip_norm", "1"], "gradient norm clipped at 1"),
     "length_pool20": (["--length_pool", "20"], "batches from length-sorted pools of 20"),
 }
+COURSE_RUN = "course's recipe (`make q3`)"  # the summary's first row: make q3's runs, no option
 LENGTH_ALPHAS = (0.0, 0.5, 1.0)
 METRICS = [  # (label, JSON suffix, key in the test JSON or None for training, metric)
     ("best val CER", "train", None, "best_val_cer"),
@@ -113,8 +113,8 @@ def main(argv=None):
                                       Path(args.results_dir) / name, common, args.n_epochs,
                                       Path(args.log_dir) / f"q3-{name}-attn-seed{seed}.log", args.reuse)
 
-    side_by_side([task(name, seed) for name in args.only or ABLATIONS for seed in args.seeds], args.jobs)
-    training = [{"run": "course's recipe (`make q3`)", "flags": [], "changes": "-",
+    utils.side_by_side([task(name, seed) for name in args.only or ABLATIONS for seed in args.seeds], args.jobs)
+    training = [{"run": COURSE_RUN, "flags": [], "changes": "-",
                  "metrics": attention_metrics(args.main_dir, args.seeds)}]
     training += [{"run": name, "flags": flags, "changes": changes,
                   "metrics": attention_metrics(Path(args.results_dir) / name, args.seeds)}

@@ -11,7 +11,6 @@ results directory. --reuse skips runs whose JSON exists.
 import statistics
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import utils
@@ -61,15 +60,6 @@ def train_and_test(name, flags, seed, results, common, n_epochs, log, reuse=Fals
     run(["hw2-q3.py", "test", *base, "--beam_size", str(BEAM_SIZE), *plots], log, output(f"test-beam{BEAM_SIZE}"))
     if "--use_attn" in flags:
         run(["hw2-q3.py", "test", *base, "--topp", str(TOP_P), "--k", str(K)], log, output(f"test-topp{TOP_P}"))
-
-
-def side_by_side(tasks, jobs):
-    """Call each of `tasks` (functions of no argument), `jobs` at a time; the first error is raised
-    once every task has ended."""
-    with ThreadPoolExecutor(jobs) as pool:
-        futures = [pool.submit(task) for task in tasks]
-    for future in futures:
-        future.result()
 
 
 def common_flags(data_dir, device, threads):
@@ -145,7 +135,7 @@ def main(argv=None):
                                           Path(args.log_dir) / f"q3-{name}-seed{seed}.log", args.reuse,
                                           attention_plots=plots)
 
-        side_by_side([task(name, flags, seed) for seed in args.seeds
+        utils.side_by_side([task(name, flags, seed) for seed in args.seeds
                       for name, flags in (("no-attn", []), ("attn", ["--use_attn"]))], args.jobs)
     summarise(args.results_dir, args.seeds)
 
