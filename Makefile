@@ -11,7 +11,7 @@ SHARED_INTEL := ../shared/data/intel/intel_landscapes_48x48.npz
 # every run of make q2/q3/ablations/bench goes to this device: make reproduce DEVICE=cuda
 DEVICE ?= cpu
 
-.PHONY: setup data test reproduce q1 q2 q2-comparisons q2-and-comparisons q3 q3-and-ablations ablations report bench fixture clean pdf
+.PHONY: setup data test reproduce q1 q2 q2-features q2-comparisons q2-and-comparisons q3 q3-and-ablations ablations report bench fixture clean pdf
 
 setup: $(INSTALLED)
 
@@ -37,6 +37,7 @@ test: setup
 reproduce: setup data
 	$(MAKE) q1
 	$(MAKE) -j2 q2-and-comparisons q3-and-ablations
+	$(MAKE) q2-features
 	$(MAKE) report pdf
 
 q2-and-comparisons: setup data
@@ -56,6 +57,10 @@ q2: setup data
 q3: setup
 	$(PY) -m scripts.q3_experiments --device $(DEVICE)
 	$(PY) -m scripts.q3_error_analysis
+
+# The first-layer filters and one image's activation maps of make q2's Q2.2 network (seed 42).
+q2-features: setup data
+	$(PY) -m scripts.q2_features
 
 # Each option alone beside make q2's course recipe, seed 42: He init, recomputed batch-norm
 # statistics, the course's reshape (five 40-epoch runs, two at a time).
