@@ -498,6 +498,7 @@ def plot_cccp_energy(stem, seed):
 
     fig, (landscape, curves) = plt.subplots(1, 2, figsize=(6.4, 2.9), layout="constrained")
     contour = landscape.contourf(axis, axis, energy(X, grid, beta), levels=30, cmap="viridis")
+    fig.get_layout_engine().set(wspace=0.1)  # room between the colour bar's label and the right panel's
     bar = fig.colorbar(contour, ax=landscape)
     bar.set_label("$E(q)$", fontsize=9)
     bar.ax.tick_params(labelsize=8)
