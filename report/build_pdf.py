@@ -1,4 +1,5 @@
-"""Build report/report.pdf from the report's Markdown pages (`make pdf`).
+"""Build the report's two PDFs from their Markdown pages (`make pdf`): report/report.pdf, the answers
+to the statement, and report/beyond.pdf, the companion with everything that goes beyond it.
 
 Pandoc (PyPI wheel pypandoc_binary) parses the Markdown, a few rules below adjust its syntax tree
 (captions, what must stay on one page with what), pandoc writes Typst, and the Typst compiler
@@ -6,11 +7,15 @@ Pandoc (PyPI wheel pypandoc_binary) parses the Markdown, a few rules below adjus
 renders the LaTeX math natively with its own fonts.
 
 The typesetting rules, in the order they act:
-- the document's title is TITLE, so the first page's own heading is dropped (it would repeat it);
+- each document's title is its DOCUMENTS entry's, so its first page's own heading is dropped (it
+  would repeat it);
+- a link to a file of the repository would go nowhere in a PDF: the build stops and says so (write
+  the path as inline code instead);
 - a figure is shown at the size it was drawn (pixels / the PNG's dpi), at most the text width, so
   its fonts print at the point sizes its code chose;
 - an image followed by a paragraph wholly in italics takes that paragraph as its caption (the
   image's alt text stays its alt text), instead of showing the alt text and the paragraph twice;
+  a figure narrower than NARROW of the text width has its caption beside it, not under it;
 - a paragraph just before a table (its introduction), and a paragraph that does not end a sentence
   ("... Hence", "... the chain rule gives", "... seed 42:"), stay on the same page as the table,
   equation, figure or list after them; so does a display equation with the "where ..." after it;
@@ -32,13 +37,16 @@ import typst
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-PAGES = ["README.md", "q1.md", "q2.md", "q2_theory.md", "q3.md"]
-TITLE = "Deep Learning (IST 2024-25), Homework 2: written report"
+DOCUMENTS = {  # PDF: (title, its pages in order, run on one after the other)
+    "report.pdf": ("Deep Learning (IST 2024-25), Homework 2: the answers", ["README.md", "q1.md", "q2.md", "q3.md"]),
+    "beyond.pdf": ("Deep Learning (IST 2024-25), Homework 2: beyond the questions", ["beyond.md"]),
+}
 MARGIN_X_CM, MARGIN_Y_CM = 2.25, 2.5
 # A4 less the two margins: 16.5 cm, 6.50 in, the width the figure code draws full-width figures at
 # (utils.save_figure, plot_comparison in scripts/q2_experiments.py, plot_attention in hw2-q3.py)
 TEXT_WIDTH_IN = (21.0 - 2 * MARGIN_X_CM) / 2.54
 DEFAULT_DPI = 150  # of a PNG that does not say its resolution (matplotlib's PNGs do)
+NARROW = 0.8  # a figure narrower than this share of the text width takes its caption beside it
 FORMAT = "markdown+gfm_auto_identifiers"
 
 # Typst set-up. Fonts with IPA glyphs (DejaVu as fallback). Inline code and inline math are boxes, so
@@ -47,6 +55,18 @@ FORMAT = "markdown+gfm_auto_identifiers"
 PREAMBLE = r"""
 #set text(font: ("Libertinus Serif", "DejaVu Serif", "DejaVu Sans"))
 #show raw: set text(font: ("DejaVu Sans Mono",))
+// Code blocks: 9 pt, a rule on the left; a line too long for the text width wraps with a hanging
+// indent of four columns past its own indentation, so that a wrapped line reads as one.
+#show raw.where(block: true): set text(size: 9pt)
+#show raw.where(block: true): it => block(width: 100%, inset: (left: 0.6em, y: 0.2em),
+                                          stroke: (left: 0.5pt + luma(160)), {
+  set par(justify: false, spacing: 0.55em, leading: 0.55em)
+  for line in it.lines {
+    let indent = line.text.len() - line.text.trim(at: start).len()
+    if line.text.trim() == "" { v(0.55em, weak: false) }
+    else { par(hanging-indent: (indent + 4) * 0.6em, line) }
+  }
+})
 #show raw.where(block: false): box
 #show math.equation.where(block: false): box
 #show link: set text(fill: rgb("#1a4f99"))
@@ -93,7 +113,7 @@ PREAMBLE = r"""
   widths
 }
 #show table: set par(justify: false)
-#show table: set text(size: 8.5pt)
+#show table: set text(size: 9pt)
 #set table(inset: (x: table-inset, y: 2.5pt),
            stroke: (x, y) => if y == 0 { (top: 0.8pt, bottom: 0.5pt) })
 #show table: t => {
@@ -155,29 +175,26 @@ def png_width_inches(path):
 
 
 def rewrite(page, text, first=False):
-    """Make the links and image paths of one page work inside the single PDF."""
+    """Make the image paths of one page work inside its PDF, at the size each image was drawn; refuse
+    a link to a file of the repository, which would go nowhere in a PDF."""
     def fix(m):
         bang, label, target = m.groups()
         if re.match(r"[a-z]+:|#", target):
             return m.group(0)
-        path, _, anchor = target.partition("#")
-        if bang:  # image: a path from the repository root (Typst's root below), at the size drawn
-            image = (HERE / path).resolve()
-            target = "/" + image.relative_to(ROOT).as_posix()
-            if not path.endswith(".png"):
-                return f"![{label}]({target})"
-            width = png_width_inches(image)
-            size = "100%" if width >= TEXT_WIDTH_IN else f"{width:.2f}in"
-            return f"![{label}]({target}){{width={size}}}"
-        elif path in PAGES:  # another page of the report: jump inside the PDF
-            target = "#" + (anchor or "page-" + path[:-3].lower())
-        return f"{bang}[{label}]({target})"
+        if not bang:
+            sys.exit(f"{page}: [{label}]({target}) links to a file, which goes nowhere in a PDF; "
+                     "write its path as inline code")
+        image = (HERE / target).resolve()  # a path from the repository root (Typst's root below)
+        path = "/" + image.relative_to(ROOT).as_posix()
+        if not target.endswith(".png"):
+            return f"![{label}]({path})"
+        width = png_width_inches(image)
+        size = "100%" if width >= TEXT_WIDTH_IN else f"{width:.2f}in"
+        return f"![{label}]({path}){{width={size}}}"
     text = LINK.sub(fix, text)
-    anchor = "page-" + page[:-3].lower()
-    if first:  # the document's title stands in for the first page's own heading; links to it land here
-        return re.sub(r"^# .*\n+", "```{=typst}\n#metadata(none) <%s>\n```\n\n" % anchor, text, count=1, flags=re.M)
-    # the page's first heading gets an id that links to the page can jump to
-    return re.sub(r"^(# .*)$", r"\1 {#%s}" % anchor, text, count=1, flags=re.M)
+    if first:  # the document's title stands in for the first page's own heading
+        return re.sub(r"^# .*\n+", "", text, count=1, flags=re.M)
+    return text
 
 
 # ----------------------------------------------------------------------------- the syntax tree
@@ -241,6 +258,20 @@ def is_comment(block):
 STICKS_TO = ("Table", "Figure", "BulletList", "OrderedList", "CodeBlock", "BlockQuote", "Div")
 
 
+def is_narrow(image):
+    """Whether an image is drawn narrower than NARROW of the text width (its width set by `rewrite`)."""
+    width = dict(image["c"][0][2]).get("width", "100%")
+    return width.endswith("in") and float(width[:-2]) < NARROW * TEXT_WIDTH_IN
+
+
+def caption_beside(figure, caption):
+    """A narrow figure with its caption set beside it, in the caption's type, instead of under it."""
+    figure["c"][1] = [None, []]  # no caption under it (pandoc puts the alt text there)
+    return {"t": "Div", "c": [["", [], []], [
+        raw("#grid(columns: (auto, 1fr), column-gutter: 1.2em, align: horizon, ["), figure,
+        raw("], [\n#set text(size: 9pt)\n#set par(justify: false)"), {"t": "Para", "c": caption}, raw("])")]]}
+
+
 def arrange(blocks, alts):
     """Apply the caption and keep-together rules to a list of blocks, and to the lists inside them."""
     blocks = [b for b in blocks if not is_comment(b)]  # invisible, and would stand between neighbours
@@ -252,11 +283,14 @@ def arrange(blocks, alts):
         if block["t"] == "Figure":
             images = [n for b in block["c"][2] if b["t"] in ("Plain", "Para") for n in b["c"] if n["t"] == "Image"]
             caption = caption_paragraph(follower) if follower else None
-            if caption is not None:
-                block["c"][1] = [None, [{"t": "Plain", "c": caption}]]
-                i += 1  # the paragraph is now the caption
             for image in images:
                 alts[image["c"][2][0]] = plain_text(image["c"][1])
+            if caption is not None:
+                i += 1  # the paragraph is now the caption
+                if all(is_narrow(image) for image in images):
+                    block = caption_beside(block, caption)
+                else:
+                    block["c"][1] = [None, [{"t": "Plain", "c": caption}]]
         elif block["t"] in ("BulletList", "OrderedList"):
             items = block["c"] if block["t"] == "BulletList" else block["c"][1]
             for k, item in enumerate(items):
@@ -287,16 +321,15 @@ def creation_time():
     return int(git.stdout) if git.returncode == 0 and git.stdout.strip() else None
 
 
-def typst_source():
-    """The whole report as one Typst document."""
-    pages = [rewrite(page, (HERE / page).read_text(encoding="utf-8"), first=k == 0)
-             for k, page in enumerate(PAGES)]
-    markdown = "\n\n```{=typst}\n#pagebreak()\n```\n\n".join(pages)
+def typst_source(title, pages):
+    """One PDF's Typst document: its `pages` (Markdown files of this folder) under `title`."""
+    pages = [rewrite(page, (HERE / page).read_text(encoding="utf-8"), first=k == 0) for k, page in enumerate(pages)]
+    markdown = "\n\n".join(pages)
     tree = json.loads(pypandoc.convert_text(markdown, "json", format=FORMAT, extra_args=["--columns=10000"]))
     alts = {}
     tree["blocks"] = arrange(tree["blocks"], alts)
     text = lambda value: {"t": "MetaString", "c": value}
-    tree["meta"].update(title=text(TITLE), papersize=text("a4"), fontsize=text("10.5pt"),
+    tree["meta"].update(title=text(title), papersize=text("a4"), fontsize=text("10.5pt"),
                         margin={"t": "MetaMap", "c": {"x": text(f"{MARGIN_X_CM}cm"), "y": text(f"{MARGIN_Y_CM}cm")}})
     source = pypandoc.convert_text(
         json.dumps(tree), "typst", format="json",
@@ -312,11 +345,11 @@ def typst_source():
     return source
 
 
-def main(out=HERE / "report.pdf"):
-    out = Path(out)
-    typ = ROOT / ".cache" / "pdf" / "report.typ"
+def build(name, title, pages):
+    out = HERE / name
+    typ = ROOT / ".cache" / "pdf" / Path(name).with_suffix(".typ")
     typ.parent.mkdir(parents=True, exist_ok=True)
-    typ.write_text(typst_source(), encoding="utf-8")
+    typ.write_text(typst_source(title, pages), encoding="utf-8")
     _, warnings = typst.compile_with_warnings(str(typ), output=str(out), root=str(ROOT),
                                               timestamp=creation_time())
     for w in warnings:
@@ -324,5 +357,10 @@ def main(out=HERE / "report.pdf"):
     print(f"wrote {os.path.relpath(out)} ({out.stat().st_size // 1024} KiB)")
 
 
+def main():
+    for name, (title, pages) in DOCUMENTS.items():
+        build(name, title, pages)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()

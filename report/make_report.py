@@ -6,27 +6,33 @@
 Each page has its template beside it, with `.in` added to its name (README.md.in,
 report/q1.md.in, ...). A template is the page's Markdown in which every number is a
 placeholder, `{{ expression | format }}`, evaluated over the results (see NAMESPACE) and
-formatted with Python's format spec; `{{ table("name") }}` is a whole table of TABLES. The
+formatted with Python's format spec; `{{ table("name") }}` is a whole table of TABLES, and
+`{{ code("models.py", "Encoder.forward") }}` an excerpt of the graded code, found by name
+with the `ast` module (never by line number), so that it shows the code as it is. The
 figures are copied from results/ to report/figures/. Nothing is retrained: the pages
-cannot drift from the runs, and a test checks that the committed pages are what this
-script writes.
+cannot drift from the runs or the code, and a test checks that the committed pages are
+what this script writes.
 """
+import ast
 import math
 import re
 import shutil
 import statistics
+import textwrap
 from pathlib import Path
 
+from torch import nn
+
 import utils
-from scripts.q2_experiments import (LEARNING_RATES, OPTIONS, OTHER_SEEDS, SEED, Run, best_learning_rate,
-                                    markdown_table, summary_row)
+from models import CNN
+from scripts.q2_experiments import LEARNING_RATES, OPTIONS, OTHER_SEEDS, SEED, Run, best_learning_rate
 from scripts.q3_ablations import COURSE_RUN
 from scripts.q3_ablations import summary_markdown as ablations_markdown
 from scripts.q3_error_analysis import markdown as error_analysis_markdown
-from scripts.q3_experiments import format_mean_std, mean_std, summary_markdown
+from scripts.q3_experiments import format_mean_std, mean_std
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["README.md", "report/README.md", "report/q1.md", "report/q2.md", "report/q2_theory.md", "report/q3.md"]
+PAGES = ["README.md", "report/README.md", "report/q1.md", "report/q2.md", "report/q3.md", "report/beyond.md"]
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 
 FIGURES = {
@@ -37,6 +43,8 @@ FIGURES = {
     "q2/pixel_orders.png": "q2_pixel_orders.png",
     "q2/course_reshape.png": "q2_course_reshape.png",
     "q2/bn_statistics.png": "q2_bn_statistics.png",
+    "q2/first_layer_filters.png": "q2_first_layer_filters.png",
+    "q2/activation_maps.png": "q2_activation_maps.png",
     "q3/no-attn-seed42-val-cer.png": "q3_no_attn_val_cer.png",
     "q3/attn-seed42-val-cer.png": "q3_attn_val_cer.png",
     "q3/attn-seed42-attention.png": "q3_attention.png",
@@ -179,29 +187,78 @@ def q1_checks(results):
 
 
 def q2_sweep(results):
-    rows = [summary_row(f"Q2.1 lr {lr:g}", record, Run("Q2.1", lr).name) for lr, record in results.sweep().items()]
-    return markdown_table(rows).rstrip("\n")
+    """The Q2.1 learning rates, seed 42: the last epoch, the best validation epoch, the test."""
+    lines = ["| learning rate | final training loss | final val acc | best val acc (epoch) | test acc |",
+             "|---|---:|---:|---:|---:|"]
+    for lr, run in results.sweep().items():
+        rate = f"**{lr:g}**" if lr == results.best_lr() else f"{lr:g}"
+        lines.append(f"| {rate} | {run['train_loss'][-1]:.4f} | {run['val_acc'][-1]:.4f} | "
+                     f"{run['best_val_acc']:.4f} ({run['best_val_epoch']}) | {run['test_acc']:.4f} |")
+    return "\n".join(lines)
 
 
 def q2_networks(results):
-    rows = [summary_row(network, results.q2(network), Run(network, results.best_lr()).name)
-            for network in ("Q2.1", "Q2.2")]
-    return markdown_table(rows).rstrip("\n")
+    """Q2.1 beside Q2.2 at the best rate: seed 42's last epoch, then every seed's test accuracy."""
+    networks = ("Q2.1", "Q2.2")
+
+    def row(label, cell):
+        return f"| {label} | " + " | ".join(cell(network) for network in networks) + " |"
+
+    def seeds(network):
+        return " / ".join(f"{results.q2(network, seed)['test_acc']:.3f}" if results.q2_done(network, seed)
+                          else "not run yet" for seed in (SEED, *OTHER_SEEDS))
+
+    last = lambda key, spec: lambda network: format(results.q2(network)[key][-1], spec)
+    return "\n".join([
+        "| | Q2.1 | Q2.2 |", "|---|---:|---:|",
+        row("trainable parameters", lambda network: f"{results.q2(network)['n_params']:,}"),
+        row("final training loss, seed 42", last("train_loss", ".4f")),
+        row("final validation loss, seed 42", last("val_loss", ".4f")),
+        row("final validation accuracy, seed 42", last("val_acc", ".4f")),
+        row("test accuracy, seed 42", lambda network: f"{results.q2(network)['test_acc']:.4f}"),
+        row("test accuracy, seeds 42 / 1 / 2", seeds),
+        row("test accuracy, mean ± std", lambda network: format_mean_std(results.q2_seeds(network))),
+    ])
 
 
-def q2_seeds(results):
-    """Both networks, the course's recipe at the best rate, for each seed, then mean ± std."""
-    lines = ["| network | seed | final val acc | test acc (epoch 40) |", "|---|---|---|---|"]
-    for network in ("Q2.1", "Q2.2"):
-        for seed in (SEED, *OTHER_SEEDS):
-            if not results.q2_done(network, seed):
-                lines.append(f"| {network} | {seed} | not run yet (`make q2`) | |")
-                continue
-            run = results.q2(network, seed)
-            lines.append(f"| {network} | {seed} | {run['val_acc'][-1]:.4f} | {run['test_acc']:.4f} |")
-        val, test = results.q2_seeds(network, "final_val_acc"), results.q2_seeds(network)
-        if len(test["values"]) > 1:
-            lines.append(f"| {network} | mean ± std | {format_mean_std(val)} | {format_mean_std(test)} |")
+def parameter_layers(model):
+    """The layers of `model` that hold parameters themselves, in the order the forward pass meets them."""
+    return [module for module in model.modules() if any(True for _ in module.parameters(recurse=False))]
+
+
+def count(layer):
+    return sum(p.numel() for p in layer.parameters(recurse=False) if p.requires_grad)
+
+
+def q2_parameters(results):
+    """Q2.1's and Q2.2's trainable parameters layer by layer, counted on the networks of models.py; the totals
+    are the runs' own counts, and must be the sums."""
+    plain = iter(parameter_layers(CNN(0.1, batch_norm=False)))
+    lines = ["| layer | Q2.1 | Q2.2 |", "|---|---:|---:|"]
+    totals = [0, 0]
+    numbers = {nn.Conv2d: 0, nn.Linear: 0}
+    for layer in parameter_layers(CNN(0.1, batch_norm=True)):
+        if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            lines.append(f"| {type(layer).__name__}({layer.num_features}): $\\gamma$, $\\beta$ | — | {count(layer):,} |")
+            totals[1] += count(layer)
+            continue
+        twin = next(plain)
+        numbers[type(layer)] += 1
+        if isinstance(layer, nn.Conv2d):
+            side = " × ".join(map(str, layer.kernel_size))
+            label = f"conv{numbers[nn.Conv2d]}: {layer.in_channels} → {layer.out_channels} channels, {side}"
+        elif twin.in_features == layer.in_features:
+            label = f"fc{numbers[nn.Linear]}: {layer.in_features:,} → {layer.out_features:,}"
+        else:
+            label = (f"fc{numbers[nn.Linear]}: {twin.in_features:,} (Q2.1) or {layer.in_features:,} (Q2.2) "
+                     f"→ {layer.out_features:,}")
+        lines.append(f"| {label} | {count(twin):,} | {count(layer):,} |")
+        totals[0] += count(twin)
+        totals[1] += count(layer)
+    runs = [results.q2(network)["n_params"] for network in ("Q2.1", "Q2.2")]
+    if totals != runs:
+        raise utils.UserError(f"models.py counts {totals} parameters, the Q2 runs {runs}: rerun make q2")
+    lines.append(f"| **total** | **{runs[0]:,}** | **{runs[1]:,}** |")
     return "\n".join(lines)
 
 
@@ -265,8 +322,50 @@ def q2_bn_stats(results):
     return "\n".join(lines)
 
 
-def q3_summary(results):
-    return summary_markdown(results.json("q3/summary.json")).rstrip("\n")
+Q3_COLUMNS = [  # (model, decoding, metric, header, format) of the Q3 answers' table
+    ("no-attn", "greedy", "cer", "no attention: CER", ".4f"),
+    ("no-attn", "greedy", "wer", "WER", ".3f"),
+    ("attn", "greedy", "cer", "attention: CER", ".4f"),
+    ("attn", "greedy", "wer", "WER", ".3f"),
+    ("attn", "nucleus", "cer", "nucleus, $p = 0.8$: CER", ".4f"),
+    ("attn", "nucleus", "wer", "WER", ".3f"),
+    ("attn", "nucleus", "wer@3", "WER@3", ".3f"),
+]
+
+
+def q3_results(results):
+    """The test numbers Q3.1a-c ask for, one row per seed, then their mean and sample standard deviation."""
+    values = [results.q3_seeds(name, decoding, metric) for name, decoding, metric, _, _ in Q3_COLUMNS]
+    specs = [spec for *_, spec in Q3_COLUMNS]
+    lines = ["| seed | " + " | ".join(header for *_, header, _ in Q3_COLUMNS) + " |",
+             "|---|" + "---:|" * len(Q3_COLUMNS)]
+    for k, seed in enumerate((SEED, *OTHER_SEEDS)):
+        lines.append(f"| {seed} | " + " | ".join(format(column[k], spec) for column, spec in zip(values, specs)) + " |")
+    for label, statistic in (("mean", statistics.mean), ("std", statistics.stdev)):
+        lines.append(f"| {label} | " + " | ".join(format(statistic(column), ".4f") for column in values) + " |")
+    return "\n".join(lines)
+
+
+def q3_training(results):
+    """Best validation CER and its epoch, and the training time, of each model and seed."""
+    lines = ["| model | seed | best val CER | at epoch | val CER, epoch 20 | seconds (20 epochs + validation) |",
+             "|---|---|---:|---:|---:|---:|"]
+    for name, label in (("no-attn", "no attention"), ("attn", "attention")):
+        for seed in (SEED, *OTHER_SEEDS):
+            run = results.q3_train(name, seed)
+            lines.append(f"| {label} | {seed} | {run['best_val_cer']:.4f} | {run['best_epoch']} | "
+                         f"{run['epochs'][-1]['val_cer']:.4f} | {run['total_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def q3_beam(results):
+    """Greedy against beam search, mean ± std over the seeds, test set."""
+    lines = ["| model | decoding | CER | WER |", "|---|---|---:|---:|"]
+    for label in ("No attention, greedy", "No attention, beam 5", "Attention, greedy", "Attention, beam 5"):
+        model, decoding = label.split(", ")
+        row = results.q3_summary()[label]
+        lines.append(f"| {model.lower()} | {decoding} | {format_mean_std(row['cer'])} | {format_mean_std(row['wer'])} |")
+    return "\n".join(lines)
 
 
 def q3_errors(results):
@@ -293,15 +392,71 @@ TABLES = {
     "q1-checks": q1_checks,
     "q2-sweep": q2_sweep,
     "q2-networks": q2_networks,
-    "q2-seeds": q2_seeds,
+    "q2-parameters": q2_parameters,
     "q2-options": q2_options,
     "q2-bn-stats": q2_bn_stats,
     "q2-lead": q2_lead,
-    "q3-summary": q3_summary,
+    "q3-results": q3_results,
+    "q3-training": q3_training,
+    "q3-beam": q3_beam,
     "q3-samples": q3_samples,
     "q3-errors": q3_errors,
     "q3-ablations": q3_ablations,
 }
+
+
+# ----------------------------------------------------------------------------- code excerpts
+
+DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def find_definition(tree, dotted_name, path):
+    """The ast node of `dotted_name` ("Class", "function", "Class.method") in the module `tree`."""
+    node = tree
+    for part in dotted_name.split("."):
+        node = next((child for child in getattr(node, "body", [])
+                     if isinstance(child, DEFINITIONS) and child.name == part), None)
+        if node is None:
+            raise utils.UserError(f"{path}: no definition {dotted_name!r}, which the report quotes; "
+                                  "fix the name in its template")
+    return node
+
+
+def docstring_lines(node):
+    """The line numbers of the docstrings of `node` and of every definition inside it."""
+    lines = set()
+    for inner in ast.walk(node):
+        if isinstance(inner, DEFINITIONS) and ast.get_docstring(inner, clean=False) is not None:
+            lines.update(range(inner.body[0].lineno, inner.body[0].end_lineno + 1))
+    return lines
+
+
+def code_excerpt(path, names, root=ROOT):
+    """A Markdown code block with the source of each named definition of `path` (relative to `root`), in the
+    order given, decorators included, docstrings left out (the report's text says what they say). A method
+    comes under its class's header line and a `...` that stands for the rest of the class; consecutive
+    methods of one class share the header."""
+    source = (Path(root) / path).read_text(encoding="utf-8")
+    lines = source.splitlines()
+    tree = ast.parse(source, filename=str(path))
+    excerpts, owner_shown = [], None
+    for name in names:
+        node = find_definition(tree, name, path)
+        first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+        skipped = docstring_lines(node)
+        text = "\n".join(lines[number - 1] for number in range(first, node.end_lineno + 1) if number not in skipped)
+        owner = name.rpartition(".")[0]
+        if owner and owner == owner_shown:
+            excerpts[-1] += "\n\n" + text
+            continue
+        if owner:
+            owner_node = find_definition(tree, owner, path)
+            header = "\n".join(lines[owner_node.lineno - 1:owner_node.body[0].lineno - 1])
+            indent = lines[node.lineno - 1][:node.col_offset]
+            text = f"{header}\n{indent}...\n\n{text}"
+        owner_shown = owner
+        excerpts.append(text)
+    return "```python\n" + "\n\n".join(textwrap.dedent(text) for text in excerpts) + "\n```"
 
 
 # ----------------------------------------------------------------------------- templates
@@ -340,7 +495,11 @@ def namespace(results):
 
     builtins = (abs, all, any, dict, enumerate, format, len, list, map, max, min, next, range, round, set, sorted,
                 str, sum, zip)
-    return {"R": results, "table": table, "figure": figure, "ms": format_mean_std, "mean_std": mean_std,
+    def code(path, *names):
+        """An excerpt of the code: the named definitions of `path`, e.g. code("models.py", "Encoder.forward")."""
+        return code_excerpt(path, names)
+
+    return {"R": results, "table": table, "figure": figure, "code": code, "ms": format_mean_std, "mean_std": mean_std,
             "first_epoch_at": first_epoch_at, "epoch_of_min": epoch_of_min, "largest_jump": largest_jump,
             "slashed": slashed, "LEARNING_RATES": LEARNING_RATES, "COURSE_RUN": COURSE_RUN,
             "statistics": statistics, "math": math, **{function.__name__: function for function in builtins}}

@@ -12,7 +12,7 @@ def q2_run(results_dir, name, test_acc, val_acc, **extra):
     """A results.json of hw2-q2.py, reduced to what the tables read."""
     record = {"args": {"learning_rate": float(re.search(r"lr([\d.]+)", name)[1]), "seed": int(re.search(r"seed(\d+)", name)[1])},
               "status": "completed", "n_params": 755_718 if name.startswith("q22") else 5_340_742,
-              "train_loss": [1.0, 0.5], "val_acc": [0.5, val_acc], "test_acc": test_acc, "best_val_epoch": 2,
+              "train_loss": [1.0, 0.5], "val_loss": [1.2, 0.9], "val_acc": [0.5, val_acc], "test_acc": test_acc, "best_val_epoch": 2,
               "best_val_acc": val_acc, "test_acc_at_best_val": test_acc, "epoch_seconds": [40.0, 42.0], **extra}
     utils.write_json(results_dir / "q2" / name / "results.json", record)
 
@@ -48,18 +48,102 @@ def test_q2_tables_carry_the_json_numbers_and_say_what_is_missing(sweep):
     q2_run(sweep, "q22-lr0.01-seed42", test_acc=0.8612, val_acc=0.85)
     q2_run(sweep, "q21-lr0.01-seed1", test_acc=0.8000, val_acc=0.82)
     results = make_report.Results(sweep)
-    table = make_report.q2_sweep(results)
-    assert "| Q2.1 lr 0.01 | 0.01 | 42 | 0.5000 | 0.8100 | 0.8000 | 2 | 0.8100 | 0.8000 | 5,340,742 | 41.0 |" in table
-    seeds = make_report.q2_seeds(results).splitlines()[2:]
-    assert seeds == ["| Q2.1 | 42 | 0.8100 | 0.8000 |", "| Q2.1 | 1 | 0.8200 | 0.8000 |",
-                     "| Q2.1 | 2 | not run yet (`make q2`) | |", "| Q2.1 | mean ± std | 0.8150 ± 0.0071 | 0.8000 ± 0.0000 |",
-                     "| Q2.2 | 42 | 0.8500 | 0.8612 |", "| Q2.2 | 1 | not run yet (`make q2`) | |",
-                     "| Q2.2 | 2 | not run yet (`make q2`) | |"]
+    assert make_report.q2_sweep(results).splitlines()[2:] == [
+        "| 0.1 | 0.5000 | 0.7000 | 0.7000 (2) | 0.6900 |",
+        "| **0.01** | 0.5000 | 0.8100 | 0.8100 (2) | 0.8000 |",
+        "| 0.001 | 0.5000 | 0.7900 | 0.7900 (2) | 0.7800 |"]
+    networks = make_report.q2_networks(results)
+    assert "| trainable parameters | 5,340,742 | 755,718 |" in networks
+    assert "| test accuracy, seeds 42 / 1 / 2 | 0.800 / 0.800 / not run yet | 0.861 / not run yet / not run yet |" \
+        in networks
+    assert "| test accuracy, mean ± std | 0.8000 ± 0.0000 | 0.8612 ± 0.0000 |" in networks
     assert results.q2_missing() == ["q21-lr0.01-seed2", "q22-lr0.01-seed1", "q22-lr0.01-seed2"]
     options = make_report.q2_options(results)
     assert "| Q2.2 | none: the course's recipe | - | 0.8500 | 0.8612 | - |" in options
     assert "| Q2.2 | `-bn_stats recomputed` | statistics recomputed for each evaluation | not run yet" in options
     assert "not there yet" in make_report.q2_bn_stats(results)
+
+
+def test_parameter_table_sums_to_the_runs_counts_and_refuses_a_mismatch(sweep):
+    q2_run(sweep, "q22-lr0.01-seed42", test_acc=0.8612, val_acc=0.85)
+    table = make_report.q2_parameters(make_report.Results(sweep)).splitlines()
+    assert table[2] == "| conv1: 3 → 32 channels, 3 × 3 | 896 | 896 |"
+    assert "| fc1: 4,608 (Q2.1) or 128 (Q2.2) → 1,024 | 4,719,616 | 132,096 |" in table
+    assert table[-1] == "| **total** | **5,340,742** | **755,718** |"
+    q2_run(sweep, "q22-lr0.01-seed42", test_acc=0.8612, val_acc=0.85, n_params=1)
+    with pytest.raises(utils.UserError, match="models.py counts"):
+        make_report.q2_parameters(make_report.Results(sweep))
+
+
+def test_q3_results_table_has_each_seed_then_mean_and_std(tmp_path):
+    for name, cer in (("no-attn", 0.30), ("attn", 0.20)):
+        for k, seed in enumerate((42, 1, 2)):
+            record = {"greedy": {"cer": cer + k / 100, "wer": 0.7 + k / 100}}
+            utils.write_json(tmp_path / "q3" / f"{name}-seed{seed}-test-beam5.json", record)
+            if name == "attn":
+                record = {"nucleus": {"cer": 0.25, "wer": 0.75, "wer@3": 0.6 + k / 100}}
+                utils.write_json(tmp_path / "q3" / f"attn-seed{seed}-test-topp0.8.json", record)
+    lines = make_report.q3_results(make_report.Results(tmp_path)).splitlines()
+    assert lines[2] == "| 42 | 0.3000 | 0.700 | 0.2000 | 0.700 | 0.2500 | 0.750 | 0.600 |"
+    assert lines[5] == "| mean | 0.3100 | 0.7100 | 0.2100 | 0.7100 | 0.2500 | 0.7500 | 0.6100 |"
+    assert lines[6] == "| std | 0.0100 | 0.0100 | 0.0100 | 0.0100 | 0.0000 | 0.0000 | 0.0100 |"
+
+
+SOURCE = '''"""A module."""
+import functools
+
+
+def plain(x):
+    """Its docstring."""
+    return x + 1  # why: a comment stays
+
+
+class Model:
+    """A class docstring."""
+
+    def __init__(self):
+        self.w = 2
+
+    @functools.lru_cache
+    def forward(self, x):
+        """Another docstring,
+        on two lines."""
+        return self.w * x
+
+    def step(self, x):
+        return x
+'''
+
+
+def test_a_code_excerpt_is_found_by_name_without_its_docstrings(tmp_path):
+    (tmp_path / "module.py").write_text(SOURCE, encoding="utf-8")
+    excerpt = make_report.code_excerpt("module.py", ["plain"], root=tmp_path)
+    assert excerpt == "```python\ndef plain(x):\n    return x + 1  # why: a comment stays\n```"
+    whole_class = make_report.code_excerpt("module.py", ["Model"], root=tmp_path)
+    assert "docstring" not in whole_class and "def __init__" in whole_class and "def step" in whole_class
+
+
+def test_methods_come_under_their_class_header_once_with_decorators(tmp_path):
+    (tmp_path / "module.py").write_text(SOURCE, encoding="utf-8")
+    excerpt = make_report.code_excerpt("module.py", ["Model.forward", "Model.step", "plain"], root=tmp_path)
+    assert excerpt.splitlines() == [
+        "```python", "class Model:", "    ...", "", "    @functools.lru_cache", "    def forward(self, x):",
+        "        return self.w * x", "", "    def step(self, x):", "        return x", "",
+        "def plain(x):", "    return x + 1  # why: a comment stays", "```"]
+
+
+def test_a_name_the_code_lacks_is_one_clear_error(tmp_path):
+    (tmp_path / "module.py").write_text(SOURCE, encoding="utf-8")
+    for name in ("Encoder.forward", "Model.backward", "plain.inner"):
+        with pytest.raises(utils.UserError, match=rf"module\.py: no definition '{re.escape(name)}'"):
+            make_report.code_excerpt("module.py", [name], root=tmp_path)
+
+
+def test_the_report_quotes_the_graded_code_as_it_is():
+    """Each excerpt of the pages is the current source of what it names (the pages are rendered from it)."""
+    text = (ROOT / "report" / "q3.md").read_text(encoding="utf-8")
+    assert make_report.code_excerpt("models.py", ["BahdanauAttention"]) in text
+    assert make_report.code_excerpt("hw2-q3.py", ["nucleus_distribution", "nucleus_sampling"]) in text
 
 
 def test_batch_norm_statistics_table_shows_both_estimates_of_one_run(sweep):
