@@ -72,6 +72,7 @@ PREAMBLE = r"""
 #show link: set text(fill: rgb("#1a4f99"))
 #show heading: set block(above: 1.4em, below: 0.9em)
 #show figure: set block(breakable: false)
+#show figure.where(kind: table): set block(breakable: true)  // a long table continues on the next page
 #show figure.where(kind: image): set block(above: 1.2em, below: 1.2em)
 #show figure.caption: set text(size: 9pt)
 #show figure.caption: c => layout(size => {

@@ -370,7 +370,8 @@ def q3_beam(results):
 
 def q3_errors(results):
     analysis = results.json("q3/error_analysis.json")
-    return error_analysis_markdown({k: v for k, v in analysis.items() if k != "seeds"}, analysis["seeds"]).rstrip("\n")
+    text = error_analysis_markdown({k: v for k, v in analysis.items() if k != "seeds"}, analysis["seeds"]).rstrip("\n")
+    return re.sub(r"(?<=\d)-(?=\d+ letters)", "–", text)  # "1–4 letters", typeset
 
 
 def q3_samples(results):
