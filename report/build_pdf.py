@@ -193,6 +193,7 @@ def rewrite(page, text, first=False):
         size = "100%" if width >= TEXT_WIDTH_IN else f"{width:.2f}in"
         return f"![{label}]({path}){{width={size}}}"
     text = LINK.sub(fix, text)
+    text = re.sub(r"(?<=\S) × (?=\S)", "\u00a0×\u00a0", text)  # "48 × 48" never splits across lines
     if first:  # the document's title stands in for the first page's own heading
         return re.sub(r"^# .*\n+", "", text, count=1, flags=re.M)
     return text
@@ -266,10 +267,9 @@ def is_narrow(image):
 
 
 def caption_beside(figure, caption):
-    """A narrow figure with its caption set beside it, in the caption's type, instead of under it."""
-    figure["c"][1] = [None, []]  # no caption under it (pandoc puts the alt text there)
+    """A narrow figure's image with its caption set beside it, in the caption's type, instead of under it."""
     return {"t": "Div", "c": [["", [], []], [
-        raw("#grid(columns: (auto, 1fr), column-gutter: 1.2em, align: horizon, ["), figure,
+        raw("#grid(columns: (auto, 1fr), column-gutter: 1.2em, align: horizon, ["), *figure["c"][2],
         raw("], [\n#set text(size: 9pt)\n#set par(justify: false)"), {"t": "Para", "c": caption}, raw("])")]]}
 
 

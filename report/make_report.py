@@ -14,10 +14,8 @@ cannot drift from the runs or the code, and a test checks that the committed pag
 what this script writes.
 """
 import ast
-import math
 import re
 import shutil
-import statistics
 import textwrap
 from pathlib import Path
 
@@ -322,27 +320,26 @@ def q2_bn_stats(results):
     return "\n".join(lines)
 
 
-Q3_COLUMNS = [  # (model, decoding, metric, header, format) of the Q3 answers' table
-    ("no-attn", "greedy", "cer", "no attention: CER", ".4f"),
-    ("no-attn", "greedy", "wer", "WER", ".3f"),
-    ("attn", "greedy", "cer", "attention: CER", ".4f"),
-    ("attn", "greedy", "wer", "WER", ".3f"),
-    ("attn", "nucleus", "cer", "nucleus, $p = 0.8$: CER", ".4f"),
-    ("attn", "nucleus", "wer", "WER", ".3f"),
-    ("attn", "nucleus", "wer@3", "WER@3", ".3f"),
+Q3_ROWS = [  # (model, decoding, metric, label, format) of the Q3 answers' table
+    ("no-attn", "greedy", "cer", "no attention, greedy: CER", ".4f"),
+    ("no-attn", "greedy", "wer", "no attention, greedy: WER", ".3f"),
+    ("attn", "greedy", "cer", "attention, greedy: CER", ".4f"),
+    ("attn", "greedy", "wer", "attention, greedy: WER", ".3f"),
+    ("attn", "nucleus", "cer", "attention, nucleus $p = 0.8$: CER", ".4f"),
+    ("attn", "nucleus", "wer", "attention, nucleus $p = 0.8$: WER", ".3f"),
+    ("attn", "nucleus", "wer@3", "attention, nucleus $p = 0.8$: WER@3", ".3f"),
 ]
 
 
 def q3_results(results):
-    """The test numbers Q3.1a-c ask for, one row per seed, then their mean and sample standard deviation."""
-    values = [results.q3_seeds(name, decoding, metric) for name, decoding, metric, _, _ in Q3_COLUMNS]
-    specs = [spec for *_, spec in Q3_COLUMNS]
-    lines = ["| seed | " + " | ".join(header for *_, header, _ in Q3_COLUMNS) + " |",
-             "|---|" + "---:|" * len(Q3_COLUMNS)]
-    for k, seed in enumerate((SEED, *OTHER_SEEDS)):
-        lines.append(f"| {seed} | " + " | ".join(format(column[k], spec) for column, spec in zip(values, specs)) + " |")
-    for label, statistic in (("mean", statistics.mean), ("std", statistics.stdev)):
-        lines.append(f"| {label} | " + " | ".join(format(statistic(column), ".4f") for column in values) + " |")
+    """The test numbers Q3.1a-c ask for, for each seed, and their mean ± sample standard deviation."""
+    seeds = (SEED, *OTHER_SEEDS)
+    lines = ["| test set | " + " | ".join(f"seed {seed}" for seed in seeds) + " | mean ± std |",
+             "|---|" + "---:|" * (len(seeds) + 1)]
+    for name, decoding, metric, label, spec in Q3_ROWS:
+        values = results.q3_seeds(name, decoding, metric)
+        lines.append(f"| {label} | " + " | ".join(format(value, spec) for value in values)
+                     + f" | {format_mean_std(mean_std(values))} |")
     return "\n".join(lines)
 
 
@@ -470,9 +467,9 @@ def namespace(results):
             raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
         return TABLES[name](results)
 
-    def first_epoch_at(curve, threshold):
-        """The first epoch (from 1) whose value reaches `threshold`."""
-        return next(epoch for epoch, value in enumerate(curve, 1) if value >= threshold)
+    def first_epoch_below(curve, threshold):
+        """The epoch (from 1) after which the curve stays below `threshold`."""
+        return next(epoch for epoch in range(1, len(curve) + 1) if all(value < threshold for value in curve[epoch - 1:]))
 
     def epoch_of_min(curve):
         """The epoch (from 1) of the curve's lowest value."""
@@ -500,10 +497,9 @@ def namespace(results):
         """An excerpt of the code: the named definitions of `path`, e.g. code("models.py", "Encoder.forward")."""
         return code_excerpt(path, names)
 
-    return {"R": results, "table": table, "figure": figure, "code": code, "ms": format_mean_std, "mean_std": mean_std,
-            "first_epoch_at": first_epoch_at, "epoch_of_min": epoch_of_min, "largest_jump": largest_jump,
-            "slashed": slashed, "LEARNING_RATES": LEARNING_RATES, "COURSE_RUN": COURSE_RUN,
-            "statistics": statistics, "math": math, **{function.__name__: function for function in builtins}}
+    return {"R": results, "table": table, "figure": figure, "code": code, "ms": format_mean_std,
+            "first_epoch_below": first_epoch_below, "epoch_of_min": epoch_of_min, "largest_jump": largest_jump,
+            "slashed": slashed, "COURSE_RUN": COURSE_RUN, **{function.__name__: function for function in builtins}}
 
 
 def render(template, results, source="template"):

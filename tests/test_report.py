@@ -84,9 +84,9 @@ def test_q3_results_table_has_each_seed_then_mean_and_std(tmp_path):
                 record = {"nucleus": {"cer": 0.25, "wer": 0.75, "wer@3": 0.6 + k / 100}}
                 utils.write_json(tmp_path / "q3" / f"attn-seed{seed}-test-topp0.8.json", record)
     lines = make_report.q3_results(make_report.Results(tmp_path)).splitlines()
-    assert lines[2] == "| 42 | 0.3000 | 0.700 | 0.2000 | 0.700 | 0.2500 | 0.750 | 0.600 |"
-    assert lines[5] == "| mean | 0.3100 | 0.7100 | 0.2100 | 0.7100 | 0.2500 | 0.7500 | 0.6100 |"
-    assert lines[6] == "| std | 0.0100 | 0.0100 | 0.0100 | 0.0100 | 0.0000 | 0.0000 | 0.0100 |"
+    assert lines[0] == "| test set | seed 42 | seed 1 | seed 2 | mean ± std |"
+    assert lines[2] == "| no attention, greedy: CER | 0.3000 | 0.3100 | 0.3200 | 0.3100 ± 0.0100 |"
+    assert lines[-1] == "| attention, nucleus $p = 0.8$: WER@3 | 0.600 | 0.610 | 0.620 | 0.6100 ± 0.0100 |"
 
 
 SOURCE = '''"""A module."""
