@@ -68,7 +68,7 @@ def recompute_batch_norm_stats(model, X):
     norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
     if not norms:
         return
-    batches = utils.split_batches(X, EVAL_BATCH_SIZE)
+    batches = split_batches(X, EVAL_BATCH_SIZE)
     was_training = model.training
     model.eval()
     momenta = [m.momentum for m in norms]
@@ -91,15 +91,122 @@ def with_recomputed_batch_norm_stats(model, X):
     return evaluated
 
 
+def split_batches(items, batch_size):
+    """items (N, ...) -> batches of `batch_size` along the first axis.
+
+    A last batch of one example is folded into the one before it, because batch norm
+    cannot compute training statistics from a single example.
+    """
+    batches = list(items.split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
+
+
+def shuffled_batches(n, batch_size, generator):
+    """Index batches of a fresh permutation of range(n), as `split_batches` cuts them."""
+    return split_batches(torch.randperm(n, generator=generator), batch_size)
+
+
 def train_epoch(model, optimizer, criterion, X, y, batch_size, generator, device, progress=False, bf16=False):
     """One pass over the shuffled training set; returns the mean batch loss of the epoch."""
     model.train()
-    batches = utils.shuffled_batches(len(y), batch_size, generator)
+    batches = shuffled_batches(len(y), batch_size, generator)
     total = torch.zeros((), device=device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         for index in tqdm(batches, desc="train", unit="batch", leave=False, disable=not progress):
             total += train_batch(X[index], y[index], model, optimizer, criterion)
     return (total / len(batches)).item()
+
+
+class Evaluator:
+    """Validation and test accuracy of the model as training left it: with torch's running
+    batch-norm averages (the course's), or with `bn_stats_images` given, of a copy whose
+    statistics are recomputed over those images; then the running averages' accuracy is
+    recorded beside it, to compare."""
+
+    def __init__(self, criterion, bn_stats_images=None):
+        self.criterion, self.bn_stats_images = criterion, bn_stats_images
+        self.running_bn = {"val_acc_running_bn": []} if bn_stats_images is not None else {}
+
+    def evaluated(self, model):
+        """The model that validation and test measure."""
+        if self.bn_stats_images is None:
+            return model
+        return with_recomputed_batch_norm_stats(model, self.bn_stats_images)
+
+    def validate(self, model, X, y):
+        """-> (the model measured, its accuracy, its mean loss) on the validation images X, y."""
+        if self.bn_stats_images is not None:
+            self.running_bn["val_acc_running_bn"].append(evaluate(model, X, y, self.criterion)[0])
+        evaluated = self.evaluated(model)
+        return (evaluated, *evaluate(evaluated, X, y, self.criterion))
+
+    def test(self, model, X, y):
+        """-> (accuracy, mean loss) on the test images X, y."""
+        if self.bn_stats_images is not None:
+            self.running_bn["test_acc_running_bn"] = evaluate(model, X, y, self.criterion)[0]
+        return evaluate(self.evaluated(model), X, y, self.criterion)
+
+
+def train(model, optimizer, evaluator, data, epochs, batch_size, generator, device, progress=False, bf16=False):
+    """Train for `epochs`, validating after each -> (history, the best validation epoch's
+    {epoch, val_acc, state}, status: "completed" or where training diverged)."""
+    (train_X, train_y), (val_X, val_y) = data["train"], data["val"]
+    history = {"train_loss": [], "val_loss": [], "val_acc": [], "epoch_seconds": []}
+    best = {"epoch": None, "val_acc": -1.0, "state": None}
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        train_loss = train_epoch(model, optimizer, evaluator.criterion, train_X, train_y, batch_size, generator,
+                                 device, progress=progress, bf16=bf16)
+        evaluated, val_acc, val_loss = evaluator.validate(model, val_X, val_y)
+        history["epoch_seconds"].append(round(time.perf_counter() - start, 2))
+        if not math.isfinite(train_loss):
+            return history, best, f"diverged at epoch {epoch}"
+        for key, value in zip(("train_loss", "val_loss", "val_acc"), (train_loss, val_loss, val_acc)):
+            history[key].append(value)
+        if val_acc > best["val_acc"]:
+            best = {"epoch": epoch, "val_acc": val_acc, "state": copy.deepcopy(evaluated.state_dict())}
+        print(f"Epoch {epoch}/{epochs}  Training loss: {train_loss:.4f}  "
+              f"Validation loss: {val_loss:.4f}  Validation accuracy: {val_acc:.4f}  "
+              f"({history['epoch_seconds'][-1]:.1f}s)", flush=True)
+    return history, best, "completed"
+
+
+def test(model, evaluator, best, test_X, test_y):
+    """Test accuracy of the final model and of the best validation epoch's."""
+    test_acc, test_loss = evaluator.test(model, test_X, test_y)
+    best_model = copy.deepcopy(model)
+    best_model.load_state_dict(best["state"])
+    best_test_acc, _ = evaluate(best_model, test_X, test_y, evaluator.criterion)
+    print(f"Final test accuracy: {test_acc:.4f}")
+    print(f"Best validation accuracy {best['val_acc']:.4f} at epoch {best['epoch']}; "
+          f"test accuracy of that model: {best_test_acc:.4f}")
+    return {"test_acc": test_acc, "test_loss": test_loss, "test_acc_at_best_val": best_test_acc}
+
+
+def load_data(path, course_reshape, device):
+    """The Intel splits as tensors on `device`: {split: (images (N, 3, 48, 48) channels-last, labels (N,))}.
+
+    Channels-last makes oneDNN's max-pooling many times faster on CPU; the maths is unchanged.
+    """
+    data = utils.load_intel(path, course_reshape=course_reshape)
+    return {split: (X.to(device).contiguous(memory_format=torch.channels_last), y.to(device))
+            for split, (X, y) in data.items()}
+
+
+def build_model(dropout, maxpool, batch_norm, init, device):
+    """The Q2.1 (batch_norm=False) or Q2.2 CNN, initialised by `init`, channels-last on `device`."""
+    model = CNN(dropout, maxpool=maxpool, batch_norm=batch_norm)
+    if init == "kaiming":
+        init_kaiming_(model)
+    return model.to(device, memory_format=torch.channels_last)
+
+
+def bn_stats_subset(train_X, seed):
+    """BN_STATS_IMAGES training images in random order, drawn apart from the training shuffle."""
+    subset = torch.randperm(len(train_X), generator=torch.Generator().manual_seed(seed))[:BN_STATS_IMAGES]
+    return train_X[subset.to(train_X.device)]
 
 
 def default_run_name(batch_norm, learning_rate, optimizer, batch_size, dropout, l2_decay, epochs, seed,
@@ -119,11 +226,11 @@ def plot_run(history, out_dir, title):
 
 def parse_args(argv):
     parser = utils.ArgumentParser(description=__doc__)
-    parser.add_argument("-epochs", type=int, default=40, help="number of training epochs")
-    parser.add_argument("-batch_size", type=int, default=8, help="mini-batch size")
-    parser.add_argument("-learning_rate", type=float, default=0.01, help="step size")
-    parser.add_argument("-l2_decay", type=float, default=0.0, help="weight decay")
-    parser.add_argument("-dropout", type=float, default=0.1, help="dropout probability")
+    parser.add_argument("-epochs", type=utils.count(), default=40, help="number of training epochs")
+    parser.add_argument("-batch_size", type=utils.count(), default=8, help="mini-batch size")
+    parser.add_argument("-learning_rate", type=utils.number(above=0), default=0.01, help="step size")
+    parser.add_argument("-l2_decay", type=utils.number(at_least=0), default=0.0, help="weight decay")
+    parser.add_argument("-dropout", type=utils.number(at_least=0, below=1), default=0.1, help="dropout probability")
     parser.add_argument("-optimizer", choices=["sgd", "adam"], default="sgd", help="the optimiser")
     parser.add_argument("-no_maxpool", action="store_true", help="drop the max-pooling layers")
     parser.add_argument("-no_batch_norm", action="store_true",
@@ -141,18 +248,12 @@ def parse_args(argv):
                              f"recomputed over {BN_STATS_IMAGES} training images before each evaluation")
     parser.add_argument("-bf16", action="store_true",
                         help="train under bfloat16 autocast: faster on CPUs with bf16 units, results differ")
-    parser.add_argument("-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("-threads", type=utils.count(), default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("-results_dir", default="runs/q2", help="where the run's folder is written")
     parser.add_argument("-run_name", default=None,
                         help="the run's folder in -results_dir (default: named after its configuration)")
     parser.add_argument("-no_progress", action="store_true", help="no progress bar (there is none when stderr is a file)")
     opt = parser.parse_args(argv)
-    parser.check(opt.epochs >= 1, f"-epochs {opt.epochs}: expected at least 1")
-    parser.check(opt.batch_size >= 1, f"-batch_size {opt.batch_size}: expected at least 1")
-    parser.check(opt.learning_rate > 0, f"-learning_rate {opt.learning_rate}: expected a positive step size")
-    parser.check(0 <= opt.dropout < 1, f"-dropout {opt.dropout}: expected a probability in [0, 1)")
-    parser.check(opt.l2_decay >= 0, f"-l2_decay {opt.l2_decay}: expected 0 or more")
-    parser.check(opt.threads is None or opt.threads >= 1, f"-threads {opt.threads}: expected at least 1")
     opt.batch_norm = not opt.no_batch_norm
     return opt
 
@@ -165,75 +266,34 @@ def main(argv=None):
     if opt.threads:
         torch.set_num_threads(opt.threads)
     utils.configure_seed(opt.seed)
-    data = utils.load_intel(opt.data_path, course_reshape=opt.course_reshape)
-    (train_X, train_y), (val_X, val_y), (test_X, test_y) = (
-        tuple(t.to(device) for t in data[split]) for split in utils.INTEL_SPLITS
-    )
-
-    model = CNN(opt.dropout, maxpool=not opt.no_maxpool, batch_norm=opt.batch_norm)
-    if opt.init == "kaiming":
-        init_kaiming_(model)
-    # channels-last makes oneDNN's max-pooling many times faster on CPU; the maths is unchanged
-    model = model.to(device, memory_format=torch.channels_last)
-    train_X, val_X, test_X = (X.contiguous(memory_format=torch.channels_last) for X in (train_X, val_X, test_X))
+    data = load_data(opt.data_path, opt.course_reshape, device)
+    model = build_model(opt.dropout, not opt.no_maxpool, opt.batch_norm, opt.init, device)
     n_params = get_number_trainable_params(model)
     optimizer = make_optimizer(opt.optimizer, model.parameters(), opt.learning_rate, opt.l2_decay)
-    criterion = nn.NLLLoss()
-    generator = torch.Generator().manual_seed(opt.seed)
-    bn_stats_images = None
-    if opt.batch_norm and opt.bn_stats == "recomputed":
-        # a fixed random subset, drawn apart from `generator` so that training does not depend on it
-        subset = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(opt.seed))[:BN_STATS_IMAGES]
-        bn_stats_images = train_X[subset.to(device)]
-
-    run_name = opt.run_name or default_run_name(
+    recompute = opt.batch_norm and opt.bn_stats == "recomputed"
+    evaluator = Evaluator(nn.NLLLoss(), bn_stats_subset(data["train"][0], opt.seed) if recompute else None)
+    out_dir = Path(opt.results_dir) / (opt.run_name or default_run_name(
         opt.batch_norm, opt.learning_rate, opt.optimizer, opt.batch_size, opt.dropout, opt.l2_decay, opt.epochs,
         opt.seed, maxpool=not opt.no_maxpool, course_reshape=opt.course_reshape, bf16=opt.bf16, init=opt.init,
-        bn_stats=opt.bn_stats)
-    out_dir = Path(opt.results_dir) / run_name
-    history = {"train_loss": [], "val_loss": [], "val_acc": [], "epoch_seconds": []}
-    running_bn = {"val_acc_running_bn": []}  # the same weights evaluated with torch's running averages
-    best = {"epoch": None, "val_acc": -1.0, "state": None}
-    status = "completed"
-    for epoch in range(1, opt.epochs + 1):
-        start = time.perf_counter()
-        train_loss = train_epoch(model, optimizer, criterion, train_X, train_y, opt.batch_size, generator,
-                                 device, progress=sys.stderr.isatty() and not opt.no_progress, bf16=opt.bf16)
-        evaluated = model  # what validation and test measure: with -bn_stats recomputed, a copy
-        if bn_stats_images is not None:
-            running_bn["val_acc_running_bn"].append(evaluate(model, val_X, val_y, criterion)[0])
-            if epoch == opt.epochs:
-                running_bn["test_acc_running_bn"] = evaluate(model, test_X, test_y, criterion)[0]
-            evaluated = with_recomputed_batch_norm_stats(model, bn_stats_images)
-        val_acc, val_loss = evaluate(evaluated, val_X, val_y, criterion)
-        history["epoch_seconds"].append(round(time.perf_counter() - start, 2))
-        if not math.isfinite(train_loss):
-            status = f"diverged at epoch {epoch}"
-            break
-        for key, value in zip(("train_loss", "val_loss", "val_acc"), (train_loss, val_loss, val_acc)):
-            history[key].append(value)
-        if val_acc > best["val_acc"]:
-            best = {"epoch": epoch, "val_acc": val_acc, "state": copy.deepcopy(evaluated.state_dict())}
-        print(f"Epoch {epoch}/{opt.epochs}  Training loss: {train_loss:.4f}  "
-              f"Validation loss: {val_loss:.4f}  Validation accuracy: {val_acc:.4f}  "
-              f"({history['epoch_seconds'][-1]:.1f}s)", flush=True)
+        bn_stats=opt.bn_stats))
 
+    history, best, status = train(model, optimizer, evaluator, data, opt.epochs, opt.batch_size,
+                                  torch.Generator().manual_seed(opt.seed), device,
+                                  progress=sys.stderr.isatty() and not opt.no_progress, bf16=opt.bf16)
     results = {"args": vars(opt), "argv": argv, "status": status, "n_params": n_params, **history,
-               **(running_bn if bn_stats_images is not None else {}),
-               "best_val_epoch": best["epoch"], "best_val_acc": best["val_acc"] if best["epoch"] else None}
+               **evaluator.running_bn, "best_val_epoch": best["epoch"],
+               "best_val_acc": best["val_acc"] if best["epoch"] else None}
     if status == "completed":
-        test_acc, test_loss = evaluate(evaluated, test_X, test_y, criterion)
-        model.load_state_dict(best["state"])
-        best_test_acc, _ = evaluate(model, test_X, test_y, criterion)
-        results.update(test_acc=test_acc, test_loss=test_loss, test_acc_at_best_val=best_test_acc)
-        print(f"Final test accuracy: {test_acc:.4f}")
-        print(f"Best validation accuracy {best['val_acc']:.4f} at epoch {best['epoch']}; "
-              f"test accuracy of that model: {best_test_acc:.4f}")
+        results.update(test(model, evaluator, best, *data["test"]))
+        results.update(evaluator.running_bn)
+        checkpoint = out_dir / "model.pt"
+        utils.save_checkpoint(model, checkpoint, {"network": "Q2.2" if opt.batch_norm else "Q2.1", "dropout": opt.dropout,
+                                                  "maxpool": not opt.no_maxpool, "epochs": opt.epochs})
+        print(f"Wrote {checkpoint}, the final model (its configuration: {utils.checkpoint_config_path(checkpoint)})")
     print(f"Number of trainable parameters: {n_params}")
-
     utils.write_json(out_dir / "results.json", results)
     if history["train_loss"]:
-        plot_run(history, out_dir, run_name)
+        plot_run(history, out_dir, out_dir.name)
     print(f"Results written to {out_dir}/")
     if status != "completed":
         raise utils.UserError(f"-learning_rate {opt.learning_rate:g}: training loss is not finite, {status}; "

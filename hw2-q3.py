@@ -12,7 +12,6 @@ are the course's recipe; --init, --clip_norm and --length_pool are options, off 
 import math
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -21,10 +20,11 @@ from tqdm import tqdm
 
 import utils
 from models import BahdanauAttention, Decoder, Encoder, Seq2Seq, get_number_trainable_params, init_seq2seq_, reshape_state
-from utils import EOS_IDX, PAD_IDX, SOS_IDX, UserError
+from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX, UserError
 
 LENGTH_ALPHA = 0.5  # beam scores are sum(log p) / length ** LENGTH_ALPHA; 0, 0.5 and 1 tie on validation (report/q3.md)
 N_EXAMPLES = 10
+DECODE_BATCH_SIZE = 500  # words decoded side by side: large batches, few steps of Python
 
 
 # ----------------------------------------------------------------------------- next-token rules
@@ -35,36 +35,59 @@ def greedy_next_token(logits):
     return logits.argmax(-1, keepdim=True)
 
 
-def nucleus_sampling(logits, p=0.8, generator=None):
-    """logits (V,) -> index sampled from the top-p renormalised distribution (1,); also (B, V) -> (B, 1).
+def nucleus_distribution(logits, p):
+    """logits (..., V) -> (P' (..., V), the token of each entry (..., V)), most probable token first.
 
-    `utils.nucleus_distribution` keeps V^(p), the smallest set of most probable tokens
-    whose mass reaches p (the statement's eq. 6), and divides their probabilities by
-    their mass p' (eq. 7); the next token is drawn from that distribution.
+    The statement's top-p distribution, row by row. For example, with p = 0.6 and token
+    probabilities 0.5, 0.2, 0.2, 0.1, the mass before each token is 0, 0.5, 0.7, 0.9: V^(p)
+    keeps the first two (0.5 + 0.2 = 0.7 >= 0.6; the second token crosses p) and P' is
+    5/7, 2/7, 0, 0. The sort is stable, so ties keep the lower index first: the kept set
+    is deterministic, and p -> 0 keeps exactly the argmax.
     """
-    distribution, order = utils.nucleus_distribution(logits, p)
-    return order.gather(-1, torch.multinomial(distribution, 1, generator=generator))
+    if not 0 < p <= 1:
+        raise ValueError(f"p must be in (0, 1], got {p}")
+    # 1. P(x | x_<t), most probable token first
+    probs = torch.softmax(logits.float(), dim=-1)
+    probs, tokens = probs.sort(dim=-1, descending=True, stable=True)
+    # 2. V^(p), eq. (6): a token is kept while the mass before it is below p, so the token that crosses p is kept
+    in_nucleus = probs.cumsum(dim=-1) - probs < p
+    # 3. P', eq. (7): the kept probabilities divided by their mass p'
+    kept = probs * in_nucleus
+    return kept / kept.sum(dim=-1, keepdim=True), tokens
+
+
+def nucleus_sampling(logits, p=0.8, generator=None):
+    """logits (V,) -> index of a token drawn from the top-p distribution P' (1,); also (B, V) -> (B, 1)."""
+    distribution, tokens = nucleus_distribution(logits, p)
+    drawn = torch.multinomial(distribution, 1, generator=generator)  # a position in the sorted order
+    return tokens.gather(-1, drawn)
 
 
 # ----------------------------------------------------------------------------- decoding
 
 
 @torch.inference_mode()
-def sample_batch(model, src, src_lengths, max_len, next_token):
-    """Decode src (B, S) token by token, `next_token(logits (B, V)) -> (B, 1)` choosing each.
+def generate(model, src, src_lengths, max_len, topp=None, generator=None):
+    """Spell src (B, S) one token at a time: greedily, or by nucleus sampling with `topp`.
 
     -> (tokens (B, L), L <= max_len, PAD after each word's EOS; attention weights
     alpha (B, L, S), or None without attention). Stops once every word has produced EOS.
     """
     batch_size = src.shape[0]
     encoder_outputs, state = model.encoder(src, src_lengths)
-    state, memory = reshape_state(state), model.decoder.memory(encoder_outputs, src_lengths)
+    state = reshape_state(state)  # (h, c), each (1, B, H)
+    memory = model.decoder.memory(encoder_outputs, src_lengths)
     tokens = torch.full((batch_size, 1), SOS_IDX, dtype=torch.long, device=src.device)
     ended = torch.zeros(batch_size, 1, dtype=torch.bool, device=src.device)
     steps, alphas = [], []
     for _ in range(max_len):
-        output, state, alpha = model.decoder.step(tokens, state, memory)
-        tokens = next_token(model.generator(output.squeeze(1))).masked_fill(ended, PAD_IDX)
+        output, state, alpha = model.decoder.step(tokens, state, memory)  # output (B, 1, H)
+        logits = model.generator(output.squeeze(1))  # (B, V)
+        if topp is None:
+            tokens = greedy_next_token(logits)  # (B, 1)
+        else:
+            tokens = nucleus_sampling(logits, topp, generator)  # (B, 1)
+        tokens = tokens.masked_fill(ended, PAD_IDX)  # a word that has ended only pads
         steps.append(tokens)
         alphas.append(alpha)
         ended = ended | (tokens == EOS_IDX)
@@ -73,18 +96,8 @@ def sample_batch(model, src, src_lengths, max_len, next_token):
     return torch.cat(steps, dim=1), (torch.cat(alphas, dim=1) if memory is not None else None)
 
 
-def greedy_batch(model, src, src_lengths, max_len):
-    """Greedy decoding of src (B, S) -> tokens (B, L)."""
-    return sample_batch(model, src, src_lengths, max_len, greedy_next_token)[0]
-
-
-def nucleus_batch(model, src, src_lengths, max_len, p, generator):
-    """Nucleus sampling of src (B, S) with top-p `p` -> tokens (B, L)."""
-    return sample_batch(model, src, src_lengths, max_len, partial(nucleus_sampling, p=p, generator=generator))[0]
-
-
 @torch.inference_mode()
-def beam_search_batch(model, src, src_lengths, max_len, beam_size, alpha=LENGTH_ALPHA):
+def beam_search(model, src, src_lengths, max_len, beam_size, alpha=LENGTH_ALPHA):
     """Beam search for src (B, S) -> tokens (B, L) of each word's best hypothesis.
 
     Hypotheses are ranked by sum(log p) / length ** alpha, the length counting EOS. A
@@ -134,20 +147,70 @@ def beam_search_batch(model, src, src_lengths, max_len, beam_size, alpha=LENGTH_
     return history[torch.arange(batch_size, device=device), final.argmax(dim=1)]
 
 
-def spell(decode_batch, model, src, src_lengths, tgt_vocab, max_len, device, **options):
-    """Spell every word of src (N, S) with `decode_batch(model, src, src_lengths, max_len, **options)`."""
-    tokens = utils.decode_corpus(partial(decode_batch, model, max_len=max_len, **options), src, src_lengths, device)
-    return [tgt_vocab.decode(row) for row in tokens]
+def spell(model, src, src_lengths, tgt_vocab, max_len, device, topp=None, generator=None, beam_size=None,
+          length_alpha=LENGTH_ALPHA, batch_size=DECODE_BATCH_SIZE):
+    """Spell every word of src (N, S): greedily, by nucleus sampling with `topp`, or by beam
+    search with `beam_size` -> one string per word, in the original order.
 
-
-def spell_split(decode_batch, model, split, tgt_vocab, max_len, device, **options):
-    """Spell every word of a P2GSplit, as `spell` does."""
-    return spell(decode_batch, model, split.src, split.src_lengths, tgt_vocab, max_len, device, **options)
+    Words are decoded `batch_size` at a time, each batch of one source length, so that no
+    batch carries padding.
+    """
+    spellings = [None] * len(src_lengths)
+    for indices in utils.equal_length_batches(src_lengths, batch_size):
+        length = int(src_lengths[indices[0]])
+        batch, batch_lengths = src[indices, :length].to(device), src_lengths[indices].to(device)
+        if beam_size is None:
+            tokens, _ = generate(model, batch, batch_lengths, max_len, topp, generator)
+        else:
+            tokens = beam_search(model, batch, batch_lengths, max_len, beam_size, length_alpha)
+        for index, row in zip(indices.tolist(), tokens.tolist()):
+            spellings[index] = tgt_vocab.decode(row)
+    return spellings
 
 
 def error_rates(spellings, gold):
     """The corpus CER and WER of spellings against the true ones."""
     return {"cer": utils.character_error_rate(spellings, gold), "wer": utils.word_error_rate(spellings, gold)}
+
+
+def word_error_rate_at_k(sample_lists, references):
+    """WER@k: the share of words whose true spelling is among none of its samples.
+
+    sample_lists: one list per pass over the corpus (k passes), each aligned with references.
+    """
+    for samples in sample_lists:
+        if len(samples) != len(references):
+            raise ValueError(f"{len(samples)} samples for {len(references)} references")
+    return sum(r not in set(samples) for r, *samples in zip(references, *sample_lists)) / len(references)
+
+
+@torch.inference_mode()
+def nucleus_spelling_probability(model, src, src_lengths, tgt, p):
+    """src (B, S), src_lengths (B,), tgt (B, T) `SOS ... EOS PAD ...` -> (B,): the
+    probability that nucleus sampling with top-p `p` produces each target exactly.
+
+    Sampling draws each token from the top-p distribution given the tokens before it,
+    so that probability is the product over the target's steps (EOS included) of the
+    top-p probability of its next token, and one teacher-forced pass gives every step.
+    A target with UNK cannot be produced (0). Samples that spell the word with PAD, SOS
+    or UNK in between, which decoding drops, are not counted: an under-estimate of the
+    chance of spelling the word, never an over-estimate.
+    """
+    logits, _ = model(src, src_lengths, tgt)  # (B, T-1, V)
+    distribution, tokens = nucleus_distribution(logits, p)
+    by_token = torch.zeros_like(distribution).scatter_(-1, tokens, distribution)
+    next_tokens = tgt[:, 1:]
+    step_probs = by_token.gather(-1, next_tokens.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+    step_probs = step_probs.masked_fill(next_tokens == PAD_IDX, 1.0)  # after EOS
+    return step_probs.prod(dim=-1).masked_fill((tgt == UNK_IDX).any(dim=-1), 0.0)
+
+
+def word_error_rate_at_k_spread(spelling_probabilities, k):
+    """The standard deviation of WER@k from one draw of k samples per word, for a fixed model:
+    each word is missed with probability m = (1 - q) ** k, independently of the others, so
+    the share of missed words varies with sqrt(sum m (1 - m)) / N."""
+    misses = (1 - spelling_probabilities.double().cpu()) ** k
+    return float((misses * (1 - misses)).sum().sqrt() / len(misses))
 
 
 # ----------------------------------------------------------------------------- model and checkpoints
@@ -181,6 +244,8 @@ def load_model(checkpoint_name, device, flags_config, data_dir):
     model = build_model(config, len(src_vocab), len(tgt_vocab)).to(device)
     problems = utils.state_dict_mismatch(model.state_dict(), state_dict)
     if problems:
+        if "decoder.attn.W_s.weight" in state_dict and not config["use_attn"]:
+            problems += "; was it trained with --use_attn?"
         described = f"use_attn={config['use_attn']}, hidden_size={config['hidden_size']}"
         raise UserError(f"{checkpoint_name}: does not match the model ({described}, vocabularies of "
                         f"{len(src_vocab)}/{len(tgt_vocab)} symbols): {problems}")
@@ -189,6 +254,20 @@ def load_model(checkpoint_name, device, flags_config, data_dir):
 
 
 # ----------------------------------------------------------------------------- train
+
+
+def length_pooled_batches(lengths, batch_size, generator, pool_batches):
+    """Shuffled index batches whose members have similar `lengths`.
+
+    Shuffle, cut into pools of `pool_batches` batches, sort each pool by length, cut it
+    into batches and shuffle the batches: a batch is still a random draw, but with much
+    less padding to compute over. pool_batches=1 gives plain shuffled batches.
+    """
+    order = torch.randperm(len(lengths), generator=generator)
+    batches = []
+    for pool in order.split(batch_size * pool_batches):
+        batches.extend(pool[torch.argsort(lengths[pool], stable=True)].split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def train_step(model, logits, tgt, optimizer, criterion, clip_norm=0.0):
@@ -210,7 +289,7 @@ def train_epoch(model, split, optimizer, criterion, batch_size, generator, devic
     """One pass over a fresh shuffle of `split` -> mean of the batch losses."""
     model.train()
     losses = []
-    batches = utils.length_pooled_batches(split.src_lengths, batch_size, generator, length_pool)
+    batches = length_pooled_batches(split.src_lengths, batch_size, generator, length_pool)
     for indices in tqdm(batches, desc="batches", leave=False, disable=not progress):
         src, src_lengths, tgt = (t.to(device) for t in split.batch(indices))
         logits, _ = model(src, src_lengths, tgt)
@@ -219,14 +298,16 @@ def train_epoch(model, split, optimizer, criterion, batch_size, generator, devic
 
 
 def evaluate_greedy(model, split, tgt_vocab, max_len, device):
+    """The CER and WER of greedy decoding on `split`."""
     model.eval()
-    return error_rates(spell_split(greedy_batch, model, split, tgt_vocab, max_len, device), split.spellings)
+    return error_rates(spell(model, split.src, split.src_lengths, tgt_vocab, max_len, device), split.spellings)
 
 
-def train(model, data, tgt_vocab, optimizer, n_epochs, batch_size, seed, max_len, device, save,
-          clip_norm=0.0, length_pool=1, progress=False):
-    """Train for `n_epochs` with validation CER after each; `save(epoch, val_cer)` whenever it
-    strictly improves -> one record per epoch."""
+def train(model, data, tgt_vocab, optimizer, checkpoint_name, checkpoint_config, n_epochs, batch_size, seed,
+          max_len, device, clip_norm=0.0, length_pool=1, progress=False):
+    """Train for `n_epochs` with validation CER after each, saving the model's state_dict at
+    `checkpoint_name` (`checkpoint_config` beside it) whenever that CER strictly improves
+    -> one record per epoch."""
     criterion = nn.CrossEntropyLoss(ignore_index=PAD_IDX)
     shuffle = torch.Generator().manual_seed(seed)
     print(f"Training on {len(data['train'])} words ({get_number_trainable_params(model)} parameters)...")
@@ -243,72 +324,111 @@ def train(model, data, tgt_vocab, optimizer, n_epochs, batch_size, seed, max_len
             best_cer = val["cer"]
             print(f"New best error rate found: {best_cer:.4f}")
             print("Saving model")
-            save(epoch, best_cer)
+            utils.save_checkpoint(model, checkpoint_name, {**checkpoint_config, "epoch": epoch, "val_cer": best_cer})
         history.append({"epoch": epoch, "loss": loss, "val_cer": val["cer"], "val_wer": val["wer"],
                         "train_seconds": round(train_seconds, 3), "seconds": round(time.perf_counter() - start, 3)})
     print(f"Best validation error rate: {best_cer:.4f}")
     return history
 
 
+def write_training_results(history, stem, args, config, title):
+    """The validation CER plot and the training JSON of a finished run, at `stem`-val-cer.png/.pdf
+    and `stem`-train.json."""
+    best = min(history, key=lambda h: h["val_cer"])
+    utils.plot_series({"validation": [h["val_cer"] for h in history]}, "Validation CER", f"{stem}-val-cer",
+                      title=title)
+    utils.write_json(f"{stem}-train.json", {
+        "args": args, "config": config, "best_epoch": best["epoch"], "best_val_cer": best["val_cer"],
+        "total_seconds": round(sum(h["seconds"] for h in history), 3), "epochs": history,
+    })
+
+
 # ----------------------------------------------------------------------------- test and predict
 
 
-def test_nucleus(model, split, tgt_vocab, p, k, seed, max_len, device):
+def test_nucleus(model, split, tgt_vocab, p, k, seed, max_len, device, label="Test"):
     """The first sampled pass, then `k` more for WER@k and their varied examples, then both
     WERs averaged exactly over the sampling -> (result, expected, {column: spellings})."""
     sampler = torch.Generator(device).manual_seed(seed)
-    passes = [spell_split(nucleus_batch, model, split, tgt_vocab, max_len, device, p=p, generator=sampler)
+    passes = [spell(model, split.src, split.src_lengths, tgt_vocab, max_len, device, topp=p, generator=sampler)
               for _ in range(1 + k)]
     result = error_rates(passes[0], split.spellings)
-    print(f"Test CER: {result['cer']:.4f}, Test WER: {result['wer']:.4f}")
+    print(f"{label} CER: {result['cer']:.4f}, {label} WER: {result['wer']:.4f}")
     samples = passes[1:]
     varied = [(word, sorted(set(options))) for word, *options in zip(split.spellings, *samples)
               if len(set(options)) > 1]
     print(f"Printing first {N_EXAMPLES} examples with multiple predictions:")
     for word, options in varied[:N_EXAMPLES]:
         print(f"  {word}: {' | '.join(options)}")
-    result[f"wer@{k}"] = utils.word_error_rate_at_k(samples, split.spellings)
+    result[f"wer@{k}"] = word_error_rate_at_k(samples, split.spellings)
     result["examples"] = [{"spelling": word, "samples": options} for word, options in varied[:N_EXAMPLES]]
-    print(f"Test WER@{k}: {result[f'wer@{k}']:.4f}")
-    spelled = torch.cat([utils.nucleus_spelling_probability(model, *(t.to(device) for t in split.batch(indices)), p)
-                         for indices in torch.arange(len(split)).split(utils.DECODE_BATCH_SIZE)])
+    print(f"{label} WER@{k}: {result[f'wer@{k}']:.4f}")
+    spelled = torch.cat([nucleus_spelling_probability(model, *(t.to(device) for t in split.batch(indices)), p)
+                         for indices in torch.arange(len(split)).split(DECODE_BATCH_SIZE)])
     expected = {"wer": utils.expected_word_error_rate_at_k(spelled, 1),
                 f"wer@{k}": utils.expected_word_error_rate_at_k(spelled, k),
-                f"wer@{k}_draw_std": utils.word_error_rate_at_k_spread(spelled, k)}
+                f"wer@{k}_draw_std": word_error_rate_at_k_spread(spelled, k)}
     # not a line of the course's: the exact mean over all possible draws, to judge the one draw above
-    print(f"Expected over the sampling: Test WER: {expected['wer']:.4f}, Test WER@{k}: {expected[f'wer@{k}']:.4f} "
+    print(f"Expected over the sampling: {label} WER: {expected['wer']:.4f}, {label} WER@{k}: {expected[f'wer@{k}']:.4f} "
           f"(one draw of WER@{k} varies by ± {expected[f'wer@{k}_draw_std']:.4f})")
     columns = {"sample": passes[0], **{f"sample@{i}": spellings for i, spellings in enumerate(samples, start=1)}}
     return result, expected, columns
 
 
-def test_beam(model, split, tgt_vocab, beam_size, max_len, device):
-    """Beam search with `beam_size` -> (result, spellings)."""
-    spellings = spell_split(beam_search_batch, model, split, tgt_vocab, max_len, device, beam_size=beam_size)
-    result = {"beam_size": beam_size, "length_alpha": LENGTH_ALPHA, **error_rates(spellings, split.spellings)}
-    print(f"Test CER (beam {beam_size}): {result['cer']:.4f}, Test WER (beam {beam_size}): {result['wer']:.4f}")
+def test_beam(model, split, tgt_vocab, beam_size, length_alpha, max_len, device, label="Test"):
+    """Beam search with `beam_size` and `length_alpha` -> (result, spellings)."""
+    spellings = spell(model, split.src, split.src_lengths, tgt_vocab, max_len, device, beam_size=beam_size,
+                      length_alpha=length_alpha)
+    result = {"beam_size": beam_size, "length_alpha": length_alpha, **error_rates(spellings, split.spellings)}
+    print(f"{label} CER (beam {beam_size}): {result['cer']:.4f}, {label} WER (beam {beam_size}): {result['wer']:.4f}")
     return result, spellings
 
 
-def test(model, split, tgt_vocab, max_len, device, topp=None, k=3, seed=42, beam_size=None):
-    """Decode the test split greedily (or by nucleus sampling with `topp`), and with beam search
-    if `beam_size` -> (result, {column: one spelling per word})."""
+def test(model, split, tgt_vocab, max_len, device, topp=None, k=3, seed=42, beam_size=None,
+         length_alpha=LENGTH_ALPHA, label="Test"):
+    """Decode `split` greedily (or by nucleus sampling with `topp`), and with beam search if
+    `beam_size` -> (result, {column: one spelling per word}). `label` names the split in the printed lines."""
     model.eval()
     result, predictions = {"n_words": len(split)}, {}
     start = time.perf_counter()
     if topp is None:
-        predictions["greedy"] = spell_split(greedy_batch, model, split, tgt_vocab, max_len, device)
+        predictions["greedy"] = spell(model, split.src, split.src_lengths, tgt_vocab, max_len, device)
         result["greedy"] = error_rates(predictions["greedy"], split.spellings)
-        print(f"Test CER: {result['greedy']['cer']:.4f}, Test WER: {result['greedy']['wer']:.4f}")
+        print(f"{label} CER: {result['greedy']['cer']:.4f}, {label} WER: {result['greedy']['wer']:.4f}")
     else:
         result["nucleus"], result["nucleus_expected"], columns = test_nucleus(model, split, tgt_vocab, topp, k,
-                                                                               seed, max_len, device)
+                                                                               seed, max_len, device, label)
         predictions.update(columns)
     if beam_size is not None:
-        result["beam"], predictions[f"beam{beam_size}"] = test_beam(model, split, tgt_vocab, beam_size, max_len,
-                                                                    device)
+        result["beam"], predictions[f"beam{beam_size}"] = test_beam(model, split, tgt_vocab, beam_size,
+                                                                    length_alpha, max_len, device, label)
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result, predictions
+
+
+def model_line(config, source, flags_config):
+    """'Model: ...': the configuration a checkpoint was built with, where it came from, and the
+    flags that it overrides."""
+    overridden = [f"{key}={flags_config[key]}" for key in config if config[key] != flags_config[key]]
+    return ("Model: " + ", ".join(f"{k}={v}" for k, v in config.items()) + f" (from {source}"
+            + (f"; the flags' {', '.join(overridden)} not used" if overridden else "") + ")")
+
+
+def test_stem(stem, split, topp, beam_size, length_alpha):
+    """Where a test run writes: `stem`-test-greedy, -test-topp0.8, -test-beam5, -valid-beam5-alpha1, ..."""
+    decodings = [f"-topp{topp}" if topp is not None else "",
+                 f"-beam{beam_size}" if beam_size is not None else "",
+                 f"-alpha{length_alpha:g}" if beam_size is not None and length_alpha != LENGTH_ALPHA else ""]
+    return f"{stem}-{split}{''.join(decodings) or '-greedy'}"
+
+
+def write_test_results(result, predictions, split, stem, args, config):
+    """The test JSON and the predictions TSV (one column per decoding) at `stem`.json and `stem`-predictions.tsv."""
+    rows = zip(split.pronunciations, split.spellings, *predictions.values())
+    utils.write_text(f"{stem}-predictions.tsv",
+                     "".join("\t".join(row) + "\n" for row in [("pronunciation", "spelling", *predictions), *rows]))
+    utils.write_json(f"{stem}.json", {"args": args, "config": config, **result})
+    print(f"Wrote {stem}.json and {stem}-predictions.tsv")
 
 
 def plot_attention(model, split, tgt_vocab, count, max_len, device, stem):
@@ -316,10 +436,13 @@ def plot_attention(model, split, tgt_vocab, count, max_len, device, stem):
     one row per produced letter, one column per phoneme, two words a row and one colour scale.
 
     Drawn at the size the report prints it (6.4 in wide, within the text width of 6.5 in), with 8-9 pt text."""
+    if model.decoder.attn is None:
+        utils.warn("--attention_plots: the model has no attention; no heatmap written")
+        return
     plt = utils.pyplot()
     count = min(count, len(split))
     src, lengths, _ = split.batch(torch.arange(count))
-    tokens, alphas = sample_batch(model, src.to(device), lengths.to(device), max_len, greedy_next_token)
+    tokens, alphas = generate(model, src.to(device), lengths.to(device), max_len)
     columns = min(count, 2)
     rows = math.ceil(count / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(6.4, 0.35 + 2.5 * rows), squeeze=False, layout="constrained")
@@ -344,6 +467,16 @@ def plot_attention(model, split, tgt_vocab, count, max_len, device, stem):
         scale.set_label("attention weight", fontsize=9)
         scale.ax.tick_params(labelsize=8)
     utils.save_figure(fig, stem)
+    print(f"Wrote {stem}.png/.pdf")
+
+
+def read_pronunciations(arguments, stdin):
+    """The pronunciations to spell, as phoneme lists: the arguments, or else one a line of `stdin`."""
+    lines = arguments or stdin.read().splitlines()
+    pronunciations = [line.split() for line in lines if line.split()]
+    if not pronunciations:
+        raise UserError("no pronunciation given (pass them as arguments or one a line on stdin)")
+    return pronunciations
 
 
 def predict(model, src_vocab, tgt_vocab, pronunciations, max_len, device, topp=None, k=3, seed=42, beam_size=None):
@@ -354,15 +487,12 @@ def predict(model, src_vocab, tgt_vocab, pronunciations, max_len, device, topp=N
     if unknown:
         utils.warn(f"{len(unknown)} phoneme(s) unseen in training map to <unk>: {' '.join(unknown)}")
     src, src_lengths = utils.pad_to_tensor([src_vocab.encode(p)[1:-1] for p in pronunciations])
-    words = partial(spell, model=model, src=src, src_lengths=src_lengths, tgt_vocab=tgt_vocab, max_len=max_len,
-                    device=device)
-    if beam_size is not None:
-        outputs = [words(beam_search_batch, beam_size=beam_size)]
-    elif topp is not None:
+    if topp is not None and beam_size is None:
         sampler = torch.Generator(device).manual_seed(seed)
-        outputs = [words(nucleus_batch, p=topp, generator=sampler) for _ in range(k)]
+        outputs = [spell(model, src, src_lengths, tgt_vocab, max_len, device, topp=topp, generator=sampler)
+                   for _ in range(k)]
     else:
-        outputs = [words(greedy_batch)]
+        outputs = [spell(model, src, src_lengths, tgt_vocab, max_len, device, beam_size=beam_size)]
     return [list(spellings) for spellings in zip(*outputs)]
 
 
@@ -370,60 +500,55 @@ def predict(model, src_vocab, tgt_vocab, pronunciations, max_len, device, topp=N
 
 
 def parse_args(argv=None):
+    count, number = utils.count, utils.number
     parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", nargs="?", choices=["train", "test", "predict"],
                         help="train a model, test a checkpoint, or spell pronunciations with one")
     parser.add_argument("pronunciations", nargs="*", help="predict: IPA phonemes separated by spaces, quoted")
-    parser.add_argument("--lr", type=float, default=0.003, help="Adam step size")
-    parser.add_argument("--dropout", type=float, default=0.3, help="dropout on embeddings and outputs")
-    parser.add_argument("--n_epochs", type=int, default=20, help="training epochs")
-    parser.add_argument("--batch_size", type=int, default=64, help="training batch size")
-    parser.add_argument("--hidden_size", type=int, default=128, help="H (H/2 per encoder direction)")
+    parser.add_argument("--lr", type=number(above=0), default=0.003, help="Adam step size")
+    parser.add_argument("--dropout", type=number(at_least=0, below=1), default=0.3,
+                        help="dropout on embeddings and outputs")
+    parser.add_argument("--n_epochs", type=count(), default=20, help="training epochs")
+    parser.add_argument("--batch_size", type=count(), default=64, help="training batch size")
+    parser.add_argument("--hidden_size", type=count(2), default=128, help="H, even (H/2 per encoder direction)")
     parser.add_argument("--seed", type=int, default=42, help="seeds initialisation, shuffling, dropout, sampling")
     parser.add_argument("--use_attn", action="store_true", help="train: with Bahdanau attention")
     parser.add_argument("--data_dir", default="data/", help="holds train.tsv, valid.tsv, test.tsv")
     parser.add_argument("--checkpoint_name", default=None,
                         help="the model's state_dict, with its configuration in a .json beside it "
                              "(default: model-attn.pt with --use_attn, else model.pt)")
-    parser.add_argument("--topp", type=float, default=None, help="nucleus sampling mass p in (0, 1]; default greedy")
-    parser.add_argument("--k", type=int, default=3, help="extra sampling passes for WER@k (test) or samples (predict)")
-    parser.add_argument("--max_len", type=int, default=50, help="longest spelling decoded")
-    parser.add_argument("--beam_size", type=int, default=None, help="also decode with beam search of this size")
-    parser.add_argument("--attention_plots", type=int, default=0, help="test: heatmaps for this many test words")
+    parser.add_argument("--topp", type=number(above=0, at_most=1), default=None,
+                        help="nucleus sampling mass p in (0, 1]; default greedy")
+    parser.add_argument("--k", type=count(), default=3, help="extra sampling passes for WER@k (test) or samples (predict)")
+    parser.add_argument("--max_len", type=count(), default=50, help="longest spelling decoded")
+    parser.add_argument("--beam_size", type=count(), default=None, help="also decode with beam search of this size")
+    parser.add_argument("--length_alpha", type=number(at_least=0), default=LENGTH_ALPHA,
+                        help="beam search ranks hypotheses by sum(log p) / length ** length_alpha")
+    parser.add_argument("--split", choices=["test", "valid"], default="test",
+                        help="test: the split decoded (valid, to choose decoding options without the test set)")
+    parser.add_argument("--attention_plots", type=count(0), default=0, help="test: heatmaps for this many test words")
     parser.add_argument("--init", choices=["torch", "scaled", "scaled_lstm"], default="torch",
                         help="option: torch = torch's layer defaults (the course's); scaled = embeddings N(0, 1/H) "
                              "and a zero generator bias; scaled_lstm = scaled, plus orthogonal recurrent weights "
                              "and forget-gate bias 1")
-    parser.add_argument("--clip_norm", type=float, default=0.0,
+    parser.add_argument("--clip_norm", type=number(at_least=0), default=0.0,
                         help="option: clip the gradient to this norm (0: no clipping, the course's)")
-    parser.add_argument("--length_pool", type=int, default=1,
+    parser.add_argument("--length_pool", type=count(), default=1,
                         help="option: draw training batches from pools of this many batches sorted by length "
                              "(1: plain shuffle, the course's)")
     parser.add_argument("--results_dir", default="runs/q3", help="where plots, JSONs and predictions are written")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=count(), default=None,
                         help="torch CPU threads (default: torch's choice; the experiment scripts pass 1 per run)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     args = parser.parse_intermixed_args(argv)
     parser.check(args.mode is not None, "expected a mode: train, test or predict (e.g. `hw2-q3.py train --use_attn`)")
-    if args.checkpoint_name is None:
-        args.checkpoint_name = "model-attn.pt" if args.use_attn else "model.pt"
-    parser.check(args.topp is None or 0 < args.topp <= 1, f"--topp {args.topp}: expected a mass in (0, 1]")
-    parser.check(args.beam_size is None or args.beam_size >= 1, f"--beam_size {args.beam_size}: expected at least 1")
-    parser.check(args.k >= 1, f"--k {args.k}: expected at least 1")
-    parser.check(args.max_len >= 1, f"--max_len {args.max_len}: expected at least 1")
-    parser.check(args.n_epochs >= 1, f"--n_epochs {args.n_epochs}: expected at least 1")
-    parser.check(args.batch_size >= 1, f"--batch_size {args.batch_size}: expected at least 1")
-    parser.check(args.hidden_size >= 2 and args.hidden_size % 2 == 0,
+    parser.check(args.hidden_size % 2 == 0,
                  f"--hidden_size {args.hidden_size}: expected an even number (H/2 units per encoder direction)")
-    parser.check(0 <= args.dropout < 1, f"--dropout {args.dropout}: expected a probability in [0, 1)")
-    parser.check(args.lr > 0, f"--lr {args.lr}: expected a positive step size")
-    parser.check(args.length_pool >= 1, f"--length_pool {args.length_pool}: expected at least 1")
-    parser.check(args.clip_norm >= 0, f"--clip_norm {args.clip_norm}: expected 0 (off) or a positive norm")
-    parser.check(args.attention_plots >= 0, f"--attention_plots {args.attention_plots}: expected 0 or more")
-    parser.check(args.threads is None or args.threads >= 1, f"--threads {args.threads}: expected at least 1")
     parser.check(args.mode == "predict" or not args.pronunciations,
                  f"unexpected arguments {' '.join(args.pronunciations)!r} (pronunciations are for predict mode)")
+    if args.checkpoint_name is None:
+        args.checkpoint_name = "model-attn.pt" if args.use_attn else "model.pt"
     return args
 
 
@@ -433,70 +558,44 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     utils.configure_seed(args.seed)
+    flags_config = {"hidden_size": args.hidden_size, "dropout": args.dropout, "use_attn": args.use_attn}
+    stem = Path(args.results_dir) / Path(args.checkpoint_name).stem
     if args.mode != "predict":
         shown = {"mode": args.mode, **vars(args)}
         print("Arguments: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k != "pronunciations"))
-    flags_config = {"hidden_size": args.hidden_size, "dropout": args.dropout, "use_attn": args.use_attn}
-    results_stem = Path(args.results_dir) / Path(args.checkpoint_name).stem
 
     if args.mode == "train":
         data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir, splits=("train", "valid"))
         model = build_model(flags_config, len(src_vocab), len(tgt_vocab), args.init).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-        checkpoint = {"model": flags_config, "src_vocab": src_vocab.itos, "tgt_vocab": tgt_vocab.itos}
-
-        def save(epoch, val_cer):
-            utils.save_checkpoint(model, args.checkpoint_name, {**checkpoint, "epoch": epoch, "val_cer": val_cer})
-
-        history = train(model, data, tgt_vocab, optimizer, args.n_epochs, args.batch_size, args.seed, args.max_len,
-                        device, save, clip_norm=args.clip_norm, length_pool=args.length_pool,
-                        progress=sys.stderr.isatty() and not args.no_progress)
-        best = min(history, key=lambda h: h["val_cer"])
-        utils.plot_series({"validation": [h["val_cer"] for h in history]}, "Validation CER", f"{results_stem}-val-cer",
-                          title=f"{'With' if args.use_attn else 'Without'} attention (seed {args.seed})")
-        utils.write_json(f"{results_stem}-train.json", {
-            "args": vars(args), "config": flags_config, "best_epoch": best["epoch"], "best_val_cer": best["val_cer"],
-            "total_seconds": round(sum(h["seconds"] for h in history), 3), "epochs": history,
-        })
-        print(f"Wrote {args.checkpoint_name} (its configuration: "
-              f"{utils.checkpoint_config_path(args.checkpoint_name)}), {results_stem}-val-cer.png/.pdf "
-              f"and {results_stem}-train.json")
+        checkpoint_config = {"model": flags_config, "src_vocab": src_vocab.itos, "tgt_vocab": tgt_vocab.itos}
+        history = train(model, data, tgt_vocab, optimizer, args.checkpoint_name, checkpoint_config, args.n_epochs,
+                        args.batch_size, args.seed, args.max_len, device, clip_norm=args.clip_norm,
+                        length_pool=args.length_pool, progress=sys.stderr.isatty() and not args.no_progress)
+        write_training_results(history, stem, vars(args), flags_config,
+                               title=f"{'With' if args.use_attn else 'Without'} attention (seed {args.seed})")
+        print(f"Wrote {args.checkpoint_name} (its configuration: {utils.checkpoint_config_path(args.checkpoint_name)}"
+              f"), {stem}-val-cer.png/.pdf and {stem}-train.json")
         return
 
-    model, src_vocab, tgt_vocab, config, source = load_model(args.checkpoint_name, device, flags_config,
-                                                             args.data_dir)
-    overridden = [f"{key}={flags_config[key]}" for key in config if config[key] != flags_config[key]]
+    model, src_vocab, tgt_vocab, config, source = load_model(args.checkpoint_name, device, flags_config, args.data_dir)
     if args.mode == "predict":
-        lines = args.pronunciations or [line for line in sys.stdin.read().splitlines() if line.strip()]
-        pronunciations = [line.split() for line in lines if line.split()]
-        if not pronunciations:
-            raise UserError("no pronunciation given (pass them as arguments or one a line on stdin)")
+        pronunciations = read_pronunciations(args.pronunciations, sys.stdin)
         spellings = predict(model, src_vocab, tgt_vocab, pronunciations, args.max_len, device, topp=args.topp,
                             k=args.k, seed=args.seed, beam_size=args.beam_size)
         for phonemes, words in zip(pronunciations, spellings):
             print("\t".join([" ".join(phonemes), *words]))
         return
 
-    print("Model: " + ", ".join(f"{k}={v}" for k, v in config.items()) + f" (from {source}"
-          + (f"; the flags' {', '.join(overridden)} not used" if overridden else "") + ")")
-    split = utils.load_p2g(args.data_dir, src_vocab, tgt_vocab, splits=("test",))[0]["test"]
-    result, predictions = test(model, split, tgt_vocab, args.max_len, device, topp=args.topp, k=args.k,
-                               seed=args.seed, beam_size=args.beam_size)
+    print(model_line(config, source, flags_config))
+    label = "Test" if args.split == "test" else "Validation"
+    split = utils.load_p2g(args.data_dir, src_vocab, tgt_vocab, splits=(args.split,))[0][args.split]
+    result, predictions = test(model, split, tgt_vocab, args.max_len, device, topp=args.topp, k=args.k, seed=args.seed,
+                               beam_size=args.beam_size, length_alpha=args.length_alpha, label=label)
     if args.attention_plots:
-        if model.decoder.attn is None:
-            utils.warn("--attention_plots: the model has no attention; no heatmap written")
-        else:
-            plot_attention(model, split, tgt_vocab, args.attention_plots, args.max_len, device,
-                           f"{results_stem}-attention")
-            print(f"Wrote {results_stem}-attention.png/.pdf")
-    suffix = "".join([f"-topp{args.topp}" if args.topp is not None else "",
-                      f"-beam{args.beam_size}" if args.beam_size is not None else ""]) or "-greedy"
-    stem = f"{results_stem}-test{suffix}"
-    rows = zip(split.pronunciations, split.spellings, *predictions.values())
-    utils.write_text(f"{stem}-predictions.tsv",
-                     "".join("\t".join(row) + "\n" for row in [("pronunciation", "spelling", *predictions), *rows]))
-    utils.write_json(f"{stem}.json", {"args": vars(args), "config": config, **result})
-    print(f"Wrote {stem}.json and {stem}-predictions.tsv")
+        plot_attention(model, split, tgt_vocab, args.attention_plots, args.max_len, device, f"{stem}-attention")
+    write_test_results(result, predictions, split, test_stem(stem, args.split, args.topp, args.beam_size,
+                                                             args.length_alpha), vars(args), config)
 
 
 if __name__ == "__main__":

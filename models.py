@@ -120,9 +120,9 @@ class Encoder(nn.Module):
         super().__init__()
         if hidden_size % 2:
             raise ValueError(f"hidden_size must be even (H/2 units per direction), got {hidden_size}")
-        self.hidden_size = hidden_size // 2
+        self.hidden_size = hidden_size  # H: each direction has H/2 units, so that [forward; backward] has H
         self.embedding = nn.Embedding(src_vocab_size, hidden_size, padding_idx=padding_idx)
-        self.lstm = nn.LSTM(hidden_size, self.hidden_size, bidirectional=True, batch_first=True)
+        self.lstm = nn.LSTM(hidden_size, hidden_size // 2, bidirectional=True, batch_first=True)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, src, lengths):
@@ -139,15 +139,19 @@ class Encoder(nn.Module):
         return self.dropout(enc_output), (h, c)
 
 
+def sequence_mask(lengths, max_len=None):
+    """lengths (B,) -> bool (B, S), True at real positions; S = max_len or the longest length."""
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
 class AttentionMemory(NamedTuple):
-    """What attention reads from the source, the same at every decoding step.
+    """What attention reads from the source, the same at every decoding step: the encoder
+    outputs h_i (B, S, H), their projections W_h h_i (B, S, H), and mask (B, S), True at
+    real (non-padded) source positions."""
 
-    encoder_outputs h_i (B, S, H), their projections W_h h_i (B, S, H), and mask (B, S),
-    True at real (non-padded) source positions.
-    """
-
-    encoder_outputs: torch.Tensor
-    projected: torch.Tensor
+    h: torch.Tensor
+    projected_h: torch.Tensor
     mask: torch.Tensor
 
 
@@ -170,31 +174,32 @@ class BahdanauAttention(nn.Module):
         self.v = nn.Linear(hidden_size, 1, bias=False)
         self.W_out = nn.Linear(2 * hidden_size, hidden_size, bias=False)
 
-    def sequence_mask(self, lengths, max_len=None):
-        """lengths (B,) -> bool (B, S), True at real positions; S = max_len or the longest length."""
-        max_len = int(lengths.max()) if max_len is None else max_len
-        return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
-
     def memory(self, encoder_outputs, src_lengths):
-        """encoder_outputs (B, S, H), src_lengths (B,) -> AttentionMemory: W_h h_i once per batch."""
-        mask = self.sequence_mask(src_lengths.to(encoder_outputs.device), encoder_outputs.shape[1])
+        """encoder_outputs (B, S, H), src_lengths (B,) -> AttentionMemory: W_h h_i once per batch,
+        not once per decoding step."""
+        mask = sequence_mask(src_lengths.to(encoder_outputs.device), encoder_outputs.shape[1])
         return AttentionMemory(encoder_outputs, self.W_h(encoder_outputs), mask)
 
-    def attend(self, query, memory):
-        """query s (B, T, H), memory -> (s~ (B, T, H), alpha (B, T, S)).
+    def attend(self, s, memory):
+        """s (B, T, H), memory -> (s~ (B, T, H), alpha (B, T, S)).
 
         Padded source positions get the score -inf, so exactly zero weight.
         """
-        h, W_h_h, mask = memory
-        e = self.v(torch.tanh(self.W_s(query).unsqueeze(2) + W_h_h.unsqueeze(1))).squeeze(-1)  # (B, T, S)
-        e = e.masked_fill(~mask.unsqueeze(1), float("-inf"))
-        alpha = torch.softmax(e, dim=-1)  # (B, T, S)
-        c = torch.bmm(alpha, h)  # (B, T, H)
-        return torch.tanh(self.W_out(torch.cat([c, query], dim=-1))), alpha
+        projected_s = self.W_s(s).unsqueeze(2)  # W_s s, for every source position: (B, T, 1, H)
+        projected_h = memory.projected_h.unsqueeze(1)  # W_h h_i, for every target position: (B, 1, S, H)
+        features = torch.tanh(projected_s + projected_h)  # (B, T, S, H)
+        e = self.v(features).squeeze(-1)  # e_ti = v^T tanh(W_s s + W_h h_i): (B, T, S)
+        e = e.masked_fill(~memory.mask.unsqueeze(1), float("-inf"))
+        alpha = torch.softmax(e, dim=-1)  # over the source positions i: (B, T, S)
+        c = torch.bmm(alpha, memory.h)  # c_t = sum_i alpha_ti h_i: (B, T, H)
+        c_and_s = torch.cat([c, s], dim=-1)  # [c_t; s]: (B, T, 2H)
+        s_tilde = torch.tanh(self.W_out(c_and_s))  # (B, T, H)
+        return s_tilde, alpha
 
     def forward(self, query, encoder_outputs, src_lengths):
         """query (B, T, H), encoder_outputs (B, S, H), src_lengths (B,) -> s~ (B, T, H)."""
-        return self.attend(query, self.memory(encoder_outputs, src_lengths))[0]
+        s_tilde, _ = self.attend(query, self.memory(encoder_outputs, src_lengths))
+        return s_tilde
 
 
 class Decoder(nn.Module):
@@ -217,8 +222,11 @@ class Decoder(nn.Module):
         """tokens (B, T), dec_state (h (1, B, H), c (1, B, H)), memory (or None)
         -> (outputs (B, T, H), dec_state, alpha (B, T, S) or None).
 
-        Attention changes what the decoder outputs, not what its LSTM reads next, so the
-        T steps of a known target take one LSTM call and one attention call.
+        The skeleton's hint steps the LSTM one token at a time. Attention changes what the
+        decoder outputs, not what its LSTM reads next, so when the T tokens are known (the
+        teacher-forced target) one LSTM call over all of them gives the outputs of that loop
+        (tested), and one attention call attends from each. When each token depends on the
+        output before it, the loop is needed: that is `generate` in hw2-q3.py.
         """
         lstm_output, dec_state = self.lstm(self.dropout(self.embedding(tokens)), dec_state)
         alpha = None

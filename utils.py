@@ -6,13 +6,10 @@ as arguments, so the scripts and the tests can call them in any order.
 import argparse
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
-import time
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +17,7 @@ import torch
 
 INTEL_CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 INTEL_SPLITS = ("train", "val", "test")
-INTEL_SIDE = 48
+_INTEL_SIDE = 48
 
 
 class UserError(Exception):
@@ -37,7 +34,7 @@ def run_main(main, argv=None):
         sys.exit(2)
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """-h shows each option's default (but None and False, which say nothing), and the
     description as it is written."""
 
@@ -52,7 +49,7 @@ class ArgumentParser(argparse.ArgumentParser):
     and whose -h shows the defaults."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", HelpFormatter)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message):
@@ -64,6 +61,40 @@ class ArgumentParser(argparse.ArgumentParser):
             self.error(message)
 
 
+def count(minimum=1):
+    """An argparse type: a whole number no smaller than `minimum`; anything else is the flag's error."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected at least {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+def number(at_least=None, above=None, below=None, at_most=None):
+    """An argparse type: a number within the bounds given; anything else is the flag's error,
+    e.g. `argument --topp: expected a number above 0 and at most 1, got 1.5`."""
+    bounds = [(bound, holds, f"{name} {bound:g}") for bound, holds, name in (
+        (at_least, lambda x, b: x >= b, "at least"), (above, lambda x, b: x > b, "above"),
+        (below, lambda x, b: x < b, "below"), (at_most, lambda x, b: x <= b, "at most")) if bound is not None]
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not all(holds(value, bound) for bound, holds, _ in bounds):
+            raise argparse.ArgumentTypeError(
+                f"expected a number {' and '.join(said for *_, said in bounds)}, got {text}")
+        return value
+
+    return parse
+
+
 def pyplot():
     """matplotlib.pyplot drawing to files only (Agg), on machines without a display too."""
     import matplotlib
@@ -72,30 +103,6 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def cpu_name():
-    """The CPU model, as /proc/cpuinfo names it (absolute times are only comparable on one CPU)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def invocation(module, argv=None):
-    """'# python -m module args (date)': the line that heads a benchmark's saved output."""
-    args = sys.argv[1:] if argv is None else argv
-    return f"# python -m {module} {' '.join(map(str, args))} ({time.strftime('%Y-%m-%d')})"
-
-
-def side_by_side(tasks, jobs):
-    """Call each of `tasks` (functions of no argument), `jobs` at a time -> their results, in order.
-    The first error is raised once every task has ended."""
-    with ThreadPoolExecutor(jobs) as pool:
-        futures = [pool.submit(task) for task in tasks]
-    return [future.result() for future in futures]
 
 
 def configure_seed(seed):
@@ -122,7 +129,7 @@ def resolve_device(name, flag="-device"):
 # ----------------------------------------------------------------------------- data: Q2
 
 
-def intel_images_to_tensor(images, course_reshape=False):
+def _images_to_tensor(images, course_reshape=False):
     """uint8 images in any accepted layout -> float32 (N, 3, 48, 48) scaled by 1/256.
 
     Accepted layouts: (N, 48, 48, 3) height x width x channel, (N, 3, 48, 48), and flat
@@ -134,14 +141,14 @@ def intel_images_to_tensor(images, course_reshape=False):
     images = torch.from_numpy(np.ascontiguousarray(images))
     n = images.shape[0]
     if course_reshape or images.dim() == 2:
-        images = images.reshape(n, 3, INTEL_SIDE, INTEL_SIDE)
+        images = images.reshape(n, 3, _INTEL_SIDE, _INTEL_SIDE)
     elif images.shape[-1] == 3:
         images = images.permute(0, 3, 1, 2)
     return images.float().div_(256).contiguous()
 
 
 def _check_intel_images(key, images):
-    side = INTEL_SIDE
+    side = _INTEL_SIDE
     layouts = {(side, side, 3), (3, side, side), (3 * side * side,)}
     if images.ndim < 2 or tuple(images.shape[1:]) not in layouts:
         raise UserError(
@@ -190,27 +197,10 @@ def load_intel(path, course_reshape=False, n_classes=len(INTEL_CLASSES)):
         _check_intel_images(f"{path.name}:{split}_images", images)
         labels = _check_intel_labels(f"{path.name}:{split}_labels", labels, images.shape[0], n_classes)
         data[split] = (
-            intel_images_to_tensor(images, course_reshape),
+            _images_to_tensor(images, course_reshape),
             torch.from_numpy(labels.astype(np.int64)),
         )
     return data
-
-
-def split_batches(items, batch_size):
-    """items (N, ...) -> batches of `batch_size` along the first axis.
-
-    A last batch of one example is folded into the one before it, because batch norm
-    cannot compute training statistics from a single example.
-    """
-    batches = list(items.split(batch_size))
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        batches[-2:] = [torch.cat(batches[-2:])]
-    return batches
-
-
-def shuffled_batches(n, batch_size, generator):
-    """Index batches of a fresh permutation of range(n), as `split_batches` cuts them."""
-    return split_batches(torch.randperm(n, generator=generator), batch_size)
 
 
 # ----------------------------------------------------------------------------- results
@@ -294,8 +284,6 @@ def state_dict_mismatch(expected, found):
     for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", resized)):
         if keys:
             problems.append(f"{label}: {', '.join(keys[:3])}" + (f" and {len(keys) - 3} more" if len(keys) > 3 else ""))
-    if any(k.startswith("decoder.attn.") for k in found) and not any(k.startswith("decoder.attn.") for k in expected):
-        problems.append("was it trained with --use_attn?")
     return "; ".join(problems)
 
 
@@ -334,8 +322,8 @@ def plot_series(series, ylabel, stem, title=None, xlabel="Epoch"):
 # ----------------------------------------------------------------------------- data: Q3
 
 PAD_IDX, SOS_IDX, EOS_IDX, UNK_IDX = 0, 1, 2, 3
-SPECIAL_TOKENS = ("<pad>", "<sos>", "<eos>", "<unk>")
-P2G_SPLITS = ("train", "valid", "test")
+_SPECIAL_TOKENS = ("<pad>", "<sos>", "<eos>", "<unk>")
+_P2G_SPLITS = ("train", "valid", "test")
 
 
 def warn(message):
@@ -343,7 +331,7 @@ def warn(message):
     print(f"{Path(sys.argv[0]).name}: warning: {message}", file=sys.stderr)
 
 
-def read_p2g_pairs(path):
+def _read_p2g_pairs(path):
     """Read `phonemes separated by spaces<TAB>spelling` lines -> [(phoneme list, spelling)].
 
     Blank lines are ignored; a line without a tab or with an empty side is skipped with
@@ -377,7 +365,7 @@ class Vocab:
     """Symbols <-> indices; PAD 0, SOS 1, EOS 2, UNK 3, then symbols by first appearance."""
 
     def __init__(self, symbols):
-        self.itos = list(SPECIAL_TOKENS) + [s for s in symbols if s not in SPECIAL_TOKENS]
+        self.itos = list(_SPECIAL_TOKENS) + [s for s in symbols if s not in _SPECIAL_TOKENS]
         self.stoi = {symbol: index for index, symbol in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
             raise ValueError("vocabulary symbols must be distinct")
@@ -417,7 +405,7 @@ def pad_to_tensor(sequences, padding_idx=PAD_IDX):
     return padded, lengths
 
 
-class P2GSplit:
+class _P2GSplit:
     """A split kept in memory as padded tensors, ready to be sliced into batches.
 
     src (N, S) phoneme indices without SOS/EOS, src_lengths (N,), tgt (N, T) letter
@@ -442,8 +430,8 @@ class P2GSplit:
         return src, src_lengths, tgt
 
 
-def load_p2g(data_dir, src_vocab=None, tgt_vocab=None, splits=P2G_SPLITS):
-    """Read `data_dir`/{split}.tsv -> ({split: P2GSplit}, src_vocab, tgt_vocab).
+def load_p2g(data_dir, src_vocab=None, tgt_vocab=None, splits=_P2G_SPLITS):
+    """Read `data_dir`/{split}.tsv -> ({split: _P2GSplit}, src_vocab, tgt_vocab).
 
     The vocabularies are built from train.tsv unless given (from a checkpoint). Phonemes
     that the source vocabulary lacks map to UNK with one warning per split.
@@ -451,107 +439,33 @@ def load_p2g(data_dir, src_vocab=None, tgt_vocab=None, splits=P2G_SPLITS):
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise UserError(f"{data_dir}: no such data directory (expected train.tsv, valid.tsv, test.tsv in it)")
+    read = {}
     if src_vocab is None or tgt_vocab is None:
-        train_pairs = read_p2g_pairs(data_dir / "train.tsv")
-        src_vocab = Vocab.build(phonemes for phonemes, _ in train_pairs)
-        tgt_vocab = Vocab.build(spelling for _, spelling in train_pairs)
+        read["train"] = _read_p2g_pairs(data_dir / "train.tsv")
+        src_vocab = Vocab.build(phonemes for phonemes, _ in read["train"])
+        tgt_vocab = Vocab.build(spelling for _, spelling in read["train"])
     data = {}
     for split in splits:
-        pairs = read_p2g_pairs(data_dir / f"{split}.tsv")
+        pairs = read.get(split) or _read_p2g_pairs(data_dir / f"{split}.tsv")
         unknown = sorted(set(src_vocab.unknown(p for phonemes, _ in pairs for p in phonemes)))
         if unknown:
             warn(f"{data_dir / f'{split}.tsv'}: {len(unknown)} phoneme(s) unseen in training map to <unk>: "
                  + " ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else ""))
-        data[split] = P2GSplit(pairs, src_vocab, tgt_vocab)
+        data[split] = _P2GSplit(pairs, src_vocab, tgt_vocab)
     return data, src_vocab, tgt_vocab
 
 
-# ----------------------------------------------------------------------------- decoding: Q3
+def equal_length_batches(lengths, batch_size):
+    """Index batches (int64 tensors) in which every word has the same length, shortest words first,
+    at most `batch_size` each, in the original order within a length.
 
-DECODE_BATCH_SIZE = 500
-
-
-def decode_corpus(decode_batch, src, src_lengths, device, batch_size=DECODE_BATCH_SIZE):
-    """Decode every word of src (N, S) with `decode_batch(src (b, L), lengths (b,)) -> tokens (b, L')`
-    -> one token list per word, in the original order.
-
-    Each batch holds words of one source length, so no batch carries padding: fewer
-    wasted steps, and a model that mishandles padding still decodes as it does alone.
+    A batch of one source length carries no padding: no step is wasted on it, and a model that
+    mishandles padding decodes each word as it does alone.
     """
-    by_length = {}
-    for index, length in enumerate(src_lengths.tolist()):
-        by_length.setdefault(length, []).append(index)
-    tokens = [None] * len(src_lengths)
-    for length, indices in sorted(by_length.items()):
-        for chunk in torch.tensor(indices).split(batch_size):
-            rows = decode_batch(src[chunk, :length].to(device), src_lengths[chunk].to(device)).tolist()
-            for index, row in zip(chunk.tolist(), rows):
-                tokens[index] = row
-    return tokens
-
-
-@torch.inference_mode()
-def course_greedy(model, reshape_state, src, src_lengths, max_len):
-    """Greedy decoding with the calls the course's driver makes (encoder, `reshape_state` when the
-    state has two layers, then decoder and generator one token at a time), for src (b, L) of
-    words of one length -> tokens (b, L'), EOS included, PAD after each word's EOS.
-
-    The course decodes one word at a time (b = 1); words of one length need no padding, so
-    a batch of them gives each word what it gives alone.
-    """
-    encoder_outputs, state = model.encoder(src, src_lengths)
-    if state[0].shape[0] == 2:
-        state = reshape_state(state)
-    batch_size = src.shape[0]
-    token = torch.full((batch_size, 1), SOS_IDX, dtype=torch.long, device=src.device)
-    produced, ended = [], torch.zeros(batch_size, 1, dtype=torch.bool, device=src.device)
-    for _ in range(max_len):
-        output, state = model.decoder(token, state, encoder_outputs, src_lengths)
-        token = model.generator(output).reshape(batch_size, -1).argmax(-1, keepdim=True)  # (b, 1)
-        produced.append(token.masked_fill(ended, PAD_IDX))
-        ended = ended | (token == EOS_IDX)
-        if bool(ended.all()):
-            break
-    return torch.cat(produced, dim=1)
-
-
-def nucleus_distribution(logits, p):
-    """logits (..., V) -> (probabilities (..., V) in descending order, their token ids (..., V)).
-
-    Per row, keep the smallest set of most probable tokens whose mass reaches p (the
-    token that crosses p is kept, and so always the most probable one) and renormalise;
-    the other tokens get probability 0. The sort is stable, so ties keep the lower index
-    first: the kept set is deterministic, and p -> 0 keeps exactly the argmax.
-    """
-    if not 0 < p <= 1:
-        raise ValueError(f"p must be in (0, 1], got {p}")
-    probs = torch.softmax(logits.float(), dim=-1)
-    sorted_probs, order = probs.sort(dim=-1, descending=True, stable=True)
-    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
-    kept = sorted_probs * (mass_before < p)
-    return kept / kept.sum(dim=-1, keepdim=True), order
-
-
-
-@torch.inference_mode()
-def nucleus_spelling_probability(model, src, src_lengths, tgt, p):
-    """src (B, S), src_lengths (B,), tgt (B, T) `SOS ... EOS PAD ...` -> (B,): the
-    probability that nucleus sampling with top-p `p` produces each target exactly.
-
-    Sampling draws each token from the top-p distribution given the tokens before it,
-    so that probability is the product over the target's steps (EOS included) of the
-    top-p probability of its next token, and one teacher-forced pass gives every step.
-    A target with UNK cannot be produced (0). Samples that spell the word with PAD, SOS
-    or UNK in between, which decoding drops, are not counted: an under-estimate of the
-    chance of spelling the word, never an over-estimate.
-    """
-    logits, _ = model(src, src_lengths, tgt)  # (B, T-1, V)
-    distribution, order = nucleus_distribution(logits, p)
-    by_token = torch.zeros_like(distribution).scatter_(-1, order, distribution)
-    next_tokens = tgt[:, 1:]
-    step_probs = by_token.gather(-1, next_tokens.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-    step_probs = step_probs.masked_fill(next_tokens == PAD_IDX, 1.0)  # after EOS
-    return step_probs.prod(dim=-1).masked_fill((tgt == UNK_IDX).any(dim=-1), 0.0)
+    batches = []
+    for length in lengths.unique(sorted=True).tolist():
+        batches.extend(torch.nonzero(lengths == length).flatten().split(batch_size))
+    return batches
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -572,16 +486,6 @@ def word_error_rate(predictions, references):
     return sum(p != r for p, r in zip(predictions, references)) / len(references)
 
 
-def word_error_rate_at_k(sample_lists, references):
-    """Share of words whose true spelling is among none of its samples.
-
-    sample_lists: one list per pass over the corpus (k passes), each aligned with references.
-    """
-    for samples in sample_lists:
-        _check_aligned(samples, references)
-    return sum(r not in set(samples) for r, *samples in zip(references, *sample_lists)) / len(references)
-
-
 def expected_word_error_rate_at_k(spelling_probabilities, k):
     """WER@k averaged over the sampling, exactly: k independent samples all miss a word
     that one sample spells with probability q with probability (1 - q) ** k.
@@ -592,28 +496,6 @@ def expected_word_error_rate_at_k(spelling_probabilities, k):
     return float((misses ** k).mean())
 
 
-def word_error_rate_at_k_spread(spelling_probabilities, k):
-    """The standard deviation of WER@k from one draw of k samples per word, for a fixed model:
-    each word is missed with probability m = (1 - q) ** k, independently of the others, so
-    the share of missed words varies with sqrt(sum m (1 - m)) / N."""
-    misses = (1 - spelling_probabilities.double().cpu()) ** k
-    return float((misses * (1 - misses)).sum().sqrt() / len(misses))
-
-
 def _check_aligned(predictions, references):
     if len(predictions) != len(references) or not references:
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
-
-
-def length_pooled_batches(lengths, batch_size, generator, pool_batches):
-    """Shuffled index batches whose members have similar `lengths`.
-
-    Shuffle, cut into pools of `pool_batches` batches, sort each pool by length, cut it
-    into batches and shuffle the batches: a batch is still a random draw, but with much
-    less padding to compute over. pool_batches=1 gives plain shuffled batches.
-    """
-    order = torch.randperm(len(lengths), generator=generator)
-    batches = []
-    for pool in order.split(batch_size * pool_batches):
-        batches.extend(pool[torch.argsort(lengths[pool], stable=True)].split(batch_size))
-    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]

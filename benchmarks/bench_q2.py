@@ -8,13 +8,13 @@
 Prints training images/s, the seconds one epoch (train + validation) takes at that
 speed, and evaluation images/s. The first steps are warm-up and are not timed.
 """
-import importlib
 import time
 
 import torch
 from torch import nn
 
 import utils
+from benchmarks.common import cpu_name, driver, invocation
 from models import CNN
 
 
@@ -23,7 +23,7 @@ def time_training(q2, model, X, y, batch_size, steps, bf16, warmup=20):
     generator = torch.Generator().manual_seed(0)
     batches = []
     while len(batches) < warmup + steps:
-        batches += utils.shuffled_batches(len(y), batch_size, generator)
+        batches += q2.shuffled_batches(len(y), batch_size, generator)
     model.train()
     with torch.autocast(X.device.type, dtype=torch.bfloat16, enabled=bf16):
         for i, index in enumerate(batches):
@@ -86,12 +86,12 @@ def main(argv=None):
     parser.add_argument("--plain_loader", action="store_true",
                         help="only time Q2.1 as a plain per-sample DataLoader implementation would train it")
     opt = parser.parse_args(argv)
-    q2 = importlib.import_module("hw2-q2")
+    q2 = driver("hw2-q2")
     device = utils.resolve_device(opt.device, flag="--device")
     data = utils.load_intel(opt.data_path)
     (train_X, train_y), (val_X, val_y) = ([t.to(device) for t in data[split]] for split in ("train", "val"))
-    print(utils.invocation(__spec__.name, argv))
-    print(f"torch {torch.__version__}, device {device}, CPU {utils.cpu_name()}")
+    print(invocation(__spec__.name, argv))
+    print(f"torch {torch.__version__}, device {device}, CPU {cpu_name()}")
     if opt.plain_loader:
         time_plain_loader(train_X, train_y, val_X, val_y, opt.batch_size, opt.steps, opt.threads)
         return

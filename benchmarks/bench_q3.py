@@ -9,17 +9,17 @@ course's one-word-at-a-time greedy loop on a subset. With --baseline, also times
 way a typical student implementation trains and validates: teacher forcing one target
 position at a time, and validation one word at a time. Timings on a shared machine are noisy.
 """
-import importlib
 import time
-from functools import partial
 
 import torch
 
 import utils
+from benchmarks.common import cpu_name, driver, invocation
+from checker.course import course_greedy
 from models import reshape_state
 
 
-q3 = importlib.import_module("hw2-q3")
+q3 = driver("hw2-q3")
 
 
 def timed(function):
@@ -39,7 +39,7 @@ LR, BATCH_SIZE, HIDDEN_SIZE, DROPOUT, SEED = 0.003, 64, 128, 0.3, 42
 
 def course_loop(model, split, tgt_vocab, n_words, max_len):
     """The course driver's decoding, one word at a time."""
-    return [tgt_vocab.decode(utils.course_greedy(model, reshape_state, *split.batch(torch.tensor([i]))[:2],
+    return [tgt_vocab.decode(course_greedy(model, reshape_state, *split.batch(torch.tensor([i]))[:2],
                                                  max_len)[0].tolist()) for i in range(n_words)]
 
 
@@ -56,7 +56,7 @@ def stepwise_logits(model, src, src_lengths, tgt):
 
 def stepwise_epoch(model, split, optimizer, criterion, generator, device):
     model.train()
-    for indices in utils.length_pooled_batches(split.src_lengths, BATCH_SIZE, generator, 1):
+    for indices in q3.length_pooled_batches(split.src_lengths, BATCH_SIZE, generator, 1):
         src, src_lengths, tgt = (t.to(device) for t in split.batch(indices))
         q3.train_step(model, stepwise_logits(model, src, src_lengths, tgt), tgt, optimizer, criterion)
 
@@ -65,7 +65,7 @@ def attention_scores_cost(split, batch_size, hidden_size, device, n_batches=20):
     """How much of attention's (B, T, S, H) tensor is padding in shuffled training batches,
     and how long tanh (the statement's) and, for comparison, sigmoid take over it."""
     shuffle = torch.Generator().manual_seed(0)
-    batches = utils.length_pooled_batches(split.src_lengths, batch_size, shuffle, 1)[:n_batches]
+    batches = q3.length_pooled_batches(split.src_lengths, batch_size, shuffle, 1)[:n_batches]
     padding, tanh_ms, sigmoid_ms = [], 0.0, 0.0
     with torch.inference_mode():
         for indices in batches:
@@ -107,13 +107,9 @@ def bench(use_attn, data, src_vocab, tgt_vocab, device, epochs, length_pool=1, b
     model.eval()
     test = data["test"]
     sampler = torch.Generator(device).manual_seed(0)
-    decoders = {
-        "greedy": q3.greedy_batch,
-        "nucleus p=0.8": partial(q3.nucleus_batch, p=0.8, generator=sampler),
-        "beam 5": partial(q3.beam_search_batch, beam_size=5),
-    }
-    for label, decode in decoders.items():
-        _, wall, cpu = timed(lambda: q3.spell_split(decode, model, test, tgt_vocab, 50, device))
+    decodings = {"greedy": {}, "nucleus p=0.8": {"topp": 0.8, "generator": sampler}, "beam 5": {"beam_size": 5}}
+    for label, decoding in decodings.items():
+        _, wall, cpu = timed(lambda: q3.spell(model, test.src, test.src_lengths, tgt_vocab, 50, device, **decoding))
         print(f"[{name}] decoding, {label}: {len(test) / wall:,.0f} words/s wall, {len(test) / cpu:,.0f} per CPU s")
     n = min(course_words, len(test))
     _, wall, cpu = timed(lambda: course_loop(model, test, tgt_vocab, n, 50))
@@ -133,8 +129,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = utils.resolve_device(args.device, flag="--device")
     torch.set_num_threads(args.threads)
-    print(utils.invocation(__spec__.name, argv))
-    print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}, CPU {utils.cpu_name()}")
+    print(invocation(__spec__.name, argv))
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}, CPU {cpu_name()}")
     data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir)
     attention_scores_cost(data["train"], BATCH_SIZE, HIDDEN_SIZE, device)
     for use_attn in (False, True):

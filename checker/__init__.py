@@ -6,6 +6,7 @@
     tensors      tiny inputs and models built as the course's driver builds them
     q3_checks    Q3 by behaviour: reshape_state, encoder, decoder, the whole model, decoding rules
     attention    Q3.1b: the student's BahdanauAttention alone and inside their decoder
+    course       the course driver's greedy loop, and this project's hw2-q3.py as the reference
     checkpoints  Q3 checkpoints scored as the course's `hw2-q3.py test` scores them
     q2_checks    Q2 by behaviour: the CNN's signature, size, switches, dropout, image layout
     folder       the list of checks and one folder's run through them

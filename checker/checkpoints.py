@@ -13,6 +13,7 @@ import torch
 import utils
 from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX
 
+from .course import course_greedy, reference_q3
 from .layout import ROOT
 from .student import describe_error
 from .tensors import build_seq2seq
@@ -127,14 +128,20 @@ def decode_greedily(model, reshape_state, sources, device):
     -> (tokens per word, how they were decoded, the batch size that is safe).
     """
     src, src_lengths = utils.pad_to_tensor(sources)
-    decode = partial(utils.course_greedy, model, reshape_state, max_len=MAX_LEN)
+
+    def decode(indices):
+        length = int(src_lengths[indices[0]])
+        rows = course_greedy(model, reshape_state, src[indices, :length].to(device), src_lengths[indices].to(device),
+                             MAX_LEN)
+        return [until_eos(row) for row in rows.tolist()]
 
     def alone(index):
-        length = int(src_lengths[index])
-        return until_eos(decode(src[index:index + 1, :length].to(device), src_lengths[index:index + 1].to(device))
-                         .tolist()[0])
+        return decode(torch.tensor([index]))[0]
 
-    tokens = [until_eos(row) for row in utils.decode_corpus(decode, src, src_lengths, device, DECODE_BATCH)]
+    tokens = [None] * len(sources)
+    for indices in utils.equal_length_batches(src_lengths, DECODE_BATCH):
+        for index, row in zip(indices.tolist(), decode(indices)):
+            tokens[index] = row
     first_of_length = {}
     for index, source in enumerate(sources):
         first_of_length.setdefault(len(source), index)
@@ -151,7 +158,7 @@ def decode_greedily(model, reshape_state, sources, device):
 def spelling_probabilities(model, reshape_state, corpus, device, batch_size):
     """(N,): the chance that nucleus sampling at p = TOPP spells each test word exactly, stepping the
     decoder through the word's target with the course driver's calls (exactly as
-    utils.nucleus_spelling_probability does in one teacher-forced pass)."""
+    hw2-q3.py's nucleus_spelling_probability does in one teacher-forced pass)."""
     by_length = {}
     for index, source in enumerate(corpus.sources):
         by_length.setdefault(len(source), []).append(index)
@@ -169,7 +176,7 @@ def spelling_probabilities(model, reshape_state, corpus, device, batch_size):
             chance = torch.ones(len(chunk), dtype=torch.float64, device=device)
             for t in range(tgt.shape[1] - 1):
                 output, state = model.decoder(tgt[:, t:t + 1], state, encoder_outputs, src_lengths)
-                distribution, order = utils.nucleus_distribution(model.generator(output).reshape(len(chunk), -1),
+                distribution, order = reference_q3.nucleus_distribution(model.generator(output).reshape(len(chunk), -1),
                                                                  TOPP)
                 by_token = torch.zeros_like(distribution).scatter_(-1, order, distribution)
                 following = tgt[:, t + 1]

@@ -24,7 +24,7 @@ COURSE_SIGNATURE = "CNN(dropout_prob, maxpool=True, batch_norm=True, conv_bias=T
 COURSE_CALL = "CNN(opt.dropout, maxpool=not opt.no_maxpool, batch_norm=not opt.no_batch_norm)"
 DROPOUT_PROB = 0.1
 Q2_PARAMS = {False: 5_340_742, True: 755_718}
-INTEL_SIDE = utils.INTEL_SIDE
+INTEL_SIDE = 48  # the Intel images' height and width
 LAYOUT_IMAGES = 16
 TRACE_IMAGES = 4
 MAX_PROBED_PARAMETERS = 50_000_000  # a network without max-pool that flattens 128x48x48 features has 302M

@@ -33,9 +33,9 @@ def main(argv=None):
     rng = np.random.default_rng(opt.seed)
     arrays = {}
     with np.load(opt.source) as source:
-        for split, per_class in PER_CLASS.items():
+        for split in utils.INTEL_SPLITS:
             labels = source[f"{split}_labels"].reshape(-1)
-            keep = stratified_slice(labels, per_class, rng)
+            keep = stratified_slice(labels, PER_CLASS[split], rng)
             arrays[f"{split}_images"] = source[f"{split}_images"][keep]
             arrays[f"{split}_labels"] = source[f"{split}_labels"][keep]
     Path(opt.out).parent.mkdir(parents=True, exist_ok=True)

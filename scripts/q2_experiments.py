@@ -26,7 +26,10 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+import torch
+
 import utils
+from scripts.pool import side_by_side
 
 ROOT = Path(__file__).resolve().parents[1]
 LEARNING_RATES = (0.1, 0.01, 0.001)
@@ -91,7 +94,7 @@ def run_all(runs, opt):
                 raise utils.UserError(f"{spec.name} wrote no results; see {log}")
         return utils.read_json(path)
 
-    results = utils.side_by_side([partial(run, spec) for spec in runs], opt.jobs)
+    results = side_by_side([partial(run, spec) for spec in runs], opt.jobs)
     return dict(zip((spec.name for spec in runs), results))
 
 
@@ -170,16 +173,12 @@ def plot_pixel_orders(data_path, stem, n_images=6):
     """The first training images of each class as the network sees them, transposed and course-reshaped.
 
     Drawn at the size the report prints it (6.4 in wide, within the text width of 6.5 in), with 8-9 pt text."""
-    import numpy as np
-
     plt = utils.pyplot()
-
-    with np.load(data_path) as archive:
-        labels = archive["train_labels"].reshape(-1)
-        picks = [int(np.flatnonzero(labels == c)[0]) for c in range(n_images)]
-        raw = archive["train_images"][picks]
-    views = {"transposed\n(ours)": utils.intel_images_to_tensor(raw),
-             "course\nreshape": utils.intel_images_to_tensor(raw, course_reshape=True)}
+    views = {"transposed\n(ours)": utils.load_intel(data_path)["train"],
+             "course\nreshape": utils.load_intel(data_path, course_reshape=True)["train"]}
+    labels = views["course\nreshape"][1]
+    picks = [int(torch.nonzero(labels == c)[0]) for c in range(n_images)]
+    views = {view: images[picks] for view, (images, _) in views.items()}
     fig, axes = plt.subplots(2, n_images, figsize=(6.4, 2.4), layout="constrained", squeeze=False)
     for row, (view, images) in enumerate(views.items()):
         for col, image in enumerate(images):

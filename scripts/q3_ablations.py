@@ -7,18 +7,19 @@
    with one option added (ABLATIONS), each into results/q3/ablations/<name>/ and tested
    as the main runs are (greedy, beam 5, nucleus p = 0.8 with WER@3).
 2. Beam-search length normalisation: the main attention checkpoints decode the
-   validation set with beam 5 under each exponent of LENGTH_ALPHAS.
+   validation set with beam 5 under each exponent of LENGTH_ALPHAS (`hw2-q3.py test
+   --split valid --length_alpha a`), into results/q3/ablations/beam_alpha/.
 
 Writes summary.json and summary.md in results/q3/ablations/: mean and sample standard
 deviation over the seeds, beside the main runs' figures.
 """
-import importlib
 from pathlib import Path
 
 import torch
 
 import utils
-from scripts.q3_experiments import BEAM_SIZE, K, TOP_P, common_flags, format_mean_std, mean_std, train_and_test
+from scripts.pool import side_by_side
+from scripts.q3_experiments import BEAM_SIZE, K, TOP_P, common_flags, format_mean_std, mean_std, run, train_and_test
 
 ABLATIONS = {  # folder: (hw2-q3.py train flags, the option added to the course's recipe)
     "init_scaled": (["--init", "scaled"], r"embeddings $\mathcal{N}(0, 1/H)$, generator bias 0"),
@@ -28,6 +29,7 @@ ABLATIONS = {  # folder: (hw2-q3.py train flags, the option added to the course'
 }
 COURSE_RUN = "course's recipe (`make q3`)"  # the summary's first row: make q3's runs, no option
 LENGTH_ALPHAS = (0.0, 0.5, 1.0)
+DEFAULT_LENGTH_ALPHA = 0.5  # hw2-q3.py's --length_alpha default: its files carry no -alpha suffix
 METRICS = [  # (label, JSON suffix, key in the test JSON or None for training, metric)
     ("best val CER", "train", None, "best_val_cer"),
     ("greedy CER", f"test-beam{BEAM_SIZE}", "greedy", "cer"),
@@ -47,23 +49,29 @@ def attention_metrics(folder, seeds):
             for label, suffix, key, metric in METRICS}
 
 
-def beam_alpha_sweep(main_dir, seeds, data_dir, device, max_len=50):
-    """Validation CER/WER of each main attention checkpoint under beam 5, per length exponent."""
-    q3 = importlib.import_module("hw2-q3")
-    statement_config = {"hidden_size": 128, "dropout": 0.3, "use_attn": True}  # for a checkpoint without its JSON
+def beam_alpha_sweep(main_dir, seeds, results_dir, common, log, reuse=False):
+    """Validation CER/WER of each main attention checkpoint under beam 5, per length exponent,
+    each from a `hw2-q3.py test --split valid` run into `results_dir`."""
     scores = {alpha: {"cer": [], "wer": []} for alpha in LENGTH_ALPHAS}
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
-        model, src_vocab, tgt_vocab, _, _ = q3.load_model(Path(main_dir) / f"attn-seed{seed}.pt", device,
-                                                          statement_config, data_dir)
-        model.eval()
-        split = utils.load_p2g(data_dir, src_vocab, tgt_vocab, splits=("valid",))[0]["valid"]
+        checkpoint = Path(main_dir) / f"attn-seed{seed}.pt"
         for alpha in LENGTH_ALPHAS:
-            spellings = q3.spell_split(q3.beam_search_batch, model, split, tgt_vocab, max_len, device,
-                                       beam_size=BEAM_SIZE, alpha=alpha)
-            for metric, value in q3.error_rates(spellings, split.spellings).items():
-                scores[alpha][metric].append(value)
+            output = Path(results_dir) / test_json_name(checkpoint, alpha)
+            run(["hw2-q3.py", "test", *common, "--checkpoint_name", str(checkpoint), "--split", "valid",
+                 "--beam_size", str(BEAM_SIZE), "--length_alpha", str(alpha), "--results_dir", str(results_dir),
+                 "--no_progress"], log, output if reuse else None)
+            record = utils.read_json(output)
+            for metric in ("cer", "wer"):
+                scores[alpha][metric].append(record["beam"][metric])
     return [{"length_alpha": alpha, "cer": mean_std(s["cer"]), "wer": mean_std(s["wer"])}
             for alpha, s in scores.items()]
+
+
+def test_json_name(checkpoint, alpha):
+    """The JSON that `hw2-q3.py test --split valid --beam_size 5 --length_alpha alpha` writes for `checkpoint`."""
+    exponent = "" if alpha == DEFAULT_LENGTH_ALPHA else f"-alpha{alpha:g}"
+    return f"{Path(checkpoint).stem}-valid-beam{BEAM_SIZE}{exponent}.json"
 
 
 def summary_markdown(summary, describe=True):
@@ -113,7 +121,7 @@ def main(argv=None):
                                       Path(args.results_dir) / name, common, args.n_epochs,
                                       Path(args.log_dir) / f"q3-{name}-attn-seed{seed}.log", args.reuse)
 
-    utils.side_by_side([task(name, seed) for name in args.only or ABLATIONS for seed in args.seeds], args.jobs)
+    side_by_side([task(name, seed) for name in args.only or ABLATIONS for seed in args.seeds], args.jobs)
     training = [{"run": COURSE_RUN, "flags": [], "changes": "-",
                  "metrics": attention_metrics(args.main_dir, args.seeds)}]
     training += [{"run": name, "flags": flags, "changes": changes,
@@ -121,8 +129,8 @@ def main(argv=None):
                  for name, (flags, changes) in ABLATIONS.items()
                  if (Path(args.results_dir) / name / f"attn-seed{args.seeds[0]}-train.json").is_file()]
     summary = {"args": vars(args), "seeds": args.seeds, "training": training,
-               "beam_alpha": beam_alpha_sweep(args.main_dir, args.seeds, args.data_dir,
-                                             utils.resolve_device(args.device, flag="--device"))}
+               "beam_alpha": beam_alpha_sweep(args.main_dir, args.seeds, Path(args.results_dir) / "beam_alpha", common,
+                                             Path(args.log_dir) / "q3-beam-alpha.log", args.reuse)}
     utils.write_json(Path(args.results_dir) / "summary.json", summary)
     text = summary_markdown(summary)
     utils.write_text(Path(args.results_dir) / "summary.md", text)

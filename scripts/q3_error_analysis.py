@@ -70,8 +70,8 @@ def analyse(triples, train_pairs):
     test_letters = set("".join(spelling.lower() for _, spelling, _ in triples))
     rare_letters = {c for c in test_letters if letter_counts[c] / total_letters < RARE_LETTER_SHARE}
     training_spellings = {}  # pronunciation -> the training words that sound so
-    for phonemes, spelling in train_pairs:
-        training_spellings.setdefault(" ".join(phonemes), set()).add(spelling)
+    for pronunciation, spelling in train_pairs:
+        training_spellings.setdefault(pronunciation, set()).add(spelling)
     kinds = {}
     wrong = [(s, p) for _, s, p in triples if p != s]
     final_e = [(s, p) for _, s, p in triples if re.search(SILENT_LETTER_PATTERNS["final consonant + e"], s.lower())]
@@ -187,7 +187,8 @@ def main(argv=None):
     parser.add_argument("--results_dir", default="results/q3")
     args = parser.parse_args(argv)
     results = Path(args.results_dir)
-    train_pairs = utils.read_p2g_pairs(Path(args.data_dir) / "train.tsv")
+    train = utils.load_p2g(args.data_dir, splits=("train",))[0]["train"]
+    train_pairs = list(zip(train.pronunciations, train.spellings))
     analysis = {}
     for model in MODELS:
         triples = [t for seed in args.seeds

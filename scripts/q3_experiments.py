@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import utils
+from scripts.pool import side_by_side
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,7 +136,7 @@ def main(argv=None):
                                           Path(args.log_dir) / f"q3-{name}-seed{seed}.log", args.reuse,
                                           attention_plots=plots)
 
-        utils.side_by_side([task(name, flags, seed) for seed in args.seeds
+        side_by_side([task(name, flags, seed) for seed in args.seeds
                       for name, flags in (("no-attn", []), ("attn", ["--use_attn"]))], args.jobs)
     summarise(args.results_dir, args.seeds)
 

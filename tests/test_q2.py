@@ -151,10 +151,10 @@ def test_bad_data_files_raise_one_line_errors(tmp_path, case, message):
 
 def test_shuffled_batches_fold_a_last_batch_of_one():
     generator = torch.Generator().manual_seed(0)
-    batches = utils.shuffled_batches(17, 8, generator)
+    batches = q2.shuffled_batches(17, 8, generator)
     assert [len(b) for b in batches] == [8, 9]
     assert sorted(torch.cat(batches).tolist()) == list(range(17))
-    assert [len(b) for b in utils.shuffled_batches(18, 8, generator)] == [8, 8, 2]
+    assert [len(b) for b in q2.shuffled_batches(18, 8, generator)] == [8, 8, 2]
 
 
 def test_unavailable_devices_are_refused():
@@ -299,8 +299,9 @@ def test_diverging_learning_rate_stops_with_a_message_and_keeps_the_record(tmp_p
     (["-data_path", "nowhere.npz"], "nowhere.npz: no such file; `make data` links it from ../shared, and data/README.md"),
     (["-data_path", "data/train.tsv"], "data/train.tsv: not an .npz archive; expected the Intel images (data/README.md)"),
     (["-device", "mps"], "-device mps"),
-    (["-epochs", "0"], "-epochs 0: expected at least 1"),
-    (["-learning_rate", "-1"], "-learning_rate -1.0: expected a positive step size"),
+    (["-epochs", "0"], "argument -epochs: expected at least 1, got 0"),
+    (["-learning_rate", "-1"], "argument -learning_rate: expected a number above 0, got -1"),
+    (["-dropout", "1.5"], "argument -dropout: expected a number at least 0 and below 1, got 1.5"),
     (["-optimizer", "rmsprop"], "argument -optimizer: invalid choice"),
 ])
 def test_bad_arguments_get_one_clear_line(tmp_path, args, message):

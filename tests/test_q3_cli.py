@@ -7,6 +7,7 @@ import torch
 
 import models
 import utils
+from checker.course import course_greedy
 from helpers import ROOT, q3, run_script, slice_data
 
 HIDDEN = ["--hidden_size", "16", "--threads", "1"]
@@ -68,7 +69,7 @@ def test_the_course_driver_loads_our_checkpoint_and_scores_it_as_our_test_does(t
     spellings = []
     for i in range(len(test)):
         src, src_lengths, _ = test.batch(torch.tensor([i]))
-        tokens = utils.course_greedy(model, models.reshape_state, src, src_lengths, 50)[0].tolist()
+        tokens = course_greedy(model, models.reshape_state, src, src_lengths, 50)[0].tolist()
         spellings.append(tgt_vocab.decode(tokens))
     ours = run_q3("test", *common(root, data_dir, checkpoint))
     assert ours.returncode == 0, ours.stderr
@@ -164,14 +165,17 @@ def test_mismatched_checkpoint_is_one_clear_error(trained, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["test", "--topp", "0"], r"--topp 0.0: expected a mass in \(0, 1\]"),
-    (["test", "--topp", "1.5"], r"--topp 1.5"),
-    (["test", "--beam_size", "0"], r"--beam_size 0: expected at least 1"),
-    (["test", "--k", "0"], r"--k 0: expected at least 1"),
+    (["test", "--topp", "0"], r"argument --topp: expected a number above 0 and at most 1, got 0$"),
+    (["test", "--topp", "1.5"], r"argument --topp: expected a number above 0 and at most 1, got 1.5$"),
+    (["test", "--beam_size", "0"], r"argument --beam_size: expected at least 1, got 0$"),
+    (["test", "--k", "0"], r"argument --k: expected at least 1, got 0$"),
+    (["test", "--k", "two"], r"argument --k: expected a whole number, got 'two'$"),
+    (["test", "--lr", "-1"], r"argument --lr: expected a number above 0, got -1$"),
+    (["test", "--dropout", "1"], r"argument --dropout: expected a number at least 0 and below 1, got 1$"),
     (["train", "--hidden_size", "15"], r"even"),
     (["test", "--checkpoint_name", "/nonexistent/x.pt"], r"no such checkpoint"),
     (["train", "--data_dir", "/nonexistent"], r"no such data directory"),
-    (["predict", "--topp", "nan"], r"--topp nan"),
+    (["predict", "--topp", "nan"], r"argument --topp: expected a number above 0 and at most 1, got nan$"),
     (["frobnicate"], r"invalid choice"),
     ([], r"expected a mode: train, test or predict"),
     (["--use_attn"], r"expected a mode: train, test or predict"),

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import utils
-from helpers import ROOT, slice_data
+from helpers import ROOT, q3, slice_data
 
 
 def test_metrics_on_hand_made_examples():
@@ -19,8 +19,8 @@ def test_metrics_on_hand_made_examples():
 def test_wer_at_k_counts_words_missed_by_every_sample():
     references = ["cat", "dog", "emu"]
     samples = [["cat", "dig", "emo"], ["kat", "dog", "emi"], ["cat", "dug", "ema"]]
-    assert utils.word_error_rate_at_k(samples, references) == pytest.approx(1 / 3)
-    assert utils.word_error_rate_at_k(samples[:1], references) == utils.word_error_rate(samples[0], references)
+    assert q3.word_error_rate_at_k(samples, references) == pytest.approx(1 / 3)
+    assert q3.word_error_rate_at_k(samples[:1], references) == utils.word_error_rate(samples[0], references)
 
 
 def test_expected_wer_at_k_from_the_chance_each_word_is_spelled():
@@ -32,16 +32,16 @@ def test_expected_wer_at_k_from_the_chance_each_word_is_spelled():
 def test_wer_at_k_spread_is_that_of_independent_misses():
     spelled = torch.tensor([1.0, 0.0, 0.5, 0.2])
     misses = torch.tensor([0.0, 1.0, 0.125, 0.512], dtype=torch.double)  # (1 - q) ** 3
-    assert utils.word_error_rate_at_k_spread(spelled, 3) == pytest.approx(float((misses * (1 - misses)).sum().sqrt()) / 4)
+    assert q3.word_error_rate_at_k_spread(spelled, 3) == pytest.approx(float((misses * (1 - misses)).sum().sqrt()) / 4)
     draws = torch.bernoulli(misses.expand(200_000, 4), generator=torch.Generator().manual_seed(0)).mean(dim=1)
-    assert float(draws.std()) == pytest.approx(utils.word_error_rate_at_k_spread(spelled, 3), rel=0.02)
+    assert float(draws.std()) == pytest.approx(q3.word_error_rate_at_k_spread(spelled, 3), rel=0.02)
 
 
 def test_metrics_reject_misaligned_lists():
     with pytest.raises(ValueError):
         utils.character_error_rate(["a"], ["a", "b"])
     with pytest.raises(ValueError):
-        utils.word_error_rate_at_k([["a"], ["a", "b"]], ["a", "b"])
+        q3.word_error_rate_at_k([["a"], ["a", "b"]], ["a", "b"])
 
 
 def test_vocab_specials_first_then_first_appearance():
@@ -69,10 +69,10 @@ def test_real_files_load_as_padded_tensors(tmp_path):
 
 def test_length_pooled_batches_cover_every_index_once():
     lengths = torch.randint(1, 20, (1000,))
-    batches = utils.length_pooled_batches(lengths, 64, torch.Generator().manual_seed(0), pool_batches=5)
+    batches = q3.length_pooled_batches(lengths, 64, torch.Generator().manual_seed(0), pool_batches=5)
     assert sorted(torch.cat(batches).tolist()) == list(range(1000))
     spread = sum(int(lengths[b].max() - lengths[b].min()) for b in batches) / len(batches)
-    plain = utils.length_pooled_batches(lengths, 64, torch.Generator().manual_seed(0), pool_batches=1)
+    plain = q3.length_pooled_batches(lengths, 64, torch.Generator().manual_seed(0), pool_batches=1)
     assert spread < sum(int(lengths[b].max() - lengths[b].min()) for b in plain) / len(plain)
 
 
@@ -81,8 +81,8 @@ def test_malformed_lines_are_skipped_with_one_warning(tmp_path, capsys):
     good = (ROOT / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()[:3]
     path.write_text("\n".join([good[0], "no tab here", "\tnospelling", good[1], "k æ t\t ", "", good[2]]) + "\n",
                     encoding="utf-8")
-    pairs = utils.read_p2g_pairs(path)
-    assert len(pairs) == 3
+    train = utils.load_p2g(tmp_path, splits=("train",))[0]["train"]
+    assert len(train) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "skipped 3 line(s)" in err and "line 2" in err
 
@@ -92,7 +92,7 @@ def test_file_without_pairs_is_an_error(tmp_path, content):
     path = tmp_path / "train.tsv"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(utils.UserError, match="no `phonemes<TAB>spelling` pair"):
-        utils.read_p2g_pairs(path)
+        utils.load_p2g(tmp_path, splits=("train",))
 
 
 def test_missing_dir_and_file_are_errors(tmp_path):

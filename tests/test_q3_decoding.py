@@ -1,12 +1,12 @@
 """Q3 decoding: next-token rules, batched greedy == the course's loop, beam search."""
 from collections import Counter
-from functools import partial
 
 import pytest
 import torch
 
 import utils
 from helpers import q3, train_briefly
+from checker.course import course_greedy
 from models import reshape_state
 
 N_WORDS = 120
@@ -17,22 +17,28 @@ def trained(request):
     return train_briefly(use_attn=request.param)
 
 
-def spell(model, split, tgt_vocab, decode_batch, n=N_WORDS, batch_size=utils.DECODE_BATCH_SIZE):
-    src, lengths = split.src[:n], split.src_lengths[:n]
-    tokens = utils.decode_corpus(partial(decode_batch, model, max_len=50), src, lengths, torch.device("cpu"),
-                                 batch_size=batch_size)
-    return [tgt_vocab.decode(row) for row in tokens]
+def spell(model, split, tgt_vocab, n=N_WORDS, **decoding):
+    """The first `n` words of `split` spelled by hw2-q3.py's `spell` with `decoding` (its options)."""
+    return q3.spell(model, split.src[:n], split.src_lengths[:n], tgt_vocab, 50, torch.device("cpu"), **decoding)
+
+
+def greedy(model, src, lengths, max_len=50):
+    return q3.generate(model, src, lengths, max_len)[0]
+
+
+def nucleus(model, src, lengths, p, generator):
+    return q3.generate(model, src, lengths, 50, topp=p, generator=generator)[0]
 
 
 def course_spelling(model, split, tgt_vocab, index):
     """The course driver's greedy loop on one word, alone."""
     src, lengths, _ = split.batch(torch.tensor([index]))
-    return tgt_vocab.decode(utils.course_greedy(model, reshape_state, src, lengths, 50)[0].tolist())
+    return tgt_vocab.decode(course_greedy(model, reshape_state, src, lengths, 50)[0].tolist())
 
 
 def test_batched_greedy_equals_course_one_word_at_a_time(trained):
     model, test, _, tgt_vocab = trained
-    batched = spell(model, test, tgt_vocab, q3.greedy_batch, batch_size=7)
+    batched = spell(model, test, tgt_vocab, batch_size=7)
     one_by_one = [course_spelling(model, test, tgt_vocab, i) for i in range(N_WORDS)]
     assert batched == one_by_one
     assert sum(map(len, batched)) > 0 and any(len(s) < 50 for s in batched)  # the model does end words
@@ -41,13 +47,13 @@ def test_batched_greedy_equals_course_one_word_at_a_time(trained):
 def test_greedy_stops_at_max_len(trained):
     model, test, _, _ = trained
     src, lengths, _ = test.batch(torch.arange(10))
-    assert q3.greedy_batch(model, src, lengths, max_len=3).shape[1] <= 3
+    assert greedy(model, src, lengths, max_len=3).shape[1] <= 3
 
 
 def test_beam_size_one_equals_greedy(trained):
     model, test, _, tgt_vocab = trained
-    beam = spell(model, test, tgt_vocab, partial(q3.beam_search_batch, beam_size=1))
-    assert beam == spell(model, test, tgt_vocab, q3.greedy_batch)
+    beam = spell(model, test, tgt_vocab, beam_size=1)
+    assert beam == spell(model, test, tgt_vocab)
 
 
 def test_beam_search_scores_higher_than_greedy(trained):
@@ -66,19 +72,18 @@ def test_beam_search_scores_higher_than_greedy(trained):
             mask[i, : len(row)] = True
         return (log_probs * mask).sum(1) / mask.sum(1) ** q3.LENGTH_ALPHA
 
-    greedy = normalised_log_prob(q3.greedy_batch(model, src, lengths, 50))
-    beam = normalised_log_prob(q3.beam_search_batch(model, src, lengths, 50, beam_size=4))
+    greedy_scores = normalised_log_prob(greedy(model, src, lengths))
+    beam = normalised_log_prob(q3.beam_search(model, src, lengths, 50, beam_size=4))
     # beam search is not guaranteed to beat greedy on every word, but on nearly all, and on average
-    assert (beam >= greedy - 1e-5).float().mean() >= 0.9
-    assert beam.mean() > greedy.mean() and torch.any(beam > greedy + 1e-4)
+    assert (beam >= greedy_scores - 1e-5).float().mean() >= 0.9
+    assert beam.mean() > greedy_scores.mean() and torch.any(beam > greedy_scores + 1e-4)
 
 
 def test_nucleus_batched_decoding_is_seeded(trained):
     model, test, _, tgt_vocab = trained
 
     def run(seed):
-        sampler = partial(q3.nucleus_batch, p=0.9, generator=torch.Generator().manual_seed(seed))
-        return spell(model, test, tgt_vocab, sampler)
+        return spell(model, test, tgt_vocab, topp=0.9, generator=torch.Generator().manual_seed(seed))
 
     assert run(3) == run(3)
     assert run(3) != run(4)
@@ -99,10 +104,10 @@ def test_spelling_probability_matches_how_often_sampling_spells_it(trained):
     n = 4000
     for word in range(4):
         src, lengths, _ = test.batch(torch.full((n,), word))
-        samples = q3.nucleus_batch(model, src, lengths, 50, p=0.8, generator=torch.Generator().manual_seed(word))
+        samples = nucleus(model, src, lengths, 0.8, torch.Generator().manual_seed(word))
         counts = Counter(ended_rows(samples))
         common = [row for row, _ in counts.most_common(3)]
-        exact = utils.nucleus_spelling_probability(model, src[: len(common)], lengths[: len(common)], with_sos(common), 0.8)
+        exact = q3.nucleus_spelling_probability(model, src[: len(common)], lengths[: len(common)], with_sos(common), 0.8)
         for row, q in zip(common, exact.tolist()):
             assert abs(counts[row] / n - q) < 4 * (q * (1 - q) / n) ** 0.5 + 1e-3, (word, row, counts[row] / n, q)
 
@@ -110,13 +115,13 @@ def test_spelling_probability_matches_how_often_sampling_spells_it(trained):
 def test_spelling_probability_with_tiny_p_is_one_for_the_greedy_spelling_only(trained):
     model, test, _, _ = trained
     src, lengths, tgt = test.batch(torch.arange(30))
-    greedy = ended_rows(q3.greedy_batch(model, src, lengths, 50))
-    assert len(greedy) == 30
-    assert utils.nucleus_spelling_probability(model, src, lengths, with_sos(greedy), 1e-9).tolist() == [1.0] * 30
-    other = [(utils.EOS_IDX,) if len(row) > 1 else (4, utils.EOS_IDX) for row in greedy]  # any other spelling
-    assert utils.nucleus_spelling_probability(model, src, lengths, with_sos(other), 1e-9).tolist() == [0.0] * 30
+    spelled = ended_rows(greedy(model, src, lengths))
+    assert len(spelled) == 30
+    assert q3.nucleus_spelling_probability(model, src, lengths, with_sos(spelled), 1e-9).tolist() == [1.0] * 30
+    other = [(utils.EOS_IDX,) if len(row) > 1 else (4, utils.EOS_IDX) for row in spelled]  # any other spelling
+    assert q3.nucleus_spelling_probability(model, src, lengths, with_sos(other), 1e-9).tolist() == [0.0] * 30
     unknown = tgt.masked_fill(tgt == tgt[:, 1:2], utils.UNK_IDX)  # each word's first letter unknown
-    assert utils.nucleus_spelling_probability(model, src, lengths, unknown, 1.0).tolist() == [0.0] * 30
+    assert q3.nucleus_spelling_probability(model, src, lengths, unknown, 1.0).tolist() == [0.0] * 30
 
 
 # ----------------------------------------------------------------------------- next-token rules
@@ -181,10 +186,19 @@ def test_nucleus_with_p_one_samples_the_full_distribution():
     assert chi_square(counts, torch.tensor(PROBS, dtype=torch.double)) < CHI2_999[5]
 
 
-def test_nucleus_keeps_the_token_that_reaches_p_exactly_once():
-    # 0.40 + 0.26 = 0.66: p = 0.66 must not need 0.14 as well (the set already reaches p)
+def test_nucleus_keeps_the_token_that_crosses_p():
+    # 0.40 + 0.26 = 0.66 >= 0.65: 0.26 crosses p and is kept, 0.14 is not needed
     counts = draw(PROBS, p=0.65, n=5000)
     assert set(counts.nonzero().flatten().tolist()) == {1, 3}
+
+
+@pytest.mark.parametrize("p, kept", [(0.25, 1), (0.5, 2), (0.5001, 3), (0.75, 3), (1.0, 4)])
+def test_nucleus_stops_at_the_token_whose_mass_reaches_p_exactly(p, kept):
+    # four equal logits: probabilities exactly 1/4 each, so the cumulative masses 0.25, 0.5, 0.75, 1
+    # are exact and p can sit on a boundary: the set stops at the token that reaches p
+    distribution, tokens = q3.nucleus_distribution(torch.zeros(4), p)
+    assert tokens[distribution > 0].tolist() == list(range(kept))
+    assert distribution[:kept].tolist() == pytest.approx([1 / kept] * kept)
 
 
 def test_chi_square_detects_a_wrong_distribution():

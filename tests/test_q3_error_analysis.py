@@ -6,7 +6,7 @@ import pytest
 import utils
 from scripts import q3_error_analysis as ea
 
-TRAIN = [(["k", "æ", "t"], "cat"), (["d", "ɔ", "g"], "dog"), (["b", "ɔ", "l"], "ball"), (["æ", "k", "s"], "axe")]
+TRAIN = [("k æ t", "cat"), ("d ɔ g", "dog"), ("b ɔ l", "ball"), ("æ k s", "axe")]  # (pronunciation, spelling)
 TRIPLES = [  # (pronunciation, true spelling, prediction)
     ("k æ t", "cat", "cat"),
     ("b ɔ l z", "balls", "bals"),  # wrong only in a doubled letter

@@ -4,6 +4,7 @@ import torch
 
 import models
 import utils
+from checker.course import course_greedy
 from helpers import q3, train_briefly
 
 B, S, T, H, V, SRC_V = 3, 5, 6, 8, 11, 9
@@ -164,8 +165,8 @@ def test_course_driver_loads_plain_state_dict_and_generates(tmp_path):
                           model.encoder.embedding.num_embeddings, len(tgt_vocab))
     twin.load_state_dict(torch.load(path, weights_only=True))
     src, lengths, _ = test.batch(torch.tensor([0]))
-    assert torch.equal(utils.course_greedy(twin.eval(), models.reshape_state, src, lengths, 50),
-                       utils.course_greedy(model, models.reshape_state, src, lengths, 50))
+    assert torch.equal(course_greedy(twin.eval(), models.reshape_state, src, lengths, 50),
+                       course_greedy(model, models.reshape_state, src, lengths, 50))
 
 
 # ----------------------------------------------------------------------------- the course's recipe and our options
