@@ -1,11 +1,15 @@
-"""The report's pages and the README are written from their templates and the results JSONs."""
+"""The report's pages and the README are written from their templates, the results JSONs and the code;
+scripts/q2_features.py draws the companion's Q2.2 figures."""
 import re
 
 import pytest
+import torch
 
 import utils
-from helpers import ROOT
+from helpers import INTEL_SLICE, ROOT
+from models import CNN
 from report import make_report
+from scripts import q2_features
 
 
 def q2_run(results_dir, name, test_acc, val_acc, **extra):
@@ -182,3 +186,17 @@ def test_committed_pages_are_what_make_report_writes(tmp_path):
 
 def test_readme_stays_under_8_kb():
     assert len((ROOT / "README.md").read_bytes()) <= 8 * 1024
+
+
+def test_q2_features_draws_both_figures_from_a_state_dict(tmp_path):
+    torch.manual_seed(0)
+    torch.save(CNN(0.1, batch_norm=True).state_dict(), tmp_path / "model.pt")
+    q2_features.main(["--checkpoint", str(tmp_path / "model.pt"), "--data_path", str(INTEL_SLICE),
+                      "--out", str(tmp_path)])
+    for stem in ("first_layer_filters", "activation_maps"):
+        assert (tmp_path / f"{stem}.png").stat().st_size > 0 and (tmp_path / f"{stem}.pdf").is_file()
+
+
+def test_q2_features_without_its_checkpoint_says_which_run_makes_it(tmp_path):
+    with pytest.raises(utils.UserError, match=r"no such checkpoint; `make q2` trains Q2.2"):
+        q2_features.main(["--checkpoint", str(tmp_path / "missing.pt")])
