@@ -19,24 +19,8 @@ from checker import checkpoints, layout, q3_checks
 from checker.folder import Check, check_folder, judge
 from checker.student import Student
 from helpers import INTEL_SLICE, ROOT, q3, run_script, slice_data, train_briefly
-
-Q3_FILES = ("models.py", "hw2-q3.py", "utils.py")
-Q2_FILES = ("models.py", "hw2-q2.py", "utils.py")
-
-
-def make_student(root, q3_patches=None, q2_patches=None, q3_dir="hw2-q3", q2_dir="hw2-q2"):
-    """A student's folder made of copies of our files, with `{file: [(old, new), ...]}` patched in."""
-    for subdir, files, patches in ((q3_dir, Q3_FILES, q3_patches or {}), (q2_dir, Q2_FILES, q2_patches or {})):
-        target = Path(root) / subdir
-        target.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            text = (ROOT / name).read_text(encoding="utf-8")
-            for old, new in patches.get(name, []):
-                assert text.count(old) == 1, f"{name} holds {old!r} {text.count(old)} times: update the mutant"
-                text = text.replace(old, new)
-            (target / name).write_text(text, encoding="utf-8")
-    return Path(root)
-
+from mutants import MUTANTS
+from student_copies import make_student
 
 def check(folder, **options):
     settings = {"data_dir": None, "npz": None, "device": torch.device("cpu"), **options}
@@ -85,181 +69,25 @@ def test_an_unchanged_copy_in_subfolders_passes(tmp_path, fewer_draws):
     assert results["q2.layout"].status == "skip"  # no --npz
 
 
-DECODER_SLICES = ("        if tgt.shape[1] > 1:\n            tgt = tgt[:, :-1]\n", "")
-SEQ2SEQ_CALL = "outputs, dec_hidden = self.decoder(tgt, dec_hidden, encoder_outputs, src_lengths)"
-ATTENTION_SCORES = "e = self.v(torch.tanh(self.W_s(query).unsqueeze(2) + W_h_h.unsqueeze(1))).squeeze(-1)  # (B, T, S)"
-ONE_STEP_SCORES = "e = self.v(torch.tanh(self.W_s(query) + W_h_h)).transpose(1, 2)  # (B, 1, S): one step only"
-ATTENTION_RESULT = "return torch.tanh(self.W_out(torch.cat([c, query], dim=-1))), alpha"
-DECODER_ATTENDS = "lstm_output, alpha = self.attn.attend(lstm_output, memory)"
-DECODER_STEPS = ("steps = [self.attn.attend(lstm_output[:, t:t + 1], memory) for t in range(lstm_output.shape[1])]\n"
-                 "            lstm_output = torch.cat([s for s, _ in steps], dim=1)\n"
-                 "            alpha = torch.cat([a for _, a in steps], dim=1)")
-ONE_STEP_ATTENTION = [(ATTENTION_SCORES, ONE_STEP_SCORES), (DECODER_ATTENDS, DECODER_STEPS)]
-W_OUT = "        self.W_out = nn.Linear(2 * hidden_size, hidden_size, bias=False)\n"
-MASK = 'e = e.masked_fill(~mask.unsqueeze(1), float("-inf"))'
-MLP_SECOND_RELU = "nn.Linear(1024, 512),\n            nn.ReLU(),\n"
-
-# name: (Q3 patches, Q2 patches, the checks that fail, {check id: (status, part of its message)})
-MUTANTS = {
-    "attention masked to 0": (
-        {"models.py": [(MASK, "e = e.masked_fill(~mask.unsqueeze(1), 0.0)")]}, {},
-        {"q3.attention.padding"}, {"q3.attention.padding": ("fail", "-inf"),
-                                   "q3.model.batch_invariance": ("skip", "q3.attention.padding")}),
-    "attention without a mask": (
-        {"models.py": [(MASK, "e = e")]}, {},
-        {"q3.attention.padding"}, {"q3.attention.padding": ("fail", "padding gets weight")}),
-    "reshape_state with the halves swapped": (
-        {"models.py": [("torch.cat([part[0], part[1]], dim=-1)", "torch.cat([part[1], part[0]], dim=-1)")]}, {},
-        {"q3.reshape_state"}, {"q3.reshape_state": ("fail", "swapped")}),
-    "dropout on the LSTM's input only": (
-        {"models.py": [("return self.dropout(enc_output), (h, c)", "return enc_output, (h, c)"),
-                       ("return self.dropout(lstm_output), dec_state, alpha", "return lstm_output, dec_state, alpha")]},
-        {}, {"q3.dropout.placement"},
-        {"q3.dropout.placement": ("fail", "never on the encoder outputs, decoder outputs")}),
-    "nucleus dropping the token that crosses p": (
-        {"utils.py": [("kept = sorted_probs * (mass_before < p)",
-                       "kept = sorted_probs * (sorted_probs.cumsum(-1) < p)")]},
-        {}, {"q3.nucleus.support", "q3.nucleus.frequencies"},
-        {"q3.nucleus.support": ("fail", "p = 0.75 over probabilities"), "q3.nucleus.frequencies": ("fail", "p = 0.8")}),
-    "nucleus sampling the whole distribution": (
-        {"utils.py": [("kept = sorted_probs * (mass_before < p)", "kept = sorted_probs")]}, {},
-        {"q3.nucleus.support", "q3.nucleus.frequencies"}, {"q3.nucleus.support": ("fail", "outside the top-p set")}),
-    "nucleus not implemented": (
-        {"hw2-q3.py": [("the next token is drawn from that distribution.\n    \"\"\"\n",
-                        "the next token is drawn from that distribution.\n    \"\"\"\n"
-                        "    raise NotImplementedError(\"Add your implementation.\")\n")]}, {},
-        {"q3.nucleus.support", "q3.nucleus.frequencies"},
-        {"q3.nucleus.support": ("fail", "nucleus_sampling(logits (V,), p=0.75) raises NotImplementedError: Add your "
-                                        "implementation. (at hw2-q3.py:")}),
-    "attention not implemented (as the skeleton)": (
-        {"models.py": [("    def __init__(self, hidden_size):\n        super().__init__()\n",
-                        '    def __init__(self, hidden_size):\n        super().__init__()\n'
-                        '        raise NotImplementedError("Add your implementation.")\n')]}, {},
-        {"q3.attention.shapes"},
-        {"q3.attention.shapes": ("fail", "NotImplementedError: Add your implementation. (at models.py:"),
-         "q3.attention.formula": ("skip", "see q3.attention.shapes")}),
-    "greedy_next_token calling sys.exit": (
-        {"hw2-q3.py": [('"""logits (V,) -> index of the most probable token (1,); also (B, V) -> (B, 1)."""\n',
-                        '"""logits (V,) -> index of the most probable token (1,); also (B, V) -> (B, 1)."""\n'
-                        '    sys.exit(0)\n')]}, {},
-        {"q3.greedy_next_token"},
-        {"q3.greedy_next_token": ("fail", "SystemExit: sys.exit(0) was called (at hw2-q3.py:")}),
-    "hw2-q3.py with a syntax error": (
-        {"hw2-q3.py": [("\nN_EXAMPLES = 10", "\nN_EXAMPLES = (10")]}, {},
-        {"q3.import.script"}, {"q3.import.script": ("fail", "SyntaxError")}),
-    "a decoder that reads all of tgt": (
-        {"models.py": [DECODER_SLICES]}, {},
-        {"q3.decoder.shapes"}, {"q3.decoder.shapes": ("fail", "the course's passes all of tgt")}),
-    "a train that passes tgt[:, :-1] itself": (
-        {"models.py": [DECODER_SLICES],
-         "hw2-q3.py": [("logits, _ = model(src, src_lengths, tgt)",
-                        "logits, _ = model(src, src_lengths, tgt[:, :-1])")]},
-        {}, {"q3.decoder.shapes"}, {"q3.decoder.shapes": ("fail", "raises for 21 logits and 18 targets")}),
-    "a Seq2Seq that slices tgt itself (correct)": (
-        {"models.py": [DECODER_SLICES, (SEQ2SEQ_CALL, SEQ2SEQ_CALL.replace("(tgt,", "(tgt[:, :-1],"))]}, {},
-        set(), {"q3.decoder.shapes": ("pass", "your Seq2Seq drops the last column")}),
-    "attention returning (output, weights)": (
-        {"models.py": [("return self.attend(query, self.memory(encoder_outputs, src_lengths))[0]",
-                        "return self.attend(query, self.memory(encoder_outputs, src_lengths))")]}, {},
-        {"q3.attention.shapes"}, {"q3.attention.shapes": ("fail", "returns a tuple of 2"),
-                                  "q3.attention.padding": ("pass", "zero weight")}),
-    "attention written for one step at a time (correct)": (
-        {"models.py": ONE_STEP_ATTENTION}, {},
-        set(), {"q3.attention.shapes": ("warn", "the skeleton's docstring"),
-                "q3.attention.formula": ("pass", "one step at a time")}),
-    "attention for one step that discards masked_fill": (
-        {"models.py": [*ONE_STEP_ATTENTION, (MASK, MASK.removeprefix("e = "))]}, {},
-        {"q3.attention.padding"}, {"q3.attention.shapes": ("warn", "raises"),
-                                   "q3.attention.padding": ("fail", "keep its result"),
-                                   "q3.model.batch_invariance": ("skip", "q3.attention.padding")}),
-    "attention returning the context itself": (
-        {"models.py": [(ATTENTION_RESULT, "return c, alpha")]}, {},
-        {"q3.attention.formula"}, {"q3.attention.formula": ("fail", "no W_out, no tanh, no [c_t; s]")}),
-    "W_out in the decoder (correct)": (
-        {"models.py": [(W_OUT, ""), (ATTENTION_RESULT, "return c, alpha"),
-                       ("        self.attn = attn\n",
-                        "        self.attn = attn\n        if attn is not None:\n"
-                        "            self.W_out = nn.Linear(2 * hidden_size, hidden_size, bias=False)\n"),
-                       (DECODER_ATTENDS, "context, alpha = self.attn.attend(lstm_output, memory)\n"
-                                         "            lstm_output = torch.tanh(self.W_out(torch.cat([context, "
-                                         "lstm_output], dim=-1)))")]}, {},
-        set(), {"q3.attention.formula": ("pass", "W_out sits in your Decoder")}),
-    "attention with N(0, 1) weights (correct)": (
-        {"models.py": [(W_OUT, W_OUT + "        for layer in (self.W_s, self.W_h, self.v, self.W_out):\n"
-                                       "            nn.init.normal_(layer.weight)\n")]}, {},
-        set(), {"q3.attention.formula": ("pass", "W_s = self.W_s, W_h = self.W_h")}),
-    "W_s as a raw parameter (correct)": (
-        {"models.py": [("self.W_s = nn.Linear(hidden_size, hidden_size, bias=False)",
-                        "self.W_s_weight = nn.Parameter(torch.randn(hidden_size, hidden_size) / hidden_size ** 0.5)"),
-                       ("self.W_s(query)", "(query @ self.W_s_weight)")]}, {},
-        set(), {"q3.attention.formula": ("pass", "W_s = self.W_s_weight, W_h = self.W_h")}),
-    "W_out with a bias": (
-        {"models.py": [(W_OUT, W_OUT.replace("bias=False", "bias=True"))]}, {},
-        set(), {"q3.attention.formula": ("warn", "W_out has a bias")}),
-    "W_out reading [s; c]": (
-        {"models.py": [(ATTENTION_RESULT, ATTENTION_RESULT.replace("[c, query]", "[query, c]"))]}, {},
-        set(), {"q3.attention.formula": ("pass", "concatenated as [s; c]")}),
-    "a LayerNorm after tanh(W_out [c; s])": (
-        {"models.py": [(W_OUT, W_OUT + "        self.norm = nn.LayerNorm(hidden_size)\n"),
-                       (ATTENTION_RESULT, ATTENTION_RESULT.replace("return torch.tanh(", "return self.norm(torch.tanh(")
-                        .replace(", alpha", "), alpha"))]}, {},
-        {"q3.attention.formula"}, {"q3.attention.formula": ("fail", "a layer after tanh")}),
-    "a CNN with an extra layer": (
-        {}, {"models.py": [(MLP_SECOND_RELU, MLP_SECOND_RELU + "            nn.Linear(512, 512),\n")]},
-        {"q2.params.plain", "q2.params.bn"}, {"q2.params.bn": ("fail", "linear 512->512 (262,656)")}),
-    "an extra BatchNorm1d(512)": (
-        {}, {"models.py": [(MLP_SECOND_RELU, MLP_SECOND_RELU
-                            + "            nn.BatchNorm1d(512) if batch_norm else nn.Identity(),\n")]},
-        {"q2.params.bn"}, {"q2.params.bn": ("fail", "BatchNorm1d(512) (1,024)")}),
-    "hw2-q2.py importing a missing package": (
-        {}, {"hw2-q2.py": [("\nimport torch\n", "\nimport torch\nimport plotly.express as px\n")]},
-        {"q2.import"}, {"q2.import": ("fail", "needs the package 'plotly'")}),
-    "a loader that reshapes HWC rows to (3, 48, 48)": (
-        {}, {"utils.py": [("def load_intel(path, course_reshape=False,", "def load_intel(path, course_reshape=True,")]},
-        {"q2.layout"}, {"q2.layout": ("fail", "transpose, do not reshape")}),
-    "a second dropout after the MLP's second ReLU": (
-        {}, {"models.py": [(MLP_SECOND_RELU, MLP_SECOND_RELU + "            nn.Dropout(dropout_prob),\n")]},
-        {"q2.dropout.placement"}, {"q2.dropout.placement": ("fail", "after the MLP's affine layer 2 (on 512")}),
-    "dropout before max-pool in the block": (
-        {}, {"models.py": [("return self.dropout(self.pool(self.activation(self.norm(self.conv(x)))))",
-                            "return self.pool(self.dropout(self.activation(self.norm(self.conv(x)))))")]},
-        {"q2.block.order"}, {"q2.block.order": ("fail", "before the max-pool")}),
-    "nn.Dropout2d in the blocks": (
-        {}, {"models.py": [("else nn.Identity()\n        self.dropout = nn.Dropout(dropout)\n",
-                            "else nn.Identity()\n        self.dropout = nn.Dropout2d(dropout)\n")]},
-        {"q2.dropout.placement"}, {"q2.dropout.placement": ("fail", "nn.Dropout2d where the statement")}),
-    "-no_maxpool ignored": (
-        {}, {"models.py": [("self.pool = nn.MaxPool2d(kernel_size=2, stride=2) if maxpool else nn.Identity()",
-                            "self.pool = nn.MaxPool2d(kernel_size=2, stride=2)")]},
-        {"q2.maxpool_switch"}, {"q2.maxpool_switch": ("fail", "maxpool=False changes nothing")}),
-    "a CNN that takes n_classes first": (
-        {}, {"models.py": [("def __init__(self, dropout_prob, maxpool=True, batch_norm=True, conv_bias=True,\n"
-                            "                 n_classes=6, image_side=48,",
-                            "def __init__(self, n_classes=6, dropout_prob=0.1, maxpool=True, batch_norm=True,\n"
-                            "                 conv_bias=True, image_side=48,")]},
-        {"q2.signature"}, {"q2.signature": ("fail", "its first parameter is 'n_classes', not the dropout probability"),
-                           "q2.params.bn": ("pass", "755,718")}),
-}
-
-
 @pytest.mark.parametrize("name", MUTANTS)
 def test_a_mutant_fails_exactly_its_own_check(name, tmp_path, request):
     if "plotly" in name and importlib.util.find_spec("plotly"):
         pytest.skip("plotly is installed here")
-    q3_patches, q2_patches, failing, expected = MUTANTS[name]
-    if not {"hw2-q3.py", "utils.py"} & set(q3_patches):
+    mutant = MUTANTS[name]
+    if not mutant.touches_sampling():
         request.getfixturevalue("fewer_draws")
-    results, _ = check(make_student(tmp_path, q3_patches, q2_patches), npz=INTEL_SLICE)
-    assert with_status(results, "fail") == failing, {id: results[id].message for id in with_status(results, "fail")}
-    assert with_status(results, "warn") == {id for id, (status, _) in expected.items() if status == "warn"}
-    for id, (status, hint) in expected.items():
+    results, _ = check(make_student(tmp_path, mutant.q3, mutant.q2), npz=INTEL_SLICE)
+    assert with_status(results, "fail") == mutant.failing, {id: results[id].message
+                                                            for id in with_status(results, "fail")}
+    assert with_status(results, "warn") == {id for id, (status, _) in mutant.expected.items() if status == "warn"}
+    for id, (status, hint) in mutant.expected.items():
         assert (results[id].status, hint in results[id].message) == (status, True), results[id].message
     assert all(len(r.message.splitlines()) == 1 for r in results.values())
 
 
 def test_a_crash_of_the_checker_is_a_skip_and_a_crash_of_the_student_is_a_fail(tmp_path):
-    folder = make_student(tmp_path, {"models.py": [("def reshape_state(state):\n",
-                                                     "def reshape_state(state):\n    {}['missing']\n")]})
+    folder = make_student(tmp_path, {"models.py": [("reshape_state", "def reshape_state(state):\n"
+                                                                      "    return {}['missing']\n")]})
     st = Student(folder / "hw2-q3", torch.device("cpu"))
     spec = importlib.util.spec_from_file_location("student_models", folder / "hw2-q3" / "models.py")
     st.models = importlib.util.module_from_spec(spec)
@@ -271,7 +99,7 @@ def test_a_crash_of_the_checker_is_a_skip_and_a_crash_of_the_student_is_a_fail(t
 
 
 def test_a_broken_import_skips_the_checks_that_need_it(tmp_path, fewer_draws):
-    results, _ = check(make_student(tmp_path, {"hw2-q3.py": [("\nN_EXAMPLES = 10", "\nN_EXAMPLES = (10")]}))
+    results, _ = check(make_student(tmp_path, MUTANTS["hw2-q3.py with a syntax error"].q3))
     message = results["q3.import.script"].message
     assert "hw2-q3.py:" in message and "hw2-q3.py does not import" in message
     assert {results[id].status for id in ("q3.greedy_next_token", "q3.nucleus.support")} == {"skip"}
@@ -279,8 +107,7 @@ def test_a_broken_import_skips_the_checks_that_need_it(tmp_path, fewer_draws):
 
 
 def test_each_folder_gets_its_own_modules(tmp_path, fewer_draws):
-    broken = make_student(tmp_path / "a", {"models.py": [("torch.cat([part[0], part[1]], dim=-1)",
-                                                          "torch.cat([part[1], part[0]], dim=-1)")]})
+    broken = make_student(tmp_path / "a", MUTANTS["reshape_state with the halves swapped"].q3)
     fine = make_student(tmp_path / "b")
     assert "q3.reshape_state" in with_status(check(broken)[0], "fail")
     assert "q3.reshape_state" not in with_status(check(fine)[0], "fail")
@@ -344,7 +171,7 @@ def reference_summary(path, attention_cer):
 def test_a_checkpoint_far_from_the_reference_warns_and_points_at_the_failed_checks(trained_student, tmp_path,
                                                                                    monkeypatch, fewer_draws):
     _, q3_dir, data_dir = trained_student
-    folder = make_student(tmp_path / "student", {"models.py": [(MASK, "e = e")]})
+    folder = make_student(tmp_path / "student", MUTANTS["attention without a mask"].q3)
     shutil.copy(q3_dir / "attn.pt", folder / "hw2-q3" / "attn.pt")
     _, scores = check(folder, data_dir=data_dir)
     summary = reference_summary(tmp_path / "summary.json", attention_cer=scores[0]["test_cer"] / 2)
@@ -402,14 +229,12 @@ def test_a_checkpoint_of_other_modules_fails_with_its_keys(trained_student, tmp_
 
 def test_a_batch_goes_on_past_folders_that_hang_or_kill_their_process(trained_student, tmp_path):
     root, _, data_dir = trained_student
-    broken = make_student(tmp_path / "broken", {"models.py": [("torch.cat([part[0], part[1]], dim=-1)",
-                                                               "torch.cat([part[1], part[0]], dim=-1)")]})
-    hangs = make_student(tmp_path / "hangs", {"models.py": [("def reshape_state(state):\n",
-                                                             "def reshape_state(state):\n    while True:\n"
-                                                             "        pass\n")]})
-    exits = make_student(tmp_path / "exits", q2_patches={"models.py": [("def get_number_trainable_params(model):\n",
-                                                                        "def get_number_trainable_params(model):\n"
-                                                                        "    import os\n    os._exit(3)\n")]})
+    broken = make_student(tmp_path / "broken", MUTANTS["reshape_state with the halves swapped"].q3)
+    hangs = make_student(tmp_path / "hangs", {"models.py": [("reshape_state", "def reshape_state(state):\n"
+                                                                              "    while True:\n        pass\n")]})
+    exits = make_student(tmp_path / "exits", q2_mutant={"models.py": [("get_number_trainable_params",
+                                                                       "def get_number_trainable_params(model):\n"
+                                                                       "    import os\n    os._exit(3)\n")]})
     report, table = tmp_path / "out" / "report.json", tmp_path / "out" / "report.csv"
     start = time.monotonic()
     run = run_script(ROOT / "check_homework.py", root, broken, hangs, exits, "--json", report, "--csv", table,
