@@ -21,7 +21,7 @@ from torch import nn
 from .student import describe_error, student_location
 from .tensors import (HIDDEN, TOLERANCE, build_seq2seq, describe_value, expect_pair, expect_tensor, has_shape,
                       max_difference, padded_batch, seeded, targets, tiny_inputs)
-from .verdicts import CheckSkipped, CheckWarned, fail
+from .verdicts import breaks, cannot_judge, departs, needs
 
 QUERY_STEPS = 4  # a query of several steps, (B, T, H), as the skeleton's docstring allows
 SKELETON_DOCSTRING = ("the skeleton's docstring of BahdanauAttention.forward: query (batch_size, max_tgt_len, "
@@ -112,7 +112,7 @@ def usable_attention(st):
     """(profile, a fresh attention module), or a skip that points at q3.attention.shapes."""
     profile = probe(st)
     if profile.problem:
-        raise CheckSkipped(f"not checked: {profile.problem} (see q3.attention.shapes)")
+        needs(f"not checked: {profile.problem} (see q3.attention.shapes)")
     return profile, build_attention(st)
 
 
@@ -147,10 +147,10 @@ def check_attention_shapes(st):
     profile = probe(st)
     if profile.problem:
         if profile.problem_is_students:
-            fail(profile.problem)
-        raise CheckSkipped(f"not checked: {profile.problem}")
+            breaks(profile.problem)
+        cannot_judge(f"not checked: {profile.problem}")
     if profile.returns_pair:
-        fail(f"attention returns a tuple of {profile.returns_pair} (the first of shape (B, T, H)); the contract is "
+        breaks(f"attention returns a tuple of {profile.returns_pair} (the first of shape (B, T, H)); the contract is "
              f"one tensor (B, T, H), the attention-enhanced states, as the skeleton's decoder loop uses it: "
              f"output = self.attn(output, encoder_outputs, src_lengths)")
     outputs, step, (B, T) = decoder_columns(st, use_attn=True)
@@ -161,13 +161,13 @@ def check_attention_shapes(st):
         columns = None
     if columns is None:
         if not (isinstance(outputs, torch.Tensor) and outputs.dim() == 3 and outputs.shape[1] in (T - 1, T)):
-            fail(f"decoder with attention, a full target (B, T) = {(B, T)}: expected outputs (B, T-1, H), found "
+            breaks(f"decoder with attention, a full target (B, T) = {(B, T)}: expected outputs (B, T-1, H), found "
                  f"{describe_value(outputs)}")
         columns = outputs.shape[1]
     expect_tensor(outputs, (B, columns, HIDDEN), "decoder with attention, a full target (the same as without)")
     expect_tensor(step, (B, 1, HIDDEN), "decoder with attention, one column (B, 1, H)")
     if profile.one_step_only:
-        raise CheckWarned(f"attention works for a query of one step (B, 1, H), as your decoder calls it, but a "
+        departs(f"attention works for a query of one step (B, 1, H), as your decoder calls it, but a "
                           f"query of {QUERY_STEPS} steps (B, T, H) {profile.several_steps}; {SKELETON_DOCSTRING}; "
                           f"the other attention checks use one step at a time")
     return (f"attention (B, T, H) for queries of 1 and {QUERY_STEPS} steps; decoder with attention: outputs "
@@ -194,11 +194,11 @@ def check_attention_padding(st):
                                                     src_lengths[row:row + 1])[0])
                     for row, length in enumerate(lengths))
     if perturbed > TOLERANCE:
-        fail(f"changing the encoder outputs at padded positions changes the output (by {perturbed:.2g}): padding "
+        breaks(f"changing the encoder outputs at padded positions changes the output (by {perturbed:.2g}): padding "
              f"gets weight; set padded scores to -inf before the softmax (e = e.masked_fill(~mask, float('-inf')): "
              f"keep its result; 0 is not enough, exp(0) is not 0){steps_note(profile)}")
     if alone > TOLERANCE:
-        fail(f"padding gets no weight, but a word's output alone differs from inside a padded batch (by "
+        breaks(f"padding gets no weight, but a word's output alone differs from inside a padded batch (by "
              f"{alone:.2g}); is the softmax taken over the source positions?{steps_note(profile)}")
     return "padded source positions get zero weight" + steps_note(profile)
 
@@ -234,7 +234,7 @@ def fit_output_map(output, context, query):
         return None, (f"takes values outside [-1, 1] (up to {float(y.abs().max()):.2f}), so it is not a tanh: "
                       f"is there a layer after tanh(W_out [c_t; s])?")
     if y.abs().max() >= SATURATED:
-        raise CheckSkipped(f"not checked: the output saturates (|value| up to {float(y.abs().max()):.6f}) even for "
+        cannot_judge(f"not checked: the output saturates (|value| up to {float(y.abs().max()):.6f}) even for "
                            f"small inputs, so its formula cannot be told from float32 rounding")
     solution = torch.linalg.lstsq(x, torch.atanh(y)).solution
     if (x @ solution - torch.atanh(y)).abs().max() > FIT_TOLERANCE:
@@ -352,7 +352,7 @@ def formula_verdict(roles, output_map, where, owners):
     message = (f"the statement's formula, with W_s = {roles[0]}, W_h = {roles[1]}, v = {roles[2]}, {W_out}"
                f"{concatenation}{where}")
     if output_map.bias.abs().max() > BIAS_TOLERANCE:
-        raise CheckWarned(f"{message}; but W_out has a bias, which the statement's tanh(W_out [c_t; s_(t-1)]) has none "
+        departs(f"{message}; but W_out has a bias, which the statement's tanh(W_out [c_t; s_(t-1)]) has none "
                           f"(nn.Linear(2 * hidden_size, hidden_size, bias=False))")
     return message
 
@@ -381,17 +381,17 @@ def check_attention_formula(st):
         return formula_in_decoder(st, profile, attn, note)
     output_map, problem = fit_output_map(out_same, same[:, :steps], query)
     if output_map is None:
-        fail(f"with every h_i of a word equal to one vector h (so that c_t = h for any weights that sum to 1), the "
+        breaks(f"with every h_i of a word equal to one vector h (so that c_t = h for any weights that sum to 1), the "
              f"output {problem}{note}")
     problem = map_problem(output_map)
     if problem:
-        fail(f"the output is tanh of a linear map that {problem}{note}")
+        breaks(f"the output is tanh of a linear map that {problem}{note}")
     query, encoder_outputs, src_lengths = random_inputs(B, steps, S, seed=7, device=st.device, scale=scale)
     with torch.no_grad():
         out = attend(profile, attn, query, encoder_outputs, src_lengths)
     problem = weights_problem(output_map.context(out, query), encoder_outputs)
     if problem:
-        fail(f"the output is tanh(W_out [x; s]), but for x: {problem}{note}")
+        breaks(f"the output is tanh(W_out [x; s]), but for x: {problem}{note}")
     reading = best_reading(attn, query, encoder_outputs, lambda context: output_map(context, query), out)
     return judge_scores(reading, attn, output_map, note, [("self", attn)])
 
@@ -400,12 +400,12 @@ def judge_scores(reading, attn, output_map, note, owners):
     """PASS, FAIL or WARN from how the student's parameters read as the scores' W_s, W_h and v."""
     if reading is None:
         found = ", ".join(f"{name or 'self'} {tuple(p.shape)}" for name, p in attn.named_parameters()) or "none"
-        raise CheckWarned(f"the output is tanh(W_out [c_t; s]) with c_t a weighted average of the h_i, but no "
+        departs(f"the output is tanh(W_out [c_t; s]) with c_t a weighted average of the h_i, but no "
                           f"parameters read as W_s, W_h (H x H) and v (H) (found: {found}), so the scores "
                           f"e = v^T tanh(W_s s + W_h h_i) are not checked{note}")
     difference, roles = reading
     if difference > FIT_TOLERANCE:
-        fail(f"the weights are not softmax(e) with e = v^T tanh(W_s s + W_h h_i) for any reading of your "
+        breaks(f"the weights are not softmax(e) with e = v^T tanh(W_s s + W_h h_i) for any reading of your "
              f"parameters as W_s, W_h and v: closest W_s = {roles[0]}, W_h = {roles[1]}, v = {roles[2]}, off by "
              f"{difference:.2g}{note}")
     return formula_verdict(roles, output_map, note, owners)
@@ -418,29 +418,29 @@ def formula_in_decoder(st, profile, attn, note):
         context = attend(profile, attn, query, encoder_outputs, src_lengths)
     problem = weights_problem(context, encoder_outputs)
     if problem:
-        fail(f"your attention returns the context itself, but {problem}{note}")
+        breaks(f"your attention returns the context itself, but {problem}{note}")
     reading = best_reading(attn, query, encoder_outputs, lambda c: c, context)
     if reading is not None and reading[0] > FIT_TOLERANCE:
         roles = reading[1]
-        fail(f"the weights are not softmax(e) with e = v^T tanh(W_s s + W_h h_i) for any reading of your "
+        breaks(f"the weights are not softmax(e) with e = v^T tanh(W_s s + W_h h_i) for any reading of your "
              f"parameters as W_s, W_h and v: closest W_s = {roles[0]}, W_h = {roles[1]}, v = {roles[2]}, off by "
              f"{reading[0]:.2g}{note}")
     outputs, lstm_outputs, model, decoder_context = decoder_pass(st, profile)
     if max_difference(outputs, decoder_context) < TOLERANCE:
-        fail(f"your attention returns the context c_t = sum_i alpha_i h_i itself and your decoder outputs it as it "
+        breaks(f"your attention returns the context c_t = sum_i alpha_i h_i itself and your decoder outputs it as it "
              f"is: no W_out, no tanh, no [c_t; s]; the statement's attention-enhanced state is "
              f"tanh(W_out [c_t; s]){note}")
     output_map, problem = fit_output_map(outputs, decoder_context, lstm_outputs)
     if output_map is None:
-        fail(f"your attention returns the context c_t itself, and your decoder's output {problem}; expected "
+        breaks(f"your attention returns the context c_t itself, and your decoder's output {problem}; expected "
              f"tanh(W_out [c_t; s]) in one of the two{note}")
     problem = map_problem(output_map)
     if problem:
-        fail(f"your attention returns the context c_t, and your decoder outputs tanh of a linear map that "
+        breaks(f"your attention returns the context c_t, and your decoder outputs tanh of a linear map that "
              f"{problem}{note}")
     where = f"; W_out sits in your Decoder: attention returns c_t, the decoder computes tanh(W_out [c_t; s]){note}"
     if reading is None:
-        raise CheckWarned(f"tanh(W_out [c_t; s]) with c_t a weighted average of the h_i, but no parameters read as "
+        departs(f"tanh(W_out [c_t; s]) with c_t a weighted average of the h_i, but no parameters read as "
                           f"W_s, W_h and v, so the scores are not checked{where}")
     return formula_verdict(reading[1], output_map, where, [("self", model.decoder.attn),
                                                            ("the Decoder's self", model.decoder)])
@@ -454,7 +454,7 @@ def decoder_pass(st, profile):
     tgt, _ = targets((6,) * 16, st.device, seed=9)
     lstms = [m for m in model.decoder.modules() if isinstance(m, nn.LSTM)]
     if len(lstms) != 1:
-        raise CheckSkipped(f"the Decoder has {len(lstms)} nn.LSTM layers, expected one: cannot tell its queries")
+        cannot_judge(f"the Decoder has {len(lstms)} nn.LSTM layers, expected one: cannot tell its queries")
     seen = []
     handle = lstms[0].register_forward_hook(lambda module, inputs, output: seen.append(output[0]))
     try:
@@ -464,10 +464,10 @@ def decoder_pass(st, profile):
     finally:
         handle.remove()
     if not all(isinstance(s, torch.Tensor) and s.dim() == 3 for s in seen):
-        raise CheckSkipped("the Decoder's LSTM gives no batch-first (B, T, H) outputs: cannot tell its queries")
+        cannot_judge("the Decoder's LSTM gives no batch-first (B, T, H) outputs: cannot tell its queries")
     lstm_outputs = torch.cat(seen, dim=1)
     if not has_shape(outputs, lstm_outputs.shape):
-        raise CheckSkipped(f"the decoder's outputs {describe_value(outputs)} do not line up with its LSTM's "
+        cannot_judge(f"the decoder's outputs {describe_value(outputs)} do not line up with its LSTM's "
                            f"{tuple(lstm_outputs.shape)}: cannot tell which query each output answers")
     with torch.no_grad():
         context = attend(profile, model.decoder.attn, lstm_outputs, enc_output, src_lengths)

@@ -17,7 +17,7 @@ from .course import course_greedy, reference_q3
 from .layout import ROOT
 from .student import describe_error
 from .tensors import build_seq2seq
-from .verdicts import CheckSkipped, CheckWarned, fail
+from .verdicts import breaks, cannot_judge, departs
 
 REFERENCE_SUMMARY = ROOT / "results" / "q3" / "summary.json"
 REFERENCE_ROWS = {False: "No attention, greedy", True: "Attention, greedy"}
@@ -96,7 +96,7 @@ def read_checkpoint(path, device):
     try:
         state_dict, config = utils.load_checkpoint(path, device)
     except utils.UserError as error:
-        fail(f"{str(error).removeprefix(f'{path}: ')}: the course's driver loads it with "
+        breaks(f"{str(error).removeprefix(f'{path}: ')}: the course's driver loads it with "
              f"torch.load(path, weights_only=True)")
     if config is None or not {"src_vocab", "tgt_vocab"} <= set(config):
         return state_dict, None
@@ -238,24 +238,24 @@ def plausibility(st, use_attn, hidden, cer):
 
 def check_checkpoint(path, st):
     if st.data.path is None:
-        raise CheckSkipped(f"no Q3 data found: looked for {' and '.join(('train.tsv', 'test.tsv'))} in "
+        cannot_judge(f"no Q3 data found: looked for {' and '.join(('train.tsv', 'test.tsv'))} in "
                            f"{' and '.join(st.data.looked)}; pass --data_dir")
     state_dict, stored_vocabs = read_checkpoint(path, st.device)
     if not any(key.startswith(("encoder.", "decoder.")) for key in state_dict):
-        raise CheckSkipped(f"not a Seq2Seq state_dict (keys {', '.join(list(state_dict)[:3])}, ...): not scored")
+        cannot_judge(f"not a Seq2Seq state_dict (keys {', '.join(list(state_dict)[:3])}, ...): not scored")
     use_attn = uses_attention(state_dict)
     embeddings = {side: state_dict.get(f"{side}.embedding.weight") for side in ("encoder", "decoder")}
     if any(weight is None or weight.dim() != 2 for weight in embeddings.values()):
-        fail("no encoder.embedding.weight and decoder.embedding.weight: not a state_dict of the course's Seq2Seq")
+        breaks("no encoder.embedding.weight and decoder.embedding.weight: not a state_dict of the course's Seq2Seq")
     (src_size, hidden), (tgt_size, _) = embeddings["encoder"].shape, embeddings["decoder"].shape
     corpus = test_corpus(st, stored_vocabs)
     if corpus.sizes != (src_size, tgt_size):
-        fail(f"{corpus.description} ({st.data.note}) has {corpus.sizes[0]}/{corpus.sizes[1]} source/target "
+        breaks(f"{corpus.description} ({st.data.note}) has {corpus.sizes[0]}/{corpus.sizes[1]} source/target "
              f"symbols, the checkpoint {src_size}/{tgt_size}: trained on other data?")
     model = build_seq2seq(st.models, st.device, use_attn, hidden, src_size, tgt_size)
     problems = utils.state_dict_mismatch(model.state_dict(), state_dict)
     if problems:
-        fail(f"keys don't match your models.py ({'with' if use_attn else 'without'} attention, H={hidden}): "
+        breaks(f"keys don't match your models.py ({'with' if use_attn else 'without'} attention, H={hidden}): "
              f"{problems}")
     model.load_state_dict(state_dict)
     model.eval()
@@ -278,5 +278,5 @@ def check_checkpoint(path, st):
                f"{wer:.4f} on {len(spellings)} words{sampling}; {verdict} ({corpus.description}, {st.data.note}; "
                f"decoded in {how})")
     if far:
-        raise CheckWarned(message)
+        departs(message)
     return message

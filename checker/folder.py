@@ -1,9 +1,10 @@
 """One folder's run through every check, in a fixed order, each check one Result.
 
-A check that raises CheckFailed, CheckWarned or CheckSkipped says so itself. Any other
-exception is a FAIL "raises ..." only when it was raised in the student's own files (with
-their file:line); raised anywhere else, it is the checker's, and the check is a SKIP that
-says so: a wrong FAIL costs a student more than a SKIP that says why.
+A check reports its own finding (verdicts.Finding). Any other exception raised in the
+student's files is a finding of the kind RAISES, named by file:line and function; a later
+check that hits the same line needs that part, and names it. An exception raised anywhere
+else is the checker's, and its check cannot judge: a wrong FAIL costs a student more than a
+SKIP that says why.
 """
 from dataclasses import dataclass, field
 from functools import partial
@@ -12,8 +13,8 @@ from pathlib import Path
 from . import attention, checkpoints, q2_checks, q3_checks
 from .layout import choose_data, describe_path, find_layout
 from .student import (Student, checker_location, describe_error, error_text, import_student_module, isolated_imports,
-                      quiet, student_location)
-from .verdicts import CheckFailed, CheckSkipped, CheckWarned, Result
+                      quiet, student_frame)
+from .verdicts import BREAKS, CANNOT_JUDGE, NEEDS, RAISES, Finding, Result, cannot_judge
 
 
 @dataclass
@@ -21,7 +22,7 @@ class Check:
     id: str
     question: str
     needs: str  # the student's module the check calls: "models", "script" (hw2-q3.py), "data_module", "q2"
-    run: object  # Student -> one-line message of a pass; raises CheckFailed, CheckWarned or CheckSkipped
+    run: object  # Student -> one-line message of a pass; raises a Finding otherwise
 
 
 def import_check(attribute, module_name):
@@ -29,12 +30,12 @@ def import_check(attribute, module_name):
     def run(st):
         if not (st.folder / f"{module_name}.py").is_file():
             st.missing[attribute] = f"no {module_name}.py in {st.folder}"
-            raise CheckSkipped(st.missing[attribute])
+            cannot_judge(st.missing[attribute])
         module, problem = import_student_module(module_name, st.folder, st.failed_imports)
         if module is None:
             status, message = problem
             st.missing[attribute] = f"{module_name}.py does not import (see {IMPORT_IDS[attribute]})"
-            raise (CheckFailed if status == "fail" else CheckSkipped)(message)
+            raise Finding(BREAKS if status == "fail" else NEEDS, message)
         setattr(st, attribute, module)
         return f"{module_name}.py imports"
     return run
@@ -96,35 +97,43 @@ class FolderReport:
     checkpoints: list = field(default_factory=list)  # one score dict per scored checkpoint
 
 
-def run_check(check, st, events):
-    """One check -> Result, recorded on st.verdicts."""
+def run_check(check, st, events, raised):
+    """One check -> Result, recorded on st.verdicts; `raised` maps the student's file:line that
+    raised in an earlier check of the folder to that check."""
     events.started(check.id)
     scored_before = len(st.checkpoint_scores)
     if check.needs in st.missing:
-        result = Result(check.id, check.question, "skip", st.missing[check.needs])
+        finding = Finding(NEEDS, st.missing[check.needs])
     else:
-        result = Result(check.id, check.question, *judge(check, st))
+        finding = judge(check, st, raised)
+    result = Result(check.id, check.question, "pass", finding) if isinstance(finding, str) else \
+        Result(check.id, check.question, finding.status, str(finding))
     st.verdicts[check.id] = result
     events.finished(result, st.checkpoint_scores[scored_before:])
     return result
 
 
-def judge(check, st):
-    """(status, message) of one check; the student's exceptions become its failure, never a traceback."""
+def judge(check, st, raised):
+    """The check's one-line message of a pass, or its Finding; the student's exceptions become
+    findings, never a traceback."""
     try:
         with quiet():
-            return "pass", check.run(st)
-    except CheckFailed as verdict:
-        return "fail", str(verdict)
-    except CheckWarned as verdict:
-        return "warn", str(verdict)
-    except CheckSkipped as reason:
-        return "skip", str(reason)
+            return check.run(st)
+    except Finding as finding:
+        return finding
     except (Exception, SystemExit) as error:
-        if student_location(error, st.folder):
-            return "fail", f"raises {describe_error(error, st.folder)}"
-        return "skip", (f"not checked: the checker could not handle what your code gave it ({error_text(error)}, "
-                        f"in {checker_location(error)}); please report it")
+        frame = student_frame(error, st.folder)
+        if frame is None:
+            return Finding(CANNOT_JUDGE, f"not checked: the checker could not handle what your code gave it "
+                                         f"({error_text(error)}, in {checker_location(error)}); please report it")
+        path, line, function = frame
+        where = f"{path}:{line}"
+        if where in raised:
+            return Finding(NEEDS, f"needs {function or where}, which raises {error_text(error)} at {where} "
+                                  f"(see {raised[where]})")
+        raised[where] = check.id
+        unimplemented = "not implemented: " if isinstance(error, NotImplementedError) else ""
+        return Finding(RAISES, f"{unimplemented}raises {describe_error(error, st.folder)}")
 
 
 def q3_plan(layout):
@@ -180,8 +189,9 @@ def check_folder(folder, options, events=None, parts=PARTS):
         if part.student is None:
             report.results += [absent(Result(c.id, c.question, "skip", part.absent), events) for c in part.checks]
             continue
+        raised = {}
         with isolated_imports(part.student.folder):
-            report.results += [run_check(check, part.student, events) for check in part.checks]
+            report.results += [run_check(check, part.student, events, raised) for check in part.checks]
         report.checkpoints += part.student.checkpoint_scores
     return report
 

@@ -18,7 +18,7 @@ import utils
 
 from .student import describe_error, student_location
 from .tensors import expect_tensor, max_difference, seeded
-from .verdicts import CheckSkipped, fail
+from .verdicts import breaks, cannot_judge, needs
 
 COURSE_SIGNATURE = "CNN(dropout_prob, maxpool=True, batch_norm=True, conv_bias=True)"
 COURSE_CALL = "CNN(opt.dropout, maxpool=not opt.no_maxpool, batch_norm=not opt.no_batch_norm)"
@@ -59,7 +59,7 @@ class CnnBuilder:
 
     def needs(self, switch):
         if switch not in self.switches:
-            raise CheckSkipped(f"not checked: CNN takes no {switch} switch (see q2.signature)")
+            needs(f"not checked: CNN takes no {switch} switch (see q2.signature)")
 
 
 def read_signature(cnn_class):
@@ -89,7 +89,7 @@ def cnn_builder(st):
     if "cnn" not in st.cache:
         st.cache["cnn"] = read_signature(st.q2.CNN) if hasattr(st.q2, "CNN") else None
     if st.cache["cnn"] is None:
-        raise CheckSkipped("not checked: hw2-q2.py has no CNN (see q2.signature)")
+        needs("not checked: hw2-q2.py has no CNN (see q2.signature)")
     return st.cache["cnn"]
 
 
@@ -100,14 +100,14 @@ def build_cnn(st, batch_norm=True, maxpool=True):
         return builder.build(st, batch_norm, maxpool)
     except (Exception, SystemExit) as error:
         if student_location(error, st.folder):
-            raise CheckSkipped(f"not checked: building the CNN raises {describe_error(error, st.folder)} "
-                               f"(see q2.signature)") from None
+            needs(f"not checked: building the CNN raises {describe_error(error, st.folder)} "
+                               f"(see q2.signature)")
         raise
 
 
 def check_signature(st):
     if not hasattr(st.q2, "CNN"):
-        fail("hw2-q2.py has no CNN (it may import it from models.py)")
+        breaks("hw2-q2.py has no CNN (it may import it from models.py)")
     builder = cnn_builder(st)
     for batch_norm in (True, False):  # as the other checks build it
         try:
@@ -115,7 +115,7 @@ def check_signature(st):
         except (Exception, SystemExit) as error:
             if not student_location(error, st.folder):
                 raise
-            fail(f"building the CNN with maxpool=True, batch_norm={batch_norm}, as the course's driver does, raises "
+            breaks(f"building the CNN with maxpool=True, batch_norm={batch_norm}, as the course's driver does, raises "
                  f"{describe_error(error, st.folder)}")
     if builder.problems:
         try:
@@ -124,7 +124,7 @@ def check_signature(st):
             outcome = ""
         except (Exception, SystemExit) as error:
             outcome = f", which raises {describe_error(error, st.folder)}"
-        fail(f"CNN's signature is not the course's {COURSE_SIGNATURE}: {'; '.join(builder.problems)}; the course's "
+        breaks(f"CNN's signature is not the course's {COURSE_SIGNATURE}: {'; '.join(builder.problems)}; the course's "
              f"driver calls {COURSE_CALL}{outcome}"
              + ("; the other checks build it by keyword" if builder.dropout_keyword else ""))
     return f"the course's {COURSE_SIGNATURE}: CNN({DROPOUT_PROB}, maxpool=..., batch_norm=...) builds both networks"
@@ -168,10 +168,10 @@ def check_params(st, batch_norm):
         except Exception as error:
             theirs, verdict = None, f"your get_number_trainable_params raises {describe_error(error, st.folder)}"
     if counted != expected:
-        fail(f"the network has {counted:,} trainable parameters, expected {expected:,} ({counted - expected:+,}): "
+        breaks(f"the network has {counted:,} trainable parameters, expected {expected:,} ({counted - expected:+,}): "
              f"the network differs from the statement's (layers with parameters: {layer_summary(model)}); {verdict}")
     if theirs != counted:
-        fail(f"the network is right ({counted:,} trainable parameters), {verdict}")
+        breaks(f"the network is right ({counted:,} trainable parameters), {verdict}")
     return f"{counted:,} trainable parameters, {verdict}"
 
 
@@ -187,7 +187,7 @@ def check_output(st):
         expect_tensor(out, (4, 6), f"{label}: CNN(images (B, 3, 48, 48))")
         total = out.float().exp().sum(-1)
         if not torch.isfinite(out).all() or max_difference(total, torch.ones_like(total)) > 1e-4:
-            fail(f"{label}: the outputs are not log-probabilities (exp sums to {total.min():.3g}..{total.max():.3g} "
+            breaks(f"{label}: the outputs are not log-probabilities (exp sums to {total.min():.3g}..{total.max():.3g} "
                  f"per image, expected 1): end the network with a log-softmax over the 6 classes")
     note = "" if len(settings) == 2 else " (batch norm not checked: no batch_norm switch, see q2.signature)"
     return "log-probabilities (B, 6) for images (B, 3, 48, 48)" + note
@@ -219,7 +219,7 @@ def check_batchnorm_switch(st):
         convs = [m for m, _ in called if isinstance(m, nn.Conv2d)]
         linears = [(m, shape) for m, shape in called if isinstance(m, nn.Linear)]
         if not convs or not linears:
-            fail("the network runs no nn.Conv2d or no nn.Linear layer; cannot check the switch")
+            breaks("the network runs no nn.Conv2d or no nn.Linear layer; cannot check the switch")
         features, channels = linears[0][1][-1], convs[-1].out_channels
         bn1d = [m for m, _ in called if isinstance(m, nn.BatchNorm1d)]
         if batch_norm:
@@ -237,7 +237,7 @@ def check_batchnorm_switch(st):
             if features == channels:
                 problems.append("batch_norm=False still pools globally; the Q2.1 network flattens the conv output")
     if problems:
-        fail("; ".join(problems))
+        breaks("; ".join(problems))
     return "batch_norm=True: BatchNorm2d in every block, global average pooling, BatchNorm1d(1024); off: none of them"
 
 
@@ -259,7 +259,7 @@ def check_maxpool_switch(st):
         except (Exception, SystemExit):
             size = 0  # meta tensors are not everything a student's __init__ may use; build it for real
     if size > MAX_PROBED_PARAMETERS:
-        raise CheckSkipped(f"not checked: CNN(maxpool=False, batch_norm=True) would have {size:,} parameters, as "
+        cannot_judge(f"not checked: CNN(maxpool=False, batch_norm=True) would have {size:,} parameters, as "
                            f"without global average pooling (see q2.batchnorm_switch)")
     try:
         without = builder.build(st, batch_norm=True, maxpool=False)
@@ -267,15 +267,15 @@ def check_maxpool_switch(st):
     except (Exception, SystemExit) as error:
         if not student_location(error, st.folder):
             raise
-        fail(f"CNN({DROPOUT_PROB}, maxpool=False, batch_norm=True), the course's -no_maxpool, raises "
+        breaks(f"CNN({DROPOUT_PROB}, maxpool=False, batch_norm=True), the course's -no_maxpool, raises "
              f"{describe_error(error, st.folder)}")
     sides_with = conv_input_sides(build_cnn(st, batch_norm=True), st.device)
     shown = ", ".join(f"{h}x{w}" for h, w in sides_without)
     if sides_without == sides_with:
-        fail(f"maxpool=False changes nothing: the convolutions still receive {shown}; the course's -no_maxpool "
+        breaks(f"maxpool=False changes nothing: the convolutions still receive {shown}; the course's -no_maxpool "
              f"builds CNN(dropout, maxpool=False, ...), which must leave the max-pooling out (nn.Identity)")
     if any(side != (INTEL_SIDE, INTEL_SIDE) for side in sides_without):
-        fail(f"maxpool=False still shrinks the images: the convolutions receive {shown}, expected 48x48 each")
+        breaks(f"maxpool=False still shrinks the images: the convolutions receive {shown}, expected 48x48 each")
     with torch.no_grad():
         expect_tensor(without(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=st.device)), (2, 6),
                       "CNN(maxpool=False) outputs")
@@ -385,7 +385,7 @@ def check_dropout_placement(st):
     for label, calls, n_convs in traced_networks(st):
         problems = placement_problems(calls, n_convs)
         if problems:
-            fail(f"{label}, training mode: {'; '.join(problems)}")
+            breaks(f"{label}, training mode: {'; '.join(problems)}")
     return (f"in training mode, nn.Dropout(p={DROPOUT_PROB}) acts once in every conv block and once after the "
             f"MLP's first affine layer, nowhere else")
 
@@ -399,14 +399,14 @@ def check_block_order(st):
             judged += 1
             h, w = call.conv_shape[-2:]
             if tuple(call.shape[-2:]) == (h, w):
-                fail(f"{label}: in conv block {call.stage[1]}, dropout acts on {call.shape[1]}x{h}x{w} activations, "
+                breaks(f"{label}: in conv block {call.stage[1]}, dropout acts on {call.shape[1]}x{h}x{w} activations, "
                      f"the convolution's size, so before the max-pool; the statement's block is conv -> ReLU -> "
                      f"max-pool -> dropout (on the pooled {h // 2}x{w // 2})")
             if tuple(call.shape[-2:]) != (h // 2, w // 2):
-                fail(f"{label}: in conv block {call.stage[1]}, dropout acts on {tuple(call.shape[1:])} activations; "
+                breaks(f"{label}: in conv block {call.stage[1]}, dropout acts on {tuple(call.shape[1:])} activations; "
                      f"expected the max-pooled ones ({call.conv_shape[1]}, {h // 2}, {w // 2})")
     if not judged:
-        raise CheckSkipped("not checked: no dropout acts in the conv blocks (see q2.dropout.placement)")
+        needs("not checked: no dropout acts in the conv blocks (see q2.dropout.placement)")
     return "in every conv block dropout acts on the max-pooled activations (conv -> ReLU -> max-pool -> dropout)"
 
 
@@ -448,7 +448,7 @@ def read_npz_slice(path, n):
         with np.load(path) as archive:
             return archive["val_images"][:n], np.asarray(archive["val_labels"][:n])
     except Exception as error:
-        raise CheckSkipped(f"{path}: cannot read val_images/val_labels ({type(error).__name__}: {error})") from None
+        cannot_judge(f"{path}: cannot read val_images/val_labels ({type(error).__name__}: {error})")
 
 
 def students_images(st, npz_path):
@@ -465,7 +465,7 @@ def students_images(st, npz_path):
 
 def check_layout(st):
     if st.npz is None:
-        raise CheckSkipped("pass --npz FILE (the Intel .npz you trained on) to check how your code reads the images")
+        cannot_judge("pass --npz FILE (the Intel .npz you trained on) to check how your code reads the images")
     images, labels = read_npz_slice(st.npz, LAYOUT_IMAGES)
     layout, true_images, scores = stored_layout(images)
     stored = (f"stored {'flat' if images.ndim == 2 else tuple(images.shape[1:])} in {layout} order "
@@ -481,7 +481,7 @@ def check_layout(st):
     model = build_cnn(st, batch_norm="batch_norm" in cnn_builder(st).switches)
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if conv is None:
-        fail("the network has no nn.Conv2d")
+        breaks("the network has no nn.Conv2d")
     seen = []
     handle = conv.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].detach().cpu()))
     try:
@@ -491,13 +491,13 @@ def check_layout(st):
         handle.remove()
     first = seen[0]
     if first.shape[1:] != (3, INTEL_SIDE, INTEL_SIDE):
-        fail(f"{stored}; the first conv receives {tuple(first.shape)}, expected (B, 3, 48, 48)")
+        breaks(f"{stored}; the first conv receives {tuple(first.shape)}, expected (B, 3, 48, 48)")
     if correlation(first, true_images) > 0.9 or (layout == "CHW" and smoothness(first) < 0.8):
         return f"{stored}; {loader} and your CNN hand the first conv the images in their true layout"
     fix = ("transpose, do not reshape: images.reshape(-1, 48, 48, 3).transpose(0, 3, 1, 2) "
            "(or .permute(0, 3, 1, 2) on a tensor) before the network")
     if layout == "HWC" and correlation(first, scrambled) > 0.9:
-        fail(f"{stored}; {loader} and your CNN reshape each image to (3, 48, 48) as stored, so the first conv sees "
+        breaks(f"{stored}; {loader} and your CNN reshape each image to (3, 48, 48) as stored, so the first conv sees "
              f"colour and position mixed up (score {smoothness(first):.2f}); fix: {fix}")
-    fail(f"{stored}; the first conv receives images that match neither layout (score {smoothness(first):.2f}, true "
+    breaks(f"{stored}; the first conv receives images that match neither layout (score {smoothness(first):.2f}, true "
          f"layout {scores[layout]:.2f}); check your loading and reshaping")

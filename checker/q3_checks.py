@@ -13,10 +13,10 @@ from torch import nn
 from utils import SOS_IDX
 
 from . import attention
-from .student import describe_error, judged_call
+from .student import describe_error
 from .tensors import (HIDDEN, SRC_LENGTHS, TGT_LENGTHS, TGT_VOCAB, TOLERANCE, build_seq2seq, describe_value,
                       expect_pair, expect_tensor, max_difference, padded_batch, seeded, tiny_inputs)
-from .verdicts import CheckSkipped, fail
+from .verdicts import breaks, needs
 
 NUCLEUS_SUPPORT_DRAWS = 2000
 NUCLEUS_FREQUENCY_DRAWS = 20_000
@@ -30,10 +30,10 @@ def check_reshape_state(st):
     for name, part, result in (("h", h, out[0]), ("c", c, out[1])):
         expect_tensor(result, (1, 3, HIDDEN), f"reshape_state: {name} of (2, B, H/2) = {tuple(part.shape)} ->")
         if max_difference(result, torch.cat([part[1], part[0]], -1).unsqueeze(0)) < TOLERANCE:
-            fail(f"{name}: the halves are swapped, found [backward; forward]; expected [forward; backward] "
+            breaks(f"{name}: the halves are swapped, found [backward; forward]; expected [forward; backward] "
                  f"(index 0 of the LSTM's final states is the forward direction)")
         if max_difference(result, torch.cat([part[0], part[1]], -1).unsqueeze(0)) > TOLERANCE:
-            fail(f"{name}: expected torch.cat([{name}[0], {name}[1]], dim=-1).unsqueeze(0), found other values")
+            breaks(f"{name}: expected torch.cat([{name}[0], {name}[1]], dim=-1).unsqueeze(0), found other values")
     return "(2, B, H/2) -> (1, B, H), forward direction first"
 
 
@@ -46,7 +46,7 @@ def check_encoder_shapes(st):
     expect_tensor(enc_output, (B, S, HIDDEN), "enc_output (B, S, H)")
     h, c = expect_pair(state, "encoder final state (h, c)")
     if isinstance(h, torch.Tensor) and tuple(h.shape) == (1, B, HIDDEN):
-        fail(f"final states have shape (1, B, H) = {tuple(h.shape)}, already joined; expected the LSTM's "
+        breaks(f"final states have shape (1, B, H) = {tuple(h.shape)}, already joined; expected the LSTM's "
              f"(2, B, H/2): the course's decoder joins them itself with reshape_state")
     expect_tensor(h, (2, B, HIDDEN // 2), "final h (2, B, H/2)")
     expect_tensor(c, (2, B, HIDDEN // 2), "final c (2, B, H/2)")
@@ -56,7 +56,7 @@ def check_encoder_shapes(st):
 def full_target_columns(outputs, T, what):
     """How many columns the decoder's outputs for a full target (B, T) have: T-1 or T, else a failure."""
     if not (isinstance(outputs, torch.Tensor) and outputs.dim() == 3 and outputs.shape[1] in (T - 1, T)):
-        fail(f"{what}: expected (B, T-1, H) for a full target (B, T), found {describe_value(outputs)}")
+        breaks(f"{what}: expected (B, T-1, H) for a full target (B, T), found {describe_value(outputs)}")
     return outputs.shape[1]
 
 
@@ -75,7 +75,7 @@ def check_decoder_shapes(st):
         expect_tensor(step, (B, 1, HIDDEN), "decoder outputs for one column (B, 1, H)")
         logits, _ = expect_pair(model(src, src_lengths, tgt), "Seq2Seq(src, lengths, tgt)")
     if isinstance(logits, torch.Tensor) and tuple(logits.shape) == (B, T, V):
-        fail(f"Seq2Seq(src, lengths, tgt (B, T)) gives logits (B, T, V) = {(B, T, V)}: the course's train scores "
+        breaks(f"Seq2Seq(src, lengths, tgt (B, T)) gives logits (B, T, V) = {(B, T, V)}: the course's train scores "
              f"them against tgt[:, 1:], cross_entropy(logits.reshape(-1, V), tgt[:, 1:].reshape(-1)), which raises "
              f"for {B * T} logits and {B * (T - 1)} targets; read tgt[:, :-1] in the decoder or in Seq2Seq.forward "
              f"(a train of your own that passes tgt[:, :-1] does not help: the course's passes all of tgt)")
@@ -96,7 +96,7 @@ def check_encoder_padding(st):
             outputs = max_difference(enc_output[row, :length], alone_output[0, :length])
             states = max(max_difference(part[:, row], alone[:, 0]) for part, alone in zip(state, alone_state))
             if max(outputs, states) > TOLERANCE:
-                fail(f"a word of length {length} alone and inside a batch padded to {src.shape[1]} differs "
+                breaks(f"a word of length {length} alone and inside a batch padded to {src.shape[1]} differs "
                      f"(outputs by {outputs:.2g}, final states by {states:.2g}): the LSTM reads the padding; "
                      f"pack the batch (pack_padded_sequence with the lengths, enforce_sorted=False)")
     return "a word's outputs and final states are the same alone and inside a padded batch"
@@ -141,7 +141,7 @@ def check_teacher_forcing(st):
             full, _ = model.decoder(tgt, state, enc_output, src_lengths)
             T = tgt.shape[1]
             if not (isinstance(full, torch.Tensor) and full.dim() == 3 and full.shape[1] in (T - 1, T)):
-                raise CheckSkipped(f"{label}: the decoder's outputs are {describe_value(full)} (see q3.decoder.shapes)")
+                needs(f"{label}: the decoder's outputs are {describe_value(full)} (see q3.decoder.shapes)")
             steps = []
             for t in range(full.shape[1]):  # the columns that the decoder reads of a full target
                 output, state = model.decoder(tgt[:, t:t + 1], state, enc_output, src_lengths)
@@ -149,7 +149,7 @@ def check_teacher_forcing(st):
         expect_tensor(steps[0], (tgt.shape[0], 1, HIDDEN), f"{label}: decoder outputs for one column")
         difference = max_difference(full, torch.cat(steps, dim=1))
         if difference > TOLERANCE:
-            fail(f"{label}: a full target's outputs differ from stepping one token at a time (by {difference:.2g}); "
+            breaks(f"{label}: a full target's outputs differ from stepping one token at a time (by {difference:.2g}); "
                  f"each step must read the previous target token and the previous step's state")
     return "decoding a full target equals stepping one token at a time" + note
 
@@ -162,21 +162,21 @@ def check_batch_invariance(st):
         with torch.no_grad():
             logits, _ = model(src, src_lengths, tgt)
             if not (isinstance(logits, torch.Tensor) and logits.dim() == 3):
-                raise CheckSkipped(f"{label}: Seq2Seq gives {describe_value(logits)} (see q3.decoder.shapes)")
+                needs(f"{label}: Seq2Seq gives {describe_value(logits)} (see q3.decoder.shapes)")
             dropped = tgt.shape[1] - logits.shape[1]  # the target columns the model does not predict from
             for row, (s, t) in enumerate(zip(SRC_LENGTHS, TGT_LENGTHS)):
                 alone, _ = model(src[row:row + 1, :s], src_lengths[row:row + 1], tgt[row:row + 1, :t])
                 if not (isinstance(alone, torch.Tensor) and alone.dim() == 3 and alone.shape[1] == t - dropped):
-                    raise CheckSkipped(f"{label}: a word alone gives {describe_value(alone)}, not {t - dropped} "
+                    needs(f"{label}: a word alone gives {describe_value(alone)}, not {t - dropped} "
                                        f"logits (see q3.decoder.shapes)")
                 difference = max_difference(logits[row, :t - dropped], alone[0])
                 if difference > TOLERANCE:
                     explained = st.failed("q3.encoder.padding", *(["q3.attention.padding"] if use_attn else []))
                     if explained:
-                        raise CheckSkipped(f"{label}: a word's logits alone differ from inside a padded batch (by "
+                        needs(f"{label}: a word's logits alone differ from inside a padded batch (by "
                                            f"{difference:.2g}), which the fault reported in {', '.join(explained)} "
                                            f"explains (not counted twice)")
-                    fail(f"{label}: a word's logits alone differ from inside a padded batch (by {difference:.2g}): "
+                    breaks(f"{label}: a word's logits alone differ from inside a padded batch (by {difference:.2g}): "
                          f"the padding changes the model's output, though encoder and attention each ignore it")
     return "a word's logits are the same alone and inside a padded batch" + note
 
@@ -185,9 +185,9 @@ def check_tied(st):
     model = build_seq2seq(st.models, st.device, use_attn=False)
     generator, embedding = model.generator, model.decoder.embedding
     if not isinstance(generator, nn.Linear) or (generator.in_features, generator.out_features) != (HIDDEN, TGT_VOCAB):
-        fail(f"generator: expected nn.Linear(H, V) = ({HIDDEN}, {TGT_VOCAB}), found {generator}")
+        breaks(f"generator: expected nn.Linear(H, V) = ({HIDDEN}, {TGT_VOCAB}), found {generator}")
     if generator.weight is not embedding.weight:
-        fail("generator.weight is not the decoder embedding's weight; tie them: "
+        breaks("generator.weight is not the decoder embedding's weight; tie them: "
              "self.generator.weight = self.decoder.embedding.weight")
     return "generator.weight is the decoder embedding's weight"
 
@@ -290,7 +290,7 @@ def check_dropout_placement(st):
         if stray:
             problems.append(f"also on {len(stray)} other tensor(s), the first of shape {stray[0]}")
         if problems:
-            fail(f"{label}, training mode: dropout acts {'; '.join(problems)}; expected on the embeddings and the "
+            breaks(f"{label}, training mode: dropout acts {'; '.join(problems)}; expected on the embeddings and the "
                  f"final outputs of encoder and decoder only (statement Q3.1a)")
     where = "; with attention, on the LSTM outputs just before it" if before_attention else ""
     return ("in training mode dropout acts on the embeddings and final outputs of encoder and decoder only"
@@ -303,10 +303,10 @@ def check_dropout_placement(st):
 def check_greedy_next_token(st):
     seeded()
     logits = torch.randn(TGT_VOCAB, device=st.device)
-    token = judged_call(st, "greedy_next_token(logits (V,))", st.script.greedy_next_token, logits)
+    token = st.script.greedy_next_token(logits)
     expect_tensor(token, (1,), "greedy_next_token(logits (V,))")
     if int(token) != int(logits.argmax()):
-        fail(f"greedy_next_token returned {int(token)}, expected the argmax {int(logits.argmax())}")
+        breaks(f"greedy_next_token returned {int(token)}, expected the argmax {int(logits.argmax())}")
     return "the argmax, shape (1,)"
 
 
@@ -315,12 +315,12 @@ def draw_nucleus(st, logits, p, n):
     counts = torch.zeros(logits.shape[-1], dtype=torch.long)
     what = f"nucleus_sampling(logits (V,), p={p:g})"
     for _ in range(n):
-        token = judged_call(st, what, st.script.nucleus_sampling, logits, p=p)
+        token = st.script.nucleus_sampling(logits, p=p)
         if not isinstance(token, torch.Tensor) or token.numel() != 1:
-            fail(f"{what} must return one index, shape (1,); found {describe_value(token)}")
+            breaks(f"{what} must return one index, shape (1,); found {describe_value(token)}")
         index = int(token)
         if not 0 <= index < len(counts):
-            fail(f"{what} returned {index}, not a token of the {len(counts)}")
+            breaks(f"{what} returned {index}, not a token of the {len(counts)}")
         counts[index] += 1
     return counts
 
@@ -341,19 +341,19 @@ def check_nucleus_support(st):
     counts = draw_nucleus(st, logits, 0.75, NUCLEUS_SUPPORT_DRAWS)
     outside = sorted(set(counts.nonzero().view(-1).tolist()) - nucleus)
     if outside:
-        fail(f"p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: sampled tokens outside the top-p set "
+        breaks(f"p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: sampled tokens outside the top-p set "
              f"({int(counts[outside].sum())} of {NUCLEUS_SUPPORT_DRAWS} draws); keep only the most probable "
              f"tokens until their mass reaches p")
     if counts[crossing] == 0:
-        fail("p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: the token whose mass crosses p (0.15) is "
+        breaks("p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: the token whose mass crosses p (0.15) is "
              f"never sampled in {NUCLEUS_SUPPORT_DRAWS} draws; V^(p) is the smallest set whose mass is >= p, "
              "so it includes the token that crosses p")
     tiny = draw_nucleus(st, logits, 1e-6, 50)
     if tiny[int(order[0])] != 50:
-        fail("p = 1e-6: expected the most probable token every time (the top-p set is the argmax alone)")
+        breaks("p = 1e-6: expected the most probable token every time (the top-p set is the argmax alone)")
     full = draw_nucleus(st, logits, 1.0, NUCLEUS_SUPPORT_DRAWS)
     if (full == 0).any():
-        fail(f"p = 1: token(s) {full.eq(0).nonzero().view(-1).tolist()} never sampled in "
+        breaks(f"p = 1: token(s) {full.eq(0).nonzero().view(-1).tolist()} never sampled in "
              f"{NUCLEUS_SUPPORT_DRAWS} draws; with p = 1 every token can be drawn")
     return "stays in the top-p set, includes the token crossing p; tiny p = argmax; p = 1 samples everything"
 
@@ -382,13 +382,13 @@ def check_nucleus_frequencies(st):
     counts = draw_nucleus(st, logits.to(st.device), 0.8, NUCLEUS_FREQUENCY_DRAWS)
     outside = int(counts.sum() - counts[kept].sum())
     if outside:
-        fail(f"p = 0.8: {outside} of {NUCLEUS_FREQUENCY_DRAWS} draws fall outside the top-p set")
+        breaks(f"p = 0.8: {outside} of {NUCLEUS_FREQUENCY_DRAWS} draws fall outside the top-p set")
     statistic = float(((counts[kept] - expected) ** 2 / expected).sum())
     p_value = chi_square_p_value(statistic, len(kept) - 1)
     observed = ", ".join(f"{c / NUCLEUS_FREQUENCY_DRAWS:.3f}" for c in counts[kept].tolist())
     target = ", ".join(f"{e / NUCLEUS_FREQUENCY_DRAWS:.3f}" for e in expected.tolist())
     if p_value < CHI_SQUARE_ALPHA:
-        fail(f"p = 0.8: frequencies {observed}, expected {target} (the kept probabilities renormalised); "
+        breaks(f"p = 0.8: frequencies {observed}, expected {target} (the kept probabilities renormalised); "
              f"chi-square {statistic:.1f}, p-value {p_value:.1g}")
     return (f"{NUCLEUS_FREQUENCY_DRAWS:,} draws match the renormalised top-p distribution at p = 0.8 "
             f"(chi-square {statistic:.1f}, p-value {p_value:.2f})")

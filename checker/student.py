@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 
 from .layout import ROOT, SKIPPED_DIRS, DataChoice
-from .verdicts import fail
 
 CHECKER_DIR = Path(__file__).resolve().parent
 ENTRY_POINT = ROOT / "check_homework.py"
@@ -62,20 +61,27 @@ def is_student_file(filename, folder):
     return not SKIPPED_DIRS & set(path.relative_to(folder).parts)
 
 
-def student_location(error, folder):
-    """'file.py:line' where the student's code raised `error`, or '' when the checker raised it.
+def student_frame(error, folder):
+    """(file.py, line, function) where the student's code raised `error`, or None when the checker raised it.
 
     The innermost frame that is either the student's or the checker's decides: library
     frames (torch, numpy) in between only carry out what one of the two asked for.
     """
     if isinstance(error, SyntaxError) and error.filename and is_student_file(error.filename, folder):
-        return f"{Path(error.filename).resolve().relative_to(folder)}:{error.lineno}"
-    for frame in reversed(traceback.extract_tb(error.__traceback__)):
-        if is_student_file(frame.filename, folder):
-            return f"{Path(frame.filename).resolve().relative_to(folder)}:{frame.lineno}"
-        if Path(frame.filename).is_file() and is_checker_file(Path(frame.filename).resolve()):
-            return ""
-    return ""
+        return Path(error.filename).resolve().relative_to(folder), error.lineno, ""
+    for frame, line in reversed(list(traceback.walk_tb(error.__traceback__))):
+        path = Path(frame.f_code.co_filename)
+        if is_student_file(path, folder):
+            return path.resolve().relative_to(folder), line, frame.f_code.co_qualname
+        if path.is_file() and is_checker_file(path.resolve()):
+            return None
+    return None
+
+
+def student_location(error, folder):
+    """'file.py:line' where the student's code raised `error`, or '' when the checker raised it."""
+    frame = student_frame(error, folder)
+    return f"{frame[0]}:{frame[1]}" if frame else ""
 
 
 def checker_location(error):
@@ -100,20 +106,12 @@ def error_text(error):
 
 
 def describe_error(error, folder):
-    """One line: what was raised, and where in the student's files."""
-    where = student_location(error, folder)
-    return f"{error_text(error)} (at {where})" if where else error_text(error)
-
-
-def judged_call(st, what, function, *args, **kwargs):
-    """function(*args, **kwargs); an exception of the student's code fails the check, naming `what`
-    (an exception of the checker's propagates, and its check is skipped)."""
-    try:
-        return function(*args, **kwargs)
-    except (Exception, SystemExit) as error:
-        if student_location(error, st.folder):
-            fail(f"{what} raises {describe_error(error, st.folder)}")
-        raise
+    """One line: what was raised, and where in the student's files (file:line, in which function)."""
+    frame = student_frame(error, folder)
+    if frame is None:
+        return error_text(error)
+    path, line, function = frame
+    return f"{error_text(error)} (at {path}:{line}{', in ' + function if function else ''})"
 
 
 @contextlib.contextmanager

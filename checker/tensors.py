@@ -6,7 +6,7 @@ import torch
 
 from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX
 
-from .verdicts import fail
+from .verdicts import breaks
 
 # Large enough that a wrong formula cannot pass by accident, small enough to be instant.
 SRC_VOCAB, TGT_VOCAB, HIDDEN, DROPOUT = 11, 9, 16, 0.3
@@ -68,14 +68,14 @@ def has_shape(value, shape):
 
 def expect_tensor(value, shape, what):
     if not isinstance(value, torch.Tensor):
-        fail(f"{what}: expected a tensor of shape {tuple(shape)}, found {describe_value(value)}")
+        breaks(f"{what}: expected a tensor of shape {tuple(shape)}, found {describe_value(value)}")
     if tuple(value.shape) != tuple(shape):
-        fail(f"{what}: expected shape {tuple(shape)}, found {tuple(value.shape)}")
+        breaks(f"{what}: expected shape {tuple(shape)}, found {tuple(value.shape)}")
 
 
 def expect_pair(value, what):
     if not (isinstance(value, (tuple, list)) and len(value) == 2):
-        fail(f"{what}: expected a pair, found {describe_value(value)}")
+        breaks(f"{what}: expected a pair, found {describe_value(value)}")
     return value
 
 

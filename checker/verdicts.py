@@ -1,23 +1,47 @@
-"""What a check says about a folder: PASS, FAIL, WARN or SKIP, with one line of explanation."""
+"""The verdict policy (the package docstring states it), decided here and only here: a check
+reports one finding of a kind, and the kind alone decides the status.
+
+A check returns a one-line message (PASS) or calls one of `breaks`, `departs`,
+`cannot_judge`, `needs`; an exception of the student's code is `RAISES` (see folder.judge).
+"""
 from dataclasses import dataclass
 
 STATUSES = ("pass", "fail", "warn", "skip")
 
-
-class CheckFailed(Exception):
-    """The student's code does something other than the statement or the course's driver expects."""
-
-
-class CheckWarned(Exception):
-    """The student's code works with the course's driver but departs from the skeleton or the statement."""
-
-
-class CheckSkipped(Exception):
-    """The check cannot judge this folder (a file, the data or a prerequisite is missing); says why."""
+BREAKS = "breaks a requirement the statement states"
+RAISES = "the student's code raises on the inputs the course's driver gives it"
+DEPARTS = "works as submitted, departs from the skeleton, the course's driver or the statement"
+CANNOT_JUDGE = "the checker cannot judge"
+NEEDS = "depends on a part that is unimplemented or already fails"
+STATUS = {BREAKS: "fail", RAISES: "fail", DEPARTS: "warn", CANNOT_JUDGE: "skip", NEEDS: "skip"}
 
 
-def fail(message):
-    raise CheckFailed(message)
+class Finding(Exception):
+    """What a check found, of one of the kinds above; its message is the check's line."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def status(self):
+        return STATUS[self.kind]
+
+
+def breaks(message):
+    raise Finding(BREAKS, message)
+
+
+def departs(message):
+    raise Finding(DEPARTS, message)
+
+
+def cannot_judge(message):
+    raise Finding(CANNOT_JUDGE, message)
+
+
+def needs(message):
+    raise Finding(NEEDS, message)
 
 
 @dataclass

@@ -92,10 +92,11 @@ def test_a_crash_of_the_checker_is_a_skip_and_a_crash_of_the_student_is_a_fail(t
     spec = importlib.util.spec_from_file_location("student_models", folder / "hw2-q3" / "models.py")
     st.models = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(st.models)
-    status, message = judge(Check("theirs", "Q3", "models", q3_checks.check_reshape_state), st)
-    assert status == "fail" and message.startswith("raises KeyError: 'missing' (at models.py:")
-    status, message = judge(Check("ours", "Q3", "models", lambda st: torch.zeros(2) + torch.zeros(3)), st)
-    assert status == "skip" and "the checker could not handle" in message and "tests/" not in message
+    finding = judge(Check("theirs", "Q3", "models", q3_checks.check_reshape_state), st, {})
+    assert finding.status == "fail" and str(finding).startswith("raises KeyError: 'missing' (at models.py:")
+    assert "in reshape_state)" in str(finding)
+    finding = judge(Check("ours", "Q3", "models", lambda st: torch.zeros(2) + torch.zeros(3)), st, {})
+    assert finding.status == "skip" and "the checker could not handle" in str(finding) and "tests/" not in str(finding)
 
 
 def test_a_broken_import_skips_the_checks_that_need_it(tmp_path, fewer_draws):
