@@ -4,13 +4,11 @@ The skeleton's decoder loop calls attention one step at a time, with a query (B,
 its docstring allows (B, T, H). Attention that only works for one step is judged at one
 step (and the (B, T, H) query is one WARN), so that its real faults are still found.
 
-The formula is checked without reading the student's layers where it can be: with every
-encoder output h_i of a word equal to one vector h, the context c_t is h whatever the
-weights, so the output must be tanh(W [h; s] + b) for one matrix W, which a least-squares
-fit finds (a LayerNorm after the tanh, or a missing tanh, cannot be fitted). With W known,
-the context of any input is recovered from the output, must be a weighted average of the
-h_i, and its weights are matched to softmax(v^T tanh(W_s s + W_h h_i)) for every way the
-student's parameters can play W_s, W_h and v.
+The formula is found by shape, then confirmed by behaviour: the student's learnable weights of
+the statement's shapes (H x H for W_s and W_h, H for v, H x 2H for W_out, or two H x H side by
+side) are tried in every role, the statement's output computed from them in float64, and the
+closest reading must equal the student's output. When none does, the variants that students
+write instead (softmax over the wrong axis, no tanh) say what the code computes.
 """
 import itertools
 from dataclasses import dataclass
@@ -23,16 +21,10 @@ from .tensors import (HIDDEN, TOLERANCE, build_seq2seq, describe_value, expect_p
                       max_difference, padded_batch, seeded, targets, tiny_inputs)
 from .verdicts import breaks, cannot_judge, departs, needs
 
+FORMULA_TOLERANCE = 1e-4  # float32 against float64 with the same weights, even N(0, 1) ones
 QUERY_STEPS = 4  # a query of several steps, (B, T, H), as the skeleton's docstring allows
 SKELETON_DOCSTRING = ("the skeleton's docstring of BahdanauAttention.forward: query (batch_size, max_tgt_len, "
                       "hidden_size)")
-FIT_ROWS = 64  # words for the least-squares fit of W (2H + 1 unknowns per output feature)
-FIT_TOLERANCE = 1e-4  # in atanh space; float32 rounding stays below 1e-6 while |output| < SATURATED
-SATURATED = 0.95  # beyond it atanh magnifies float32 rounding past FIT_TOLERANCE
-INPUT_SCALES = (0.5, 0.1, 0.02)  # the largest that leaves the output unsaturated: large weights need small inputs
-WEIGHT_TOLERANCE = 1e-3  # on weights recovered through W's inverse
-BIAS_TOLERANCE = 1e-3  # on the fitted W_out and its bias, against the student's layer and zero
-NEGLIGIBLE = 1e-3  # a part of W this small means the output does not read that input
 
 
 @dataclass
@@ -207,243 +199,185 @@ def check_attention_padding(st):
 
 
 @dataclass
-class OutputMap:
-    """y = tanh(c A + s B + b), fitted: the statement's tanh(W_out [c; s]) with W_out = [A^T B^T] (and a bias)."""
+class Affine:
+    """One learnable weight of the student's (and its bias), read as x -> x W^T + b."""
 
-    context_part: torch.Tensor  # A (H, H), float64
-    query_part: torch.Tensor  # B (H, H)
-    bias: torch.Tensor  # b (H,)
+    name: str
+    weight: torch.Tensor  # (out features, in features)
+    bias: torch.Tensor = None
 
-    def __call__(self, context, query):
-        return torch.tanh(context.double() @ self.context_part + query.double() @ self.query_part + self.bias)
-
-    def context(self, output, query):
-        """The context c that gives `output` for `query`, through A's inverse."""
-        z = torch.atanh(output.double()) - query.double() @ self.query_part - self.bias
-        return torch.linalg.solve(self.context_part.T, z.reshape(-1, z.shape[-1]).T).T.reshape(z.shape)
+    def __call__(self, x):
+        y = x.double() @ self.weight.detach().double().T
+        return y if self.bias is None else y + self.bias.detach().double()
 
 
-def fit_output_map(output, context, query):
-    """(OutputMap, '') if output (..., H) = tanh([context; query] W + b) for one W, else (None, why not)."""
-    y = output.double().reshape(-1, output.shape[-1])
-    x = torch.cat([context, query], dim=-1).double().reshape(-1, 2 * output.shape[-1])
-    x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype, device=x.device)], dim=1)
-    if not torch.isfinite(y).all():
-        return None, "holds NaN or infinite values"
-    if y.abs().max() > 1:
-        return None, (f"takes values outside [-1, 1] (up to {float(y.abs().max()):.2f}), so it is not a tanh: "
-                      f"is there a layer after tanh(W_out [c_t; s])?")
-    if y.abs().max() >= SATURATED:
-        cannot_judge(f"not checked: the output saturates (|value| up to {float(y.abs().max()):.6f}) even for "
-                           f"small inputs, so its formula cannot be told from float32 rounding")
-    solution = torch.linalg.lstsq(x, torch.atanh(y)).solution
-    if (x @ solution - torch.atanh(y)).abs().max() > FIT_TOLERANCE:
-        linear = torch.linalg.lstsq(x, y).solution
-        if (x @ linear - y).abs().max() < FIT_TOLERANCE:
-            return None, "is W_out [c_t; s] without the tanh"
-        return None, ("is not tanh(W [c_t; s]) for any matrix W: is there a layer after the tanh, or does it read "
-                      "something other than c_t and s?")
-    H = output.shape[-1]
-    return OutputMap(solution[:H], solution[H:2 * H], solution[2 * H]), ""
-
-
-def map_problem(output_map):
-    """What the fitted output map leaves out of [c_t; s] ('' when it reads both)."""
-    if output_map.query_part.abs().max() < NEGLIGIBLE:
-        return "does not read the query s: W_out [c_t; s] concatenates the context and the query"
-    if output_map.context_part.abs().max() < NEGLIGIBLE:
-        return "does not read the context c_t"
-    return ""
-
-
-def weights_problem(context, encoder_outputs):
-    """'' if every context (B, T, H) is sum_i alpha_i h_i with alpha a distribution over the h_i (B, S, H)."""
-    A = encoder_outputs.double().transpose(1, 2)  # (B, H, S)
-    rhs = context.double().transpose(1, 2)  # (B, H, T)
-    alpha = torch.linalg.lstsq(A, rhs).solution  # (B, S, T)
-    if (A @ alpha - rhs).abs().max() > WEIGHT_TOLERANCE:
-        return "c_t is not a weighted sum of the encoder outputs h_i"
-    sums = alpha.sum(dim=1)
-    if (sums - 1).abs().max() > WEIGHT_TOLERANCE:
-        return (f"c_t = sum_i alpha_i h_i with weights that sum to {float(sums.min()):.3g}..{float(sums.max()):.3g}, "
-                f"not 1: alpha = softmax(e) over the source positions (the last axis of e (B, T, S))")
-    if alpha.min() < -WEIGHT_TOLERANCE:
-        return f"c_t = sum_i alpha_i h_i with negative weights (down to {float(alpha.min()):.3g}): alpha = softmax(e)"
-    return ""
-
-
-def linear_map(layer):
-    return lambda x: layer(x.to(layer.weight.dtype)).double()
-
-
-def matrix_map(matrix, transpose=False, bias=None):
-    matrix = (matrix.T if transpose else matrix).detach().double()
-    offset = 0 if bias is None else bias.detach().double()
-    return lambda x: x.double() @ matrix + offset
-
-
-def raw_parameters(module):
-    """(name, parameter) of `module` that belong to no nn.Linear inside it."""
+def learnable_maps(module, owner):
+    """Every learnable weight of `module` as the Affines it can be read as. A layer of torch's
+    own (LSTM, embedding) is not a candidate: only nn.Linear and the module's raw parameters."""
+    maps = [Affine(f"{owner}.{name}", layer.weight, layer.bias) for name, layer in module.named_modules()
+            if isinstance(layer, nn.Linear) and layer.weight.requires_grad]
     owners = dict(module.named_modules())
     for name, parameter in module.named_parameters():
-        owner = owners.get(name.rpartition(".")[0])
-        if not isinstance(owner, nn.Linear):
-            yield name, parameter
+        holder = owners.get(name.rpartition(".")[0])
+        if not parameter.requires_grad or type(holder).__module__.startswith("torch.nn"):
+            continue
+        if parameter.dim() == 2:
+            maps += [Affine(f"{owner}.{name}", parameter.T), Affine(f"{owner}.{name}.T", parameter)]
+        elif parameter.dim() == 1:
+            maps.append(Affine(f"{owner}.{name}", parameter.unsqueeze(0)))
+    return maps
 
 
-def score_readings(attn):
-    """[(roles, W_s, W_h, v)]: every way the student's parameters can play the statement's W_s, W_h and v."""
-    H = HIDDEN
-    squares, vectors, joint = [], [], []
-    for name, layer in attn.named_modules():
-        if isinstance(layer, nn.Linear):
-            shape = (layer.in_features, layer.out_features)
-            if shape == (H, H):
-                squares.append((f"self.{name}", linear_map(layer)))
-            elif shape == (H, 1):
-                vectors.append((f"self.{name}", linear_map(layer)))
-            elif shape == (2 * H, H):  # W [s; h_i] reads like W_s s + W_h h_i
-                weight = layer.weight
-                joint.append(((f"self.{name}[:, :H]", matrix_map(weight[:, :H], True, layer.bias)),
-                              (f"self.{name}[:, H:]", matrix_map(weight[:, H:], True))))
-    for name, parameter in raw_parameters(attn):
-        if tuple(parameter.shape) == (H, H):
-            squares += [(f"self.{name}", matrix_map(parameter)), (f"self.{name}.T", matrix_map(parameter, True))]
-        elif parameter.numel() == H and parameter.dim() <= 2:
-            vectors.append((f"self.{name}", matrix_map(parameter.reshape(H, 1))))
-    pairs = list(itertools.permutations(squares, 2)) + joint + [(b, a) for a, b in joint]
-    return [((s_name, h_name, v_name), W_s, W_h, v)
-            for ((s_name, W_s), (h_name, W_h)), (v_name, v) in itertools.product(pairs, vectors)]
+def shaped(maps, out_features, in_features):
+    return [m for m in maps if tuple(m.weight.shape) == (out_features, in_features)]
 
 
-def best_reading(attn, query, encoder_outputs, predict, observed):
-    """The reading of the student's parameters whose softmax(v^T tanh(W_s s + W_h h_i)) weights, through
-    `predict(context)`, come closest to `observed` -> (difference, roles), or None without any reading."""
-    tries = []
-    h = encoder_outputs.double()
-    with torch.no_grad():
-        for roles, W_s, W_h, v in score_readings(attn):
-            e = v(torch.tanh(W_s(query).unsqueeze(2) + W_h(encoder_outputs).unsqueeze(1))).squeeze(-1)  # (B, T, S)
-            context = torch.bmm(torch.softmax(e.double(), dim=-1), h)
-            tries.append((max_difference(predict(context), observed), roles))
+def output_maps(maps, H=HIDDEN):
+    """The candidates for W_out (H x 2H): one weight of that shape, or two H x H weights side by side."""
+    joined = [Affine(f"[{a.name} {b.name}]", torch.cat([a.weight, b.weight], dim=1),
+                     None if a.bias is None and b.bias is None else
+                     sum(x.bias for x in (a, b) if x.bias is not None))
+              for a, b in itertools.permutations(shaped(maps, H, H), 2)]
+    return shaped(maps, H, 2 * H) + joined
+
+
+def score_maps(maps, H=HIDDEN):
+    """(W_s, W_h) candidates: two H x H weights, or the two halves of one H x 2H weight read on [s; h_i]."""
+    pairs = list(itertools.permutations(shaped(maps, H, H), 2))
+    for joint in shaped(maps, H, 2 * H):
+        first = Affine(f"{joint.name}[:, :H]", joint.weight[:, :H], joint.bias)
+        second = Affine(f"{joint.name}[:, H:]", joint.weight[:, H:])
+        pairs += [(first, second), (second, first)]
+    return pairs
+
+
+@dataclass
+class Reading:
+    """Which of the student's weights play W_s, W_h, v and W_out, and in which order [c; s] is read."""
+
+    W_s: Affine
+    W_h: Affine
+    v: Affine
+    W_out: Affine = None  # None: the attention returns c_t itself
+    context_first: bool = True
+
+    def names(self):
+        return {r: m.name for r, m in (("W_s", self.W_s), ("W_h", self.W_h), ("v", self.v), ("W_out", self.W_out))
+                if m is not None}
+
+    def biased(self):
+        return [m.name for m in (self.W_s, self.W_h, self.v, self.W_out) if m is not None and m.bias is not None]
+
+    def output(self, query, h, softmax_axis=-1, tanh=True):
+        """The statement's tanh(W_out [c_t; s]) from these weights (a variant: the softmax's axis, no tanh)."""
+        e = self.v(torch.tanh(self.W_s(query).unsqueeze(2) + self.W_h(h).unsqueeze(1))).squeeze(-1)  # (B, T, S)
+        context = torch.softmax(e, dim=softmax_axis) @ h.double()
+        if self.W_out is None:
+            return context
+        joined = torch.cat([context, query.double()] if self.context_first else [query.double(), context], dim=-1)
+        return torch.tanh(self.W_out(joined)) if tanh else self.W_out(joined)
+
+
+def readings(maps, with_output=True):
+    outputs = output_maps(maps) if with_output else [None]
+    found = []
+    for (W_s, W_h), v, W_out in itertools.product(score_maps(maps), shaped(maps, 1, HIDDEN), outputs):
+        found += [Reading(W_s, W_h, v, W_out, order) for order in ((True, False) if W_out else (True,))]
+    return found
+
+
+# (what the student's attention does instead, keyword arguments of Reading.output)
+VARIANTS = (("", {}),
+            ("softmax over the target steps, the wrong axis: alpha = softmax(e) over the source positions i, "
+             "the last axis of e (B, T, S)", {"softmax_axis": 1}),
+            ("no tanh around W_out [c_t; s]", {"tanh": False}))
+
+
+def closest(candidates, query, h, observed):
+    """(difference, Reading, variant description) of the reading and variant closest to `observed`."""
+    tries = [(max_difference(reading.output(query, h, **options), observed), reading, variant)
+             for reading in candidates for variant, options in VARIANTS]
     return min(tries, key=lambda item: item[0]) if tries else None
 
 
-def output_layer_name(modules, output_map):
-    """How the student's own 2H -> H layer matches the fitted map: ('self.W_out', order) or (None, None)."""
-    fitted = torch.cat([output_map.context_part.T, output_map.query_part.T], dim=1)  # (H, 2H), as [c; s]
-    swapped = torch.cat([output_map.query_part.T, output_map.context_part.T], dim=1)
-    for owner, module in modules:
-        for name, layer in module.named_modules():
-            if isinstance(layer, nn.Linear) and tuple(layer.weight.shape) == tuple(fitted.shape):
-                for reading, order in ((fitted, "[c; s]"), (swapped, "[s; c]")):
-                    if max_difference(layer.weight, reading) < BIAS_TOLERANCE:
-                        return f"{owner}.{name}", order
-    return None, None
+def found_parameters(module):
+    return ", ".join(f"{name} {tuple(p.shape)}" for name, p in module.named_parameters() if p.requires_grad) or "none"
 
 
-def formula_verdict(roles, output_map, where, owners):
-    """The formula's verdict once the output map and the weights are known to be right."""
-    layer, order = output_layer_name(owners, output_map)
-    W_out = f"W_out = {layer}" if layer else "W_out found by its behaviour (not one 2H -> H nn.Linear)"
-    concatenation = {"[s; c]": "; concatenated as [s; c] rather than [c; s], the same up to the order of W_out's "
-                               "columns",
-                     "[c; s]": ", concatenated as [c; s]"}.get(order, "")
-    message = (f"the statement's formula, with W_s = {roles[0]}, W_h = {roles[1]}, v = {roles[2]}, {W_out}"
-               f"{concatenation}{where}")
-    if output_map.bias.abs().max() > BIAS_TOLERANCE:
-        departs(f"{message}; but W_out has a bias, which the statement's tanh(W_out [c_t; s_(t-1)]) has none "
-                          f"(nn.Linear(2 * hidden_size, hidden_size, bias=False))")
-    return message
-
-
-def random_inputs(B, T, S, seed, device, scale=INPUT_SCALES[0]):
+def formula_inputs(st, steps, B=8, S=5, seed=7):
     generator = torch.Generator().manual_seed(seed)
-    query = scale * torch.randn(B, T, HIDDEN, generator=generator)
-    encoder_outputs = scale * torch.randn(B, S, HIDDEN, generator=generator)
-    return query.to(device), encoder_outputs.to(device), torch.full((B,), S, device=device)
+    query = 0.5 * torch.randn(B, steps, HIDDEN, generator=generator)
+    encoder_outputs = 0.5 * torch.randn(B, S, HIDDEN, generator=generator)
+    return query.to(st.device), encoder_outputs.to(st.device), torch.full((B,), S, device=st.device)
+
+
+def verdict(reading, where):
+    """The formula's PASS message, or its WARN when a weight carries a bias the statement has none of."""
+    names = reading.names()
+    order = "[c; s]" if reading.context_first else "[s; c], the same up to the order of W_out's columns"
+    message = (f"the statement's formula, with W_s = {names['W_s']}, W_h = {names['W_h']}, v = {names['v']}, "
+               f"W_out = {names['W_out']}, concatenated as {order}{where}")
+    if reading.biased():
+        biased = reading.biased()
+        departs(f"{message}; but {', '.join(biased)} {'has a bias' if len(biased) == 1 else 'have biases'}, which "
+                f"the statement's formulas have none of (nn.Linear(..., bias=False))")
+    return message
 
 
 def check_attention_formula(st):
     profile, attn = usable_attention(st)
-    steps = 1 if profile.one_step_only else QUERY_STEPS
-    B, S = FIT_ROWS, 5  # 64 distinct contexts h, so that W's context part and bias are told apart
     note = steps_note(profile)
-    for scale in INPUT_SCALES:
-        query, encoder_outputs, src_lengths = random_inputs(B, steps, S, seed=6, device=st.device, scale=scale)
-        same = encoder_outputs[:, :1].expand(B, S, HIDDEN).contiguous()  # c_t = h whatever the weights
-        with torch.no_grad():
-            out_same = attend(profile, attn, query, same, src_lengths)
-        expect_tensor(out_same, (B, steps, HIDDEN), "attention output")
-        if not SATURATED <= float(out_same.abs().max()) <= 1:  # float32 tanh saturates at exactly 1
-            break
-    if max_difference(out_same, same[:, :steps]) < TOLERANCE:
-        return formula_in_decoder(st, profile, attn, note)
-    output_map, problem = fit_output_map(out_same, same[:, :steps], query)
-    if output_map is None:
-        breaks(f"with every h_i of a word equal to one vector h (so that c_t = h for any weights that sum to 1), the "
-             f"output {problem}{note}")
-    problem = map_problem(output_map)
-    if problem:
-        breaks(f"the output is tanh of a linear map that {problem}{note}")
-    query, encoder_outputs, src_lengths = random_inputs(B, steps, S, seed=7, device=st.device, scale=scale)
+    query, h, src_lengths = formula_inputs(st, 1 if profile.one_step_only else QUERY_STEPS)
     with torch.no_grad():
-        out = attend(profile, attn, query, encoder_outputs, src_lengths)
-    problem = weights_problem(output_map.context(out, query), encoder_outputs)
-    if problem:
-        breaks(f"the output is tanh(W_out [x; s]), but for x: {problem}{note}")
-    reading = best_reading(attn, query, encoder_outputs, lambda context: output_map(context, query), out)
-    return judge_scores(reading, attn, output_map, note, [("self", attn)])
+        observed = attend(profile, attn, query, h, src_lengths)
+    expect_tensor(observed, query.shape, "attention output")
+    maps = learnable_maps(attn, "self")
+    scores = readings(maps, with_output=False)
+    if not scores:
+        breaks(f"no learnable W_s, W_h (H x H) and v (H) among your attention's parameters (found: "
+               f"{found_parameters(attn)}); the statement's e_ti = v^T tanh(W_s s + W_h h_i){note}")
+    context = closest(scores, query, h, observed)
+    if context[0] < FORMULA_TOLERANCE and not context[2]:
+        return formula_in_decoder(st, profile, context[1], note)
+    if not output_maps(maps):
+        breaks(f"no learnable W_out (H x 2H) among your attention's parameters (found: {found_parameters(attn)}); "
+               f"the statement's s~_t = tanh(W_out [c_t; s]) with W_out learnable{note}")
+    difference, reading, variant = closest(readings(maps), query, h, observed)
+    if difference < FORMULA_TOLERANCE and not variant:
+        return verdict(reading, note)
+    roles = ", ".join(f"{role} = {name}" for role, name in reading.names().items())
+    if difference < FORMULA_TOLERANCE:
+        breaks(f"{variant}: your attention computes exactly that, with {roles}{note}")
+    if observed.abs().max() > 1:
+        breaks(f"the output takes values outside [-1, 1] (up to {float(observed.abs().max()):.2f}), so it is not "
+               f"tanh(W_out [c_t; s]): is there a layer after the tanh?{note}")
+    breaks(f"the output is not the statement's tanh(W_out [c_t; s]) with c_t = sum_i softmax(e_t)_i h_i and "
+           f"e_ti = v^T tanh(W_s s + W_h h_i), for any reading of your parameters: closest {roles}, off by "
+           f"{difference:.2g}{note}")
 
 
-def judge_scores(reading, attn, output_map, note, owners):
-    """PASS, FAIL or WARN from how the student's parameters read as the scores' W_s, W_h and v."""
-    if reading is None:
-        found = ", ".join(f"{name or 'self'} {tuple(p.shape)}" for name, p in attn.named_parameters()) or "none"
-        departs(f"the output is tanh(W_out [c_t; s]) with c_t a weighted average of the h_i, but no "
-                          f"parameters read as W_s, W_h (H x H) and v (H) (found: {found}), so the scores "
-                          f"e = v^T tanh(W_s s + W_h h_i) are not checked{note}")
-    difference, roles = reading
-    if difference > FIT_TOLERANCE:
-        breaks(f"the weights are not softmax(e) with e = v^T tanh(W_s s + W_h h_i) for any reading of your "
-             f"parameters as W_s, W_h and v: closest W_s = {roles[0]}, W_h = {roles[1]}, v = {roles[2]}, off by "
-             f"{difference:.2g}{note}")
-    return formula_verdict(roles, output_map, note, owners)
-
-
-def formula_in_decoder(st, profile, attn, note):
+def formula_in_decoder(st, profile, reading, note):
     """Attention that returns the context c_t itself: the decoder must then compute tanh(W_out [c_t; s])."""
-    query, encoder_outputs, src_lengths = random_inputs(FIT_ROWS // 4, 4, 5, seed=7, device=st.device)
-    with torch.no_grad():
-        context = attend(profile, attn, query, encoder_outputs, src_lengths)
-    problem = weights_problem(context, encoder_outputs)
-    if problem:
-        breaks(f"your attention returns the context itself, but {problem}{note}")
-    reading = best_reading(attn, query, encoder_outputs, lambda c: c, context)
-    if reading is not None and reading[0] > FIT_TOLERANCE:
-        roles = reading[1]
-        breaks(f"the weights are not softmax(e) with e = v^T tanh(W_s s + W_h h_i) for any reading of your "
-             f"parameters as W_s, W_h and v: closest W_s = {roles[0]}, W_h = {roles[1]}, v = {roles[2]}, off by "
-             f"{reading[0]:.2g}{note}")
-    outputs, lstm_outputs, model, decoder_context = decoder_pass(st, profile)
-    if max_difference(outputs, decoder_context) < TOLERANCE:
+    outputs, lstm_outputs, model, context = decoder_pass(st, profile)
+    if max_difference(outputs, context) < FORMULA_TOLERANCE:
         breaks(f"your attention returns the context c_t = sum_i alpha_i h_i itself and your decoder outputs it as it "
-             f"is: no W_out, no tanh, no [c_t; s]; the statement's attention-enhanced state is "
-             f"tanh(W_out [c_t; s]){note}")
-    output_map, problem = fit_output_map(outputs, decoder_context, lstm_outputs)
-    if output_map is None:
-        breaks(f"your attention returns the context c_t itself, and your decoder's output {problem}; expected "
-             f"tanh(W_out [c_t; s]) in one of the two{note}")
-    problem = map_problem(output_map)
-    if problem:
-        breaks(f"your attention returns the context c_t, and your decoder outputs tanh of a linear map that "
-             f"{problem}{note}")
+               f"is: no W_out, no tanh, no [c_t; s]; the statement's attention-enhanced state is "
+               f"tanh(W_out [c_t; s]){note}")
     where = f"; W_out sits in your Decoder: attention returns c_t, the decoder computes tanh(W_out [c_t; s]){note}"
-    if reading is None:
-        departs(f"tanh(W_out [c_t; s]) with c_t a weighted average of the h_i, but no parameters read as "
-                          f"W_s, W_h and v, so the scores are not checked{where}")
-    return formula_verdict(reading[1], output_map, where, [("self", model.decoder.attn),
-                                                           ("the Decoder's self", model.decoder)])
+    candidates = [Reading(reading.W_s, reading.W_h, reading.v, W_out, order)
+                  for W_out in output_maps(learnable_maps(model.decoder, "the Decoder's self"))
+                  for order in (True, False)]
+    tries = [(max_difference(torch.tanh(c.W_out(torch.cat([context, lstm_outputs] if c.context_first
+                                                          else [lstm_outputs, context], dim=-1))), outputs), c)
+             for c in candidates]
+    if not tries:
+        breaks(f"your attention returns the context c_t itself, and your Decoder has no learnable W_out (H x 2H) "
+               f"(found: {found_parameters(model.decoder)}); expected tanh(W_out [c_t; s]) in one of the two{note}")
+    difference, best = min(tries, key=lambda item: item[0])
+    if difference > FORMULA_TOLERANCE:
+        breaks(f"your attention returns the context c_t itself, and your decoder's output is not tanh(W_out [c_t; s]) "
+               f"for W_out = {best.W_out.name} (off by {difference:.2g}){note}")
+    return verdict(best, where)
 
 
 def decoder_pass(st, profile):

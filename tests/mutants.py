@@ -308,7 +308,7 @@ MUTANTS = {
         q3={"models.py": [
             ("BahdanauAttention.__init__", ATTENTION_INIT + "    self.norm = nn.LayerNorm(hidden_size)\n"),
             ("BahdanauAttention.attend", variant(ATTEND, ("return s_tilde, alpha", "return self.norm(s_tilde), alpha")))]},
-        failing={"q3.attention.formula"}, expected={"q3.attention.formula": ("fail", "a layer after tanh")}),
+        failing={"q3.attention.formula"}, expected={"q3.attention.formula": ("fail", "a layer after the tanh")}),
     "a CNN with an extra layer": Mutant(
         q2={"models.py": [("CNN.__init__", variant(CNN_INIT, (MLP_SECOND_RELU,
                                                               MLP_SECOND_RELU + "        nn.Linear(512, 512),\n")))]},
