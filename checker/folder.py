@@ -67,6 +67,7 @@ Q2_CHECKS = [
     Check("q2.signature", "Q2.1", "q2", q2_checks.check_signature),
     Check("q2.params.plain", "Q2.3", "q2", partial(q2_checks.check_params, batch_norm=False)),
     Check("q2.params.bn", "Q2.3", "q2", partial(q2_checks.check_params, batch_norm=True)),
+    Check("q2.count_function", "Q2.3", "q2", q2_checks.check_count_function),
     Check("q2.output", "Q2.1", "q2", q2_checks.check_output),
     Check("q2.batchnorm_switch", "Q2.2", "q2", q2_checks.check_batchnorm_switch),
     Check("q2.maxpool_switch", "Q2.4", "q2", q2_checks.check_maxpool_switch),

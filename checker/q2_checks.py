@@ -18,7 +18,7 @@ import utils
 
 from .student import describe_error, student_location
 from .tensors import expect_tensor, max_difference, seeded
-from .verdicts import breaks, cannot_judge, needs
+from .verdicts import breaks, cannot_judge, departs, needs
 
 COURSE_SIGNATURE = "CNN(dropout_prob, maxpool=True, batch_norm=True, conv_bias=True)"
 COURSE_CALL = "CNN(opt.dropout, maxpool=not opt.no_maxpool, batch_norm=not opt.no_batch_norm)"
@@ -93,16 +93,23 @@ def cnn_builder(st):
     return st.cache["cnn"]
 
 
+def trainable_count(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def build_cnn(st, batch_norm=True, maxpool=True):
-    """The student's CNN as the checks build it; building it raising is q2.signature's to report."""
+    """The student's CNN as the checks build it; building it raising, or a CNN without layers, is
+    q2.signature's to report."""
     builder = cnn_builder(st)
     try:
-        return builder.build(st, batch_norm, maxpool)
+        model = builder.build(st, batch_norm, maxpool)
     except (Exception, SystemExit) as error:
         if student_location(error, st.folder):
-            needs(f"not checked: building the CNN raises {describe_error(error, st.folder)} "
-                               f"(see q2.signature)")
+            needs(f"not checked: building the CNN raises {describe_error(error, st.folder)} (see q2.signature)")
         raise
+    if not trainable_count(model):
+        needs("not checked: the CNN has no layers with parameters, as the skeleton's (see q2.signature)")
+    return model
 
 
 def check_signature(st):
@@ -111,12 +118,15 @@ def check_signature(st):
     builder = cnn_builder(st)
     for batch_norm in (True, False):  # as the other checks build it
         try:
-            builder.build(st, batch_norm)
+            model = builder.build(st, batch_norm)
         except (Exception, SystemExit) as error:
             if not student_location(error, st.folder):
                 raise
             breaks(f"building the CNN with maxpool=True, batch_norm={batch_norm}, as the course's driver does, raises "
-                 f"{describe_error(error, st.folder)}")
+                   f"{describe_error(error, st.folder)}")
+        if not trainable_count(model):
+            breaks(f"CNN(0.1, batch_norm={batch_norm}) has no layers with parameters, as the skeleton's: the "
+                   f"network of Q2.1 is not implemented")
     if builder.problems:
         try:
             seeded()
@@ -149,30 +159,37 @@ def layer_summary(model):
         else:
             name = type(module).__name__
         parts.append(f"{name} ({own:,})")
-    return ", ".join(parts)
+    return ", ".join(parts) or "none"
 
 
 def check_params(st, batch_norm):
     if batch_norm:
         cnn_builder(st).needs("batch_norm")
     model = build_cnn(st, batch_norm)
-    expected = Q2_PARAMS[batch_norm]
-    counted = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if not hasattr(st.q2, "get_number_trainable_params"):
-        theirs, verdict = None, "there is no get_number_trainable_params"
-    else:
-        try:
-            theirs = st.q2.get_number_trainable_params(model)
-            verdict = ("your get_number_trainable_params agrees" if theirs == counted
-                       else f"but your get_number_trainable_params says {theirs}: the counting function is wrong")
-        except Exception as error:
-            theirs, verdict = None, f"your get_number_trainable_params raises {describe_error(error, st.folder)}"
+    expected, counted = Q2_PARAMS[batch_norm], trainable_count(model)
     if counted != expected:
         breaks(f"the network has {counted:,} trainable parameters, expected {expected:,} ({counted - expected:+,}): "
-             f"the network differs from the statement's (layers with parameters: {layer_summary(model)}); {verdict}")
-    if theirs != counted:
-        breaks(f"the network is right ({counted:,} trainable parameters), {verdict}")
-    return f"{counted:,} trainable parameters, {verdict}"
+               f"it differs from the statement's (layers with parameters: {layer_summary(model)})")
+    return f"{counted:,} trainable parameters"
+
+
+def counting_probe():
+    """A network of 24 trainable parameters and 10 frozen ones, layers nested, as students' CNNs nest them."""
+    frozen = nn.Linear(4, 2)
+    frozen.requires_grad_(False)
+    return nn.Sequential(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), nn.Linear(4, 2), frozen)
+
+
+def check_count_function(st):
+    if not hasattr(st.q2, "get_number_trainable_params"):
+        breaks("hw2-q2.py has no get_number_trainable_params (Q2.3)")
+    probe = counting_probe()
+    found = st.q2.get_number_trainable_params(probe)
+    if found != trainable_count(probe):
+        breaks(f"get_number_trainable_params returns {found!r} for a network of {trainable_count(probe)} trainable "
+               f"and 10 frozen parameters ({layer_summary(probe)}): count p.numel() of the parameters with "
+               f"p.requires_grad")
+    return f"counts the trainable parameters only ({trainable_count(probe)} of a network with 10 frozen)"
 
 
 def check_output(st):
@@ -219,7 +236,7 @@ def check_batchnorm_switch(st):
         convs = [m for m, _ in called if isinstance(m, nn.Conv2d)]
         linears = [(m, shape) for m, shape in called if isinstance(m, nn.Linear)]
         if not convs or not linears:
-            breaks("the network runs no nn.Conv2d or no nn.Linear layer; cannot check the switch")
+            cannot_judge("not checked: the network runs no nn.Conv2d or no nn.Linear layer")
         features, channels = linears[0][1][-1], convs[-1].out_channels
         bn1d = [m for m, _ in called if isinstance(m, nn.BatchNorm1d)]
         if batch_norm:
@@ -270,12 +287,17 @@ def check_maxpool_switch(st):
         breaks(f"CNN({DROPOUT_PROB}, maxpool=False, batch_norm=True), the course's -no_maxpool, raises "
              f"{describe_error(error, st.folder)}")
     sides_with = conv_input_sides(build_cnn(st, batch_norm=True), st.device)
+    if not sides_with:
+        cannot_judge("not checked: the network runs no nn.Conv2d, so what its convolutions receive cannot be seen")
     shown = ", ".join(f"{h}x{w}" for h, w in sides_without)
+    unasked = ("; the statement never asks for a network without max-pooling, only the skeleton's -no_maxpool "
+               "flag does, so no result depends on it")
     if sides_without == sides_with:
-        breaks(f"maxpool=False changes nothing: the convolutions still receive {shown}; the course's -no_maxpool "
-             f"builds CNN(dropout, maxpool=False, ...), which must leave the max-pooling out (nn.Identity)")
+        departs(f"maxpool=False changes nothing: the convolutions still receive {shown}; the skeleton's -no_maxpool "
+                f"builds CNN(dropout, maxpool=False, ...) to leave the max-pooling out (nn.Identity){unasked}")
     if any(side != (INTEL_SIDE, INTEL_SIDE) for side in sides_without):
-        breaks(f"maxpool=False still shrinks the images: the convolutions receive {shown}, expected 48x48 each")
+        departs(f"maxpool=False still shrinks the images: the convolutions receive {shown}, expected 48x48 each"
+                f"{unasked}")
     with torch.no_grad():
         expect_tensor(without(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=st.device)), (2, 6),
                       "CNN(maxpool=False) outputs")
@@ -343,10 +365,6 @@ def trace_dropout_calls(model, device):
 def placement_problems(calls, n_convs):
     """What differs from one nn.Dropout(dropout_prob) per conv block and one after the MLP's first layer."""
     problems = []
-    kinds = sorted({DROPOUT_FUNCTIONS[c.kind] for c in calls if c.kind != "dropout"})
-    if kinds:
-        problems.append(f"{' and '.join(kinds)} where the statement has a dropout layer (nn.Dropout, which drops "
-                        f"each activation on its own)")
     rates = sorted({c.p for c in calls if c.p != DROPOUT_PROB})
     if rates:
         problems.append(f"dropout p = {', '.join(f'{p:g}' for p in rates)}, expected dropout_prob = {DROPOUT_PROB}")
@@ -382,10 +400,15 @@ def traced_networks(st):
 
 
 def check_dropout_placement(st):
-    for label, calls, n_convs in traced_networks(st):
+    traced = traced_networks(st)
+    for label, calls, n_convs in traced:
         problems = placement_problems(calls, n_convs)
         if problems:
             breaks(f"{label}, training mode: {'; '.join(problems)}")
+    kinds = sorted({DROPOUT_FUNCTIONS[c.kind] for _, calls, _ in traced for c in calls if c.kind != "dropout"})
+    if kinds:
+        departs(f"in the statement's places and rate, but {' and '.join(kinds)} where the statement has a dropout "
+                f"layer (nn.Dropout, which drops each activation on its own)")
     return (f"in training mode, nn.Dropout(p={DROPOUT_PROB}) acts once in every conv block and once after the "
             f"MLP's first affine layer, nowhere else")
 

@@ -10,13 +10,14 @@ import math
 import torch
 from torch import nn
 
-from utils import SOS_IDX
+from utils import PAD_IDX, SOS_IDX
 
 from . import attention
-from .student import describe_error
+from .driver import SLICE_LINES, own_training
+from .student import describe_error, error_text
 from .tensors import (HIDDEN, SRC_LENGTHS, TGT_LENGTHS, TGT_VOCAB, TOLERANCE, build_seq2seq, describe_value,
                       expect_pair, expect_tensor, max_difference, padded_batch, seeded, tiny_inputs)
-from .verdicts import breaks, needs
+from .verdicts import breaks, departs, needs
 
 NUCLEUS_SUPPORT_DRAWS = 2000
 NUCLEUS_FREQUENCY_DRAWS = 20_000
@@ -75,15 +76,38 @@ def check_decoder_shapes(st):
         expect_tensor(step, (B, 1, HIDDEN), "decoder outputs for one column (B, 1, H)")
         logits, _ = expect_pair(model(src, src_lengths, tgt), "Seq2Seq(src, lengths, tgt)")
     if isinstance(logits, torch.Tensor) and tuple(logits.shape) == (B, T, V):
-        breaks(f"Seq2Seq(src, lengths, tgt (B, T)) gives logits (B, T, V) = {(B, T, V)}: the course's train scores "
-             f"them against tgt[:, 1:], cross_entropy(logits.reshape(-1, V), tgt[:, 1:].reshape(-1)), which raises "
-             f"for {B * T} logits and {B * (T - 1)} targets; read tgt[:, :-1] in the decoder or in Seq2Seq.forward "
-             f"(a train of your own that passes tgt[:, :-1] does not help: the course's passes all of tgt)")
+        reads_all_of_tgt(st, logits, tgt)
     expect_tensor(logits, (B, T - 1, V), "Seq2Seq logits (B, T-1, V)")
     who = ("your decoder reads tgt[:, :-1]" if columns == T - 1
            else "your Seq2Seq drops the last column; the decoder reads all it is given")
     return (f"logits (B, T-1, V) for the course's loss against tgt[:, 1:] ({who}); one column (B, 1, H); "
             f"states (1, B, H)")
+
+
+def course_loss_error(logits, tgt):
+    """What the course's train step raises on these logits (it is run, not assumed), or ''."""
+    try:
+        nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1),
+                                    ignore_index=PAD_IDX)
+        return ""
+    except Exception as error:
+        return error_text(error)
+
+
+def reads_all_of_tgt(st, logits, tgt):
+    """A Seq2Seq that gives T logits for a target of T: a FAIL if the student's own train raises on it,
+    a WARN if it trains (it passes tgt[:, :-1] itself) while the course's unmodified driver would raise."""
+    (B, T), V = tgt.shape, logits.shape[-1]
+    course = (f"the course's unmodified train scores them against tgt[:, 1:], and cross_entropy(logits.reshape(-1, "
+              f"V), tgt[:, 1:].reshape(-1)) raises {course_loss_error(logits, tgt)} (run here)")
+    shape = f"Seq2Seq(src, lengths, tgt (B, T)) gives logits (B, T, V) = {(B, T, V)}"
+    own = own_training(st)
+    if own:
+        breaks(f"{shape}: your own hw2-q3.py train raises {own} (run for one epoch on {SLICE_LINES} words); "
+               f"{course}; read tgt[:, :-1] in the decoder or in Seq2Seq.forward")
+    how = ("your own hw2-q3.py train runs with it (run for one epoch here), so it must pass tgt[:, :-1]"
+           if own == "" else "your own hw2-q3.py train could not be run here")
+    departs(f"{shape}: {how}; but {course}; the skeleton's decoder reads tgt[:, :-1] itself")
 
 
 def check_encoder_padding(st):

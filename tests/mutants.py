@@ -244,11 +244,13 @@ MUTANTS = {
         failing={"q3.import.script"}, expected={"q3.import.script": ("fail", "SyntaxError")}),
     "a decoder that reads all of tgt": Mutant(
         q3={"models.py": [("Decoder.forward", DECODER_FORWARD_READING_ALL_OF_TGT)]},
-        failing={"q3.decoder.shapes"}, expected={"q3.decoder.shapes": ("fail", "the course's passes all of tgt")}),
+        failing={"q3.decoder.shapes"},
+        expected={"q3.decoder.shapes": ("fail", "your own hw2-q3.py train raises ValueError: Expected input "
+                                                "batch_size")}),
     "a train that passes tgt[:, :-1] itself": Mutant(
         q3={"models.py": [("Decoder.forward", DECODER_FORWARD_READING_ALL_OF_TGT)],
             "hw2-q3.py": [("train_epoch", TRAIN_EPOCH_SLICING)]},
-        failing={"q3.decoder.shapes"}, expected={"q3.decoder.shapes": ("fail", "raises for 21 logits and 18 targets")}),
+        expected={"q3.decoder.shapes": ("warn", "your own hw2-q3.py train runs with it")}),
     "a Seq2Seq that slices tgt itself (correct)": Mutant(
         q3={"models.py": [("Decoder.forward", DECODER_FORWARD_READING_ALL_OF_TGT),
                           ("Seq2Seq.forward", SEQ2SEQ_FORWARD_SLICING)]},
@@ -342,10 +344,10 @@ MUTANTS = {
     "nn.Dropout2d in the blocks": Mutant(
         q2={"models.py": [("ConvBlock.__init__", variant(CONV_BLOCK_INIT, ("nn.Dropout(dropout)",
                                                                            "nn.Dropout2d(dropout)")))]},
-        failing={"q2.dropout.placement"}, expected={"q2.dropout.placement": ("fail", "nn.Dropout2d where the statement")}),
+        expected={"q2.dropout.placement": ("warn", "nn.Dropout2d where the statement")}),
     "-no_maxpool ignored": Mutant(
         q2={"models.py": [("ConvBlock.__init__", variant(CONV_BLOCK_INIT, (" if maxpool else nn.Identity()", "")))]},
-        failing={"q2.maxpool_switch"}, expected={"q2.maxpool_switch": ("fail", "maxpool=False changes nothing")}),
+        expected={"q2.maxpool_switch": ("warn", "maxpool=False changes nothing")}),
     "a CNN that takes n_classes first": Mutant(
         q2={"models.py": [("CNN.__init__", variant(CNN_INIT, (
             "def __init__(self, dropout_prob, maxpool=True, batch_norm=True, conv_bias=True,\n"

@@ -255,7 +255,7 @@ def test_a_batch_goes_on_past_folders_that_hang_or_kill_their_process(trained_st
     assert set(folders[0]["checkpoints"][0]) == {"file", "use_attn", "hidden_size", "test_cer", "test_wer",
                                                  "expected_test_wer", "expected_test_wer@3"}
     for verdicts, stopped, hint in ((checks[2], "q3.reshape_state", "still running when the folder's 10 s ran out"),
-                                    (checks[3], "q2.params.plain", "ended during this check (exit status 3)")):
+                                    (checks[3], "q2.count_function", "ended during this check (exit status 3)")):
         assert [id for id, c in verdicts.items() if c["status"] == "fail"] == [stopped]
         assert hint in verdicts[stopped]["message"]
     assert checks[2]["q3.encoder.shapes"]["status"] == "skip" and checks[2]["q2.params.bn"]["status"] == "pass"

@@ -1,0 +1,53 @@
+"""The student's own hw2-q3.py run as the statement runs it, `python hw2-q3.py train`, for one epoch
+on a slice of the data: whether the submission as submitted trains, before a check says it does not."""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .layout import P2G_FILES
+
+SLICE_LINES = 32
+TRAIN_SECONDS = 120
+
+
+def sliced_data(source, target):
+    target.mkdir()
+    for name in P2G_FILES:
+        lines = (source / name).read_text(encoding="utf-8").splitlines(keepends=True)[:SLICE_LINES]
+        (target / name).write_text("".join(lines), encoding="utf-8")
+    return target
+
+
+def last_student_frame(stderr, folder):
+    """'file.py:line' of the last traceback frame in the student's folder, or ''."""
+    frames = re.findall(r'File "([^"]+)", line (\d+)', stderr)
+    for filename, line in reversed(frames):
+        path = Path(filename).resolve()
+        if path.is_relative_to(folder):
+            return f"{path.relative_to(folder)}:{line}"
+    return ""
+
+
+def own_training(st):
+    """('' if the student's `hw2-q3.py train` runs one epoch on SLICE_LINES words, else what it raised),
+    or None when it cannot be run here (no hw2-q3.py, no data, out of time)."""
+    script = st.folder / "hw2-q3.py"
+    if not script.is_file() or st.data.path is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="own-train-") as scratch:
+        data = sliced_data(st.data.path, Path(scratch) / "data")
+        command = [sys.executable, str(script), "train", "--n_epochs", "1", "--batch_size", "8", "--hidden_size",
+                   "16", "--data_dir", str(data), "--checkpoint_name", str(Path(scratch) / "probe.pt")]
+        try:
+            run = subprocess.run(command, cwd=scratch, capture_output=True, text=True, timeout=TRAIN_SECONDS,
+                                 env={**os.environ, "PYTHONPATH": str(st.folder), "MPLBACKEND": "Agg"})
+        except subprocess.TimeoutExpired:
+            return None
+    if run.returncode == 0:
+        return ""
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    where = last_student_frame(run.stderr, st.folder)
+    return f"{lines[-1].strip() if lines else f'exit status {run.returncode}'}{f' (at {where})' if where else ''}"
