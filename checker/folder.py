@@ -130,11 +130,11 @@ def judge(check, st, raised):
         path, line, function = frame
         where = f"{path}:{line}"
         if where in raised:
-            return Finding(NEEDS, f"needs {function or where}, which raises {error_text(error)} at {where} "
-                                  f"(see {raised[where]})")
+            cause = ("is not implemented" if isinstance(error, NotImplementedError)
+                     else f"raises {error_text(error)} at {where}")
+            return Finding(NEEDS, f"needs {function or where}, which {cause} (see {raised[where]})")
         raised[where] = check.id
-        unimplemented = "not implemented: " if isinstance(error, NotImplementedError) else ""
-        return Finding(RAISES, f"{unimplemented}raises {describe_error(error, st.folder)}")
+        return Finding(RAISES, f"raises {describe_error(error, st.folder)}")
 
 
 def q3_plan(layout):

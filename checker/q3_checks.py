@@ -61,12 +61,22 @@ def full_target_columns(outputs, T, what):
     return outputs.shape[1]
 
 
+def encoder_like(src_lengths, S, device):
+    """What a correct encoder gives for a batch: outputs (B, S, H), zero at padding, and final states
+    (2, B, H/2), so that the decoder is judged alone, whatever the student's encoder does."""
+    seeded(1)
+    B = len(src_lengths)
+    padded = torch.arange(S, device=device).unsqueeze(0) >= src_lengths.unsqueeze(1)
+    enc_output = torch.randn(B, S, HIDDEN, device=device).masked_fill(padded.unsqueeze(-1), 0.0)
+    return enc_output, tuple(torch.randn(2, B, HIDDEN // 2, device=device) for _ in range(2))
+
+
 def check_decoder_shapes(st):
     model = build_seq2seq(st.models, st.device, use_attn=False)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
     (B, T), V = tgt.shape, TGT_VOCAB
     with torch.no_grad():
-        enc_output, state = model.encoder(src, src_lengths)
+        enc_output, state = encoder_like(src_lengths, src.shape[1], st.device)
         outputs, dec_state = expect_pair(model.decoder(tgt, state, enc_output, src_lengths), "decoder(tgt, ...)")
         columns = full_target_columns(outputs, T, "decoder outputs")
         expect_tensor(outputs, (B, columns, HIDDEN), "decoder outputs for a full target")
@@ -195,7 +205,8 @@ def check_batch_invariance(st):
                                        f"logits (see q3.decoder.shapes)")
                 difference = max_difference(logits[row, :t - dropped], alone[0])
                 if difference > TOLERANCE:
-                    explained = st.failed("q3.encoder.padding", *(["q3.attention.padding"] if use_attn else []))
+                    explained = st.failed("q3.reshape_state", "q3.encoder.padding",
+                                         *(["q3.attention.padding"] if use_attn else []))
                     if explained:
                         needs(f"{label}: a word's logits alone differ from inside a padded batch (by "
                                            f"{difference:.2g}), which the fault reported in {', '.join(explained)} "

@@ -111,6 +111,8 @@ def describe_error(error, folder):
     if frame is None:
         return error_text(error)
     path, line, function = frame
+    if function and isinstance(error, NotImplementedError):
+        return f"{error_text(error)} (at {path}:{line}: {function} is not implemented)"
     return f"{error_text(error)} (at {path}:{line}{', in ' + function if function else ''})"
 
 

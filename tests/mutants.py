@@ -217,9 +217,9 @@ MUTANTS = {
                 raise NotImplementedError("Add your implementation.")
             ''')]},
         failing={"q3.nucleus.support"},
-        expected={"q3.nucleus.support": ("fail", "not implemented: raises NotImplementedError: Add your "
-                                                 "implementation. (at hw2-q3.py:"),
-                  "q3.nucleus.frequencies": ("skip", "needs nucleus_sampling, which raises NotImplementedError")}),
+        expected={"q3.nucleus.support": ("fail", "raises NotImplementedError: Add your implementation. (at hw2-q3.py:"),
+                  "q3.nucleus.frequencies": ("skip", "needs nucleus_sampling, which is not implemented (see "
+                                                     "q3.nucleus.support)")}),
     "attention not implemented (as the skeleton)": Mutant(
         q3={"models.py": [("BahdanauAttention.__init__", '''
             def __init__(self, hidden_size):
@@ -357,4 +357,59 @@ MUTANTS = {
         failing={"q2.signature"},
         expected={"q2.signature": ("fail", "its first parameter is 'n_classes', not the dropout probability"),
                   "q2.params.bn": ("pass", "755,718")}),
+}
+
+
+# Mistakes of kinds that no checker issue named, each with the verdict that the policy (checker/__init__.py)
+# gives it, written down before the checker was run on it.
+UNSEEN_KINDS = {
+    # The score forgets W_h: e_ti = v^T tanh(W_s s + h_i). A formula of the statement, broken: FAIL.
+    "scores without W_h": Mutant(
+        q3={"models.py": [("BahdanauAttention.attend", variant(ATTEND, ("memory.projected_h.unsqueeze(1)",
+                                                                        "memory.h.unsqueeze(1)")))]},
+        failing={"q3.attention.formula"},
+        expected={"q3.attention.formula": ("fail", "for any reading of your parameters")}),
+    # Dot-product attention's habit: scores divided by sqrt(H). The statement's e_ti has no scale: FAIL.
+    "scores scaled by 1/sqrt(H)": Mutant(
+        q3={"models.py": [("BahdanauAttention.attend", variant(ATTEND, ("e = self.v(features).squeeze(-1)",
+                                                                        "e = self.v(features).squeeze(-1) / "
+                                                                        "s.shape[-1] ** 0.5")))]},
+        failing={"q3.attention.formula"},
+        expected={"q3.attention.formula": ("fail", "for any reading of your parameters")}),
+    # The context averages the projections W_h h_i instead of the h_i: c_t of the statement, broken: FAIL.
+    "context from the projections W_h h_i": Mutant(
+        q3={"models.py": [("BahdanauAttention.attend", variant(ATTEND, ("torch.bmm(alpha, memory.h)",
+                                                                        "torch.bmm(alpha, memory.projected_h)")))]},
+        failing={"q3.attention.formula"},
+        expected={"q3.attention.formula": ("fail", "for any reading of your parameters")}),
+    # reshape_state with view: mixes the words of a batch. FAIL there; the batch check depends on it: SKIP naming it.
+    "reshape_state by view": Mutant(
+        q3={"models.py": [("reshape_state", "def reshape_state(state):\n"
+                                            "    return tuple(part.view(1, part.shape[1], -1) for part in state)\n")]},
+        failing={"q3.reshape_state"},
+        expected={"q3.reshape_state": ("fail", "expected torch.cat([h[0], h[1]], dim=-1).unsqueeze(0)"),
+                  "q3.model.batch_invariance": ("skip", "q3.reshape_state")}),
+    # Top-p over the tokens in vocabulary order, never sorted: the nucleus set is broken: FAIL.
+    "nucleus without sorting": Mutant(
+        q3={"hw2-q3.py": [("nucleus_distribution", variant(NUCLEUS_DISTRIBUTION, (
+            "probs, tokens = probs.sort(dim=-1, descending=True, stable=True)",
+            "tokens = torch.arange(probs.shape[-1]).expand_as(probs)")))]},
+        failing={"q3.nucleus.support", "q3.nucleus.frequencies"},
+        expected={"q3.nucleus.support": ("fail", "p = 0.75")}),
+    # P' divided by p instead of p': torch.multinomial renormalises, so the draws are the statement's: PASS.
+    "nucleus dividing by p, not p' (correct)": Mutant(
+        q3={"hw2-q3.py": [("nucleus_distribution", variant(NUCLEUS_DISTRIBUTION, (
+            "kept / kept.sum(dim=-1, keepdim=True)", "kept / p")))]},
+        expected={"q3.nucleus.frequencies": ("pass", "match the renormalised top-p distribution")}),
+    # 5x5 kernels (padding 2): the statement's 3x3, broken; the parameter counts say so: FAIL.
+    "5x5 kernels": Mutant(
+        q2={"models.py": [("CNN.__init__", variant(CNN_INIT, ("kernel_size=3, padding=1",
+                                                              "kernel_size=5, padding=2")))]},
+        failing={"q2.params.plain", "q2.params.bn"},
+        expected={"q2.params.plain": ("fail", "conv 3->32 (2,432)")}),
+    # Counting every parameter, frozen or not: right on the homework's CNNs, which freeze nothing: WARN.
+    "get_number_trainable_params counting frozen parameters too": Mutant(
+        q2={"models.py": [("get_number_trainable_params", "def get_number_trainable_params(model):\n"
+                                                          "    return sum(p.numel() for p in model.parameters())\n")]},
+        expected={"q2.count_function": ("warn", "no result depends on it")}),
 }

@@ -19,8 +19,8 @@ from checker import checkpoints, layout, q3_checks
 from checker.folder import Check, check_folder, judge
 from checker.student import Student
 from helpers import INTEL_SLICE, ROOT, q3, run_script, slice_data, train_briefly
-from mutants import MUTANTS
-from student_copies import make_student
+from mutants import MUTANTS, UNSEEN_KINDS
+from student_copies import SKELETON_Q2, SKELETON_Q3, make_student
 
 def check(folder, **options):
     settings = {"data_dir": None, "npz": None, "device": torch.device("cpu"), **options}
@@ -69,11 +69,11 @@ def test_an_unchanged_copy_in_subfolders_passes(tmp_path, fewer_draws):
     assert results["q2.layout"].status == "skip"  # no --npz
 
 
-@pytest.mark.parametrize("name", MUTANTS)
-def test_a_mutant_fails_exactly_its_own_check(name, tmp_path, request):
+@pytest.mark.parametrize("name", [*MUTANTS, *UNSEEN_KINDS])
+def test_a_mutant_gets_its_predicted_verdicts(name, tmp_path, request):
     if "plotly" in name and importlib.util.find_spec("plotly"):
         pytest.skip("plotly is installed here")
-    mutant = MUTANTS[name]
+    mutant = {**MUTANTS, **UNSEEN_KINDS}[name]
     if not mutant.touches_sampling():
         request.getfixturevalue("fewer_draws")
     results, _ = check(make_student(tmp_path, mutant.q3, mutant.q2), npz=INTEL_SLICE)
@@ -291,3 +291,18 @@ def test_bad_command_lines_exit_2_with_one_line(argv, message, tmp_path, capsys)
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_untouched_skeleton_gets_one_fail_per_unimplemented_part_and_skips_naming_it(tmp_path, fewer_draws):
+    results, _ = check(make_student(tmp_path, SKELETON_Q3, SKELETON_Q2), npz=INTEL_SLICE)
+    assert with_status(results, "fail") == {"q3.encoder.shapes", "q3.decoder.shapes", "q3.attention.shapes",
+                                            "q3.nucleus.support", "q2.signature", "q2.count_function"}
+    for id, part in (("q3.encoder.shapes", "Encoder.forward"), ("q3.decoder.shapes", "Decoder.forward"),
+                     ("q3.attention.shapes", "BahdanauAttention.__init__"), ("q3.nucleus.support", "nucleus_sampling"),
+                     ("q2.count_function", "get_number_trainable_params")):
+        assert f"{part} is not implemented" in results[id].message
+    assert "has no layers with parameters, as the skeleton's" in results["q2.signature"].message
+    for result in results.values():
+        if result.status == "skip":
+            assert "(see q" in result.message or "--npz" in result.message, result.message
+    assert not with_status(results, "warn")
