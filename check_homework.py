@@ -12,10 +12,9 @@ behaviour on tiny inputs made here, with the course's constructor signatures
 scored on the course's P2G files shipped in this project's data/.
 
 Each folder runs in its own process with a time limit: a function that never returns or
-ends the interpreter fails the check it was in, and the next folder goes on. WARN: the
-code works with the course's driver but departs from the skeleton or the statement (or a
-checkpoint scores far from this project's runs of the course's recipe). A student's code
-runs with your rights: check untrusted submissions in a container or a virtual machine.
+ends the interpreter fails the check it was in, and the next folder goes on. What FAIL,
+WARN and SKIP mean is the policy in checker/__init__.py. A student's code runs with your
+rights: check untrusted submissions in a container or a virtual machine.
 
 Exit status: 0 nothing failed, 1 a check failed, 2 a bad command line or a folder with
 nothing to check.

@@ -270,8 +270,10 @@ def check_checkpoint(path, st):
         chances = spelling_probabilities(model, st.models.reshape_state, corpus, st.device, batch_size)
         score["expected_test_wer"] = utils.expected_word_error_rate_at_k(chances, 1)
         score[f"expected_test_wer@{K}"] = utils.expected_word_error_rate_at_k(chances, K)
-        sampling = (f"; nucleus p = {TOPP}, expected over the sampling: Test WER {score['expected_test_wer']:.4f}, "
-                    f"Test WER@{K} {score[f'expected_test_wer@{K}']:.4f}")
+        theirs = ("; your nucleus_sampling fails its checks, so it gives other numbers"
+                  if st.failed("q3.nucleus.support", "q3.nucleus.frequencies") else "")
+        sampling = (f"; with the statement's nucleus rule at p = {TOPP}, expected over the sampling: Test WER "
+                    f"{score['expected_test_wer']:.4f}, Test WER@{K} {score[f'expected_test_wer@{K}']:.4f}{theirs}")
     st.checkpoint_scores.append(score)
     far, verdict = plausibility(st, use_attn, hidden, cer)
     message = (f"{'attention' if use_attn else 'no attention'}, H={hidden}: Test CER: {cer:.4f}, Test WER: "
