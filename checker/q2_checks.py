@@ -174,7 +174,7 @@ def check_params(st, batch_norm):
 
 
 def counting_probe():
-    """A network of 24 trainable parameters and 10 frozen ones, layers nested, as students' CNNs nest them."""
+    """A network of 34 trainable parameters and 10 frozen ones, layers nested, as students' CNNs nest them."""
     frozen = nn.Linear(4, 2)
     frozen.requires_grad_(False)
     return nn.Sequential(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), nn.Linear(4, 2), frozen)
