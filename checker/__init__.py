@@ -23,7 +23,7 @@ SKIP  the checker cannot judge, and says why (never while another probe can stil
     course       the course driver's greedy loop, and this project's hw2-q3.py as the reference
     checkpoints  Q3 checkpoints scored as the course's `hw2-q3.py test` scores them
     q2_checks    Q2 by behaviour: the CNN's signature, size, switches, dropout, image layout
-    folder       the list of checks and one folder's run through them
-    runner       each folder in its own process, with a time limit
+    folder       the list of checks and one question's run through them, each check's finding its return value
+    runner       each question of each folder in its own process, with a time limit, folders in parallel
     output       the text lines, the summary table, JSON and CSV
 """

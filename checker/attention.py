@@ -29,7 +29,7 @@ SKELETON_DOCSTRING = ("the skeleton's docstring of BahdanauAttention.forward: qu
 
 @dataclass
 class AttentionProfile:
-    """How the student's attention can be called, probed once per folder."""
+    """How the student's attention can be called (a probe of tiny calls, cheap enough to repeat per check)."""
 
     problem: str = ""  # why it cannot be used at all ('' when it can)
     problem_is_students: bool = False  # the problem is an exception raised in the student's files
@@ -59,10 +59,7 @@ def call_description(steps):
 
 def probe(st):
     """The AttentionProfile of the student's attention: (B, 1, H) queries first, then (B, T, H)."""
-    if "attention" in st.cache:
-        return st.cache["attention"]
     profile = AttentionProfile()
-    st.cache["attention"] = profile
     if not hasattr(st.models, "BahdanauAttention"):
         profile.problem, profile.problem_is_students = "models.py defines no BahdanauAttention", True
         return profile

@@ -13,11 +13,12 @@ import torch
 import utils
 from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX
 
+from . import code_drift
 from .course import course_greedy, reference_q3
 from .layout import ROOT
 from .student import describe_error
 from .tensors import build_seq2seq
-from .verdicts import breaks, cannot_judge, departs
+from .verdicts import MEETS, Finding, breaks, cannot_judge, departs
 
 REFERENCE_SUMMARY = ROOT / "results" / "q3" / "summary.json"
 REFERENCE_ROWS = {False: "No attention, greedy", True: "Attention, greedy"}
@@ -207,15 +208,17 @@ def reference_row(use_attn):
     return row, ""
 
 
-def explaining_checks(st, use_attn):
+def explaining_checks(failed, use_attn):
     """The failed checks of this folder that can make a model score worse."""
-    return [r.id for r in st.verdicts.values() if r.status == "fail" and r.id.startswith("q3.")
-            and not r.id.startswith(("q3.checkpoint.", "q3.nucleus.", "q3.greedy_next_token", "q3.import.script"))
-            and (use_attn or not r.id.startswith("q3.attention."))]
+    return [i for i in failed if i.startswith("q3.")
+            and not i.startswith(("q3.checkpoint.", "q3.nucleus.", "q3.greedy_next_token", "q3.import.script"))
+            and (use_attn or not i.startswith("q3.attention."))]
 
 
-def plausibility(st, use_attn, hidden, cer):
-    """(whether the CER is far from this project's runs of the course's recipe, one sentence)."""
+def plausibility(failed, use_attn, hidden, cer, drift=lambda limit: None):
+    """(whether the CER is far from this project's runs of the course's recipe, one sentence). When no
+    failed check explains a CER far above, `drift(limit)` says whether the checkpoint was trained with
+    other code: (how, the CER with that undone), or None."""
     row, why_not = reference_row(use_attn)
     if row is None:
         return False, why_not
@@ -225,9 +228,16 @@ def plausibility(st, use_attn, hidden, cer):
     reference = f"this project's {runs} run(s) of the course's recipe: CER {mean:.4f} ± {std:.4f}"
     size = f"; H={hidden}, not the statement's {STATEMENT_HIDDEN}" if hidden != STATEMENT_HIDDEN else ""
     if cer > mean + margin:
-        culprits = explaining_checks(st, use_attn)
-        pointer = (f"see {', '.join(culprits)}" if culprits
-                   else f"no check here explains it: was it trained with {RECIPE}?")
+        culprits = explaining_checks(failed, use_attn)
+        changed = None if culprits else drift(mean + margin)
+        if culprits:
+            pointer = f"see {', '.join(culprits)}"
+        elif changed:
+            pointer = (f"no check here explains it, but the checkpoint does not match your models.py: the code "
+                       f"changed after it was trained (there, {changed[0]}); undone on its weights, your code "
+                       f"scores Test CER {changed[1]:.4f}, within range")
+        else:
+            pointer = f"no check here explains it: was it trained with {RECIPE}?"
         return True, (f"CER {cer:.4f} is far above a correct implementation's ({reference}; more than "
                       f"{margin:.4f} above): {pointer}{size}")
     if cer < mean - margin:
@@ -236,7 +246,7 @@ def plausibility(st, use_attn, hidden, cer):
     return False, f"{reference}: within range{size}"
 
 
-def check_checkpoint(path, st):
+def check_checkpoint(path, st, failed):
     if st.data.path is None:
         cannot_judge(f"no Q3 data found: looked for {' and '.join(('train.tsv', 'test.tsv'))} in "
                            f"{' and '.join(st.data.looked)}; pass --data_dir")
@@ -262,6 +272,11 @@ def check_checkpoint(path, st):
     tokens, how, batch_size = decode_greedily(model, st.models.reshape_state, corpus.sources, st.device)
     spellings = [corpus.spell(t) for t in tokens]
     cer = utils.character_error_rate(spellings, corpus.references)
+
+    def cer_of(rewritten):
+        tokens, _, _ = decode_greedily(rewritten, st.models.reshape_state, corpus.sources, st.device)
+        return utils.character_error_rate([corpus.spell(t) for t in tokens], corpus.references)
+
     wer = utils.word_error_rate(spellings, corpus.references)
     score = {"file": str(path.relative_to(st.folder)), "use_attn": use_attn, "hidden_size": hidden,
              "test_cer": cer, "test_wer": wer, "expected_test_wer": None, f"expected_test_wer@{K}": None}
@@ -271,14 +286,14 @@ def check_checkpoint(path, st):
         score["expected_test_wer"] = utils.expected_word_error_rate_at_k(chances, 1)
         score[f"expected_test_wer@{K}"] = utils.expected_word_error_rate_at_k(chances, K)
         theirs = ("; your nucleus_sampling fails its checks, so it gives other numbers"
-                  if st.failed("q3.nucleus.support", "q3.nucleus.frequencies") else "")
+                  if {"q3.nucleus.support", "q3.nucleus.frequencies"} & set(failed) else "")
         sampling = (f"; with the statement's nucleus rule at p = {TOPP}, expected over the sampling: Test WER "
                     f"{score['expected_test_wer']:.4f}, Test WER@{K} {score[f'expected_test_wer@{K}']:.4f}{theirs}")
-    st.checkpoint_scores.append(score)
-    far, verdict = plausibility(st, use_attn, hidden, cer)
+    far, verdict = plausibility(failed, use_attn, hidden, cer,
+                                lambda limit: code_drift.trained_differently(model, state_dict, cer_of, limit))
     message = (f"{'attention' if use_attn else 'no attention'}, H={hidden}: Test CER: {cer:.4f}, Test WER: "
                f"{wer:.4f} on {len(spellings)} words{sampling}; {verdict} ({corpus.description}, {st.data.note}; "
                f"decoded in {how})")
     if far:
-        departs(message)
-    return message
+        departs(message, score)
+    return Finding(MEETS, message, score)

@@ -1,11 +1,13 @@
-"""One folder's run through every check, in a fixed order, each check one Result.
+"""One folder's questions run through their checks, in a fixed order, each check one Result.
 
-A check reports its own finding (verdicts.Finding). Any other exception raised in the
+A check takes the student's modules (read-only) and, if it asks for it, the ids of the checks
+that failed before it; it returns its finding (verdicts). Any other exception raised in the
 student's files is a finding of the kind RAISES, named by file:line and function; a later
 check that hits the same line needs that part, and names it. An exception raised anywhere
 else is the checker's, and its check cannot judge: a wrong FAIL costs a student more than a
 SKIP that says why.
 """
+import inspect
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -14,38 +16,23 @@ from . import attention, checkpoints, q2_checks, q3_checks
 from .layout import choose_data, describe_path, find_layout
 from .student import (Student, checker_location, describe_error, error_text, import_student_module, isolated_imports,
                       quiet, student_frame)
-from .verdicts import BREAKS, CANNOT_JUDGE, NEEDS, RAISES, Finding, Result, cannot_judge
+from .verdicts import CANNOT_JUDGE, MEETS, NEEDS, RAISES, Finding, Result
+
+PARTS = ("q3", "q2")
 
 
 @dataclass
 class Check:
     id: str
     question: str
-    needs: str  # the student's module the check calls: "models", "script" (hw2-q3.py), "data_module", "q2"
-    run: object  # Student -> one-line message of a pass; raises a Finding otherwise
+    needs: str  # the student's module the check calls: "models", "script" (hw2-q3.py), "q2" (hw2-q2.py)
+    run: object  # (Student[, failed]) -> one-line message of a pass, or a Finding; raises a Finding otherwise
 
 
-def import_check(attribute, module_name):
-    """The check that imports the student's `module_name`.py onto `st.<attribute>`."""
-    def run(st):
-        if not (st.folder / f"{module_name}.py").is_file():
-            st.missing[attribute] = f"no {module_name}.py in {st.folder}"
-            cannot_judge(st.missing[attribute])
-        module, problem = import_student_module(module_name, st.folder, st.failed_imports)
-        if module is None:
-            status, message = problem
-            st.missing[attribute] = f"{module_name}.py does not import (see {IMPORT_IDS[attribute]})"
-            raise Finding(BREAKS if status == "fail" else NEEDS, message)
-        setattr(st, attribute, module)
-        return f"{module_name}.py imports"
-    return run
-
-
-IMPORT_IDS = {"models": "q3.import.models", "data_module": "q3.import.data", "script": "q3.import.script",
-              "q2": "q2.import"}
-Q3_IMPORTS = [Check("q3.import.models", "Q3", "", import_check("models", "models")),
-              Check("q3.import.data", "Q3", "", import_check("data_module", "data")),
-              Check("q3.import.script", "Q3", "", import_check("script", "hw2-q3"))]
+# (check id, the Student field the module goes to, its file's stem)
+IMPORTS = {"q3": [("q3.import.models", "models", "models"), ("q3.import.data", "data_module", "data"),
+                  ("q3.import.script", "script", "hw2-q3")],
+           "q2": [("q2.import", "q2", "hw2-q2")]}
 Q3_CHECKS = [
     Check("q3.reshape_state", "Q3.1a", "models", q3_checks.check_reshape_state),
     Check("q3.encoder.shapes", "Q3.1a", "models", q3_checks.check_encoder_shapes),
@@ -62,7 +49,6 @@ Q3_CHECKS = [
     Check("q3.nucleus.support", "Q3.1c", "script", q3_checks.check_nucleus_support),
     Check("q3.nucleus.frequencies", "Q3.1c", "script", q3_checks.check_nucleus_frequencies),
 ]
-Q2_IMPORT = Check("q2.import", "Q2", "", import_check("q2", "hw2-q2"))
 Q2_CHECKS = [
     Check("q2.signature", "Q2.1", "q2", q2_checks.check_signature),
     Check("q2.params.plain", "Q2.3", "q2", partial(q2_checks.check_params, batch_norm=False)),
@@ -77,19 +63,6 @@ Q2_CHECKS = [
 ]
 
 
-class Silent:
-    """Where a folder's progress goes when nobody watches it (the in-process run)."""
-
-    def plan(self, header, checks):
-        pass
-
-    def started(self, check_id):
-        pass
-
-    def finished(self, result, scores):
-        pass
-
-
 @dataclass
 class FolderReport:
     folder: Path
@@ -98,28 +71,49 @@ class FolderReport:
     checkpoints: list = field(default_factory=list)  # one score dict per scored checkpoint
 
 
-def run_check(check, st, events, raised):
-    """One check -> Result, recorded on st.verdicts; `raised` maps the student's file:line that
-    raised in an earlier check of the folder to that check."""
-    events.started(check.id)
-    scored_before = len(st.checkpoint_scores)
-    if check.needs in st.missing:
-        finding = Finding(NEEDS, st.missing[check.needs])
-    else:
-        finding = judge(check, st, raised)
-    result = Result(check.id, check.question, "pass", finding) if isinstance(finding, str) else \
-        Result(check.id, check.question, finding.status, str(finding))
-    st.verdicts[check.id] = result
-    events.finished(result, st.checkpoint_scores[scored_before:])
-    return result
+def part_directory(layout, part):
+    return layout.q3_dir if part == "q3" else layout.q2_dir
 
 
-def judge(check, st, raised):
-    """The check's one-line message of a pass, or its Finding; the student's exceptions become
-    findings, never a traceback."""
+def imports(layout, part):
+    """The part's import checks: data.py only where the student has one (it is optional)."""
+    directory = part_directory(layout, part)
+    return [i for i in IMPORTS[part] if i[2] != "data" or (directory and (directory / "data.py").is_file())]
+
+
+def plan(layout, part):
+    """[(check id, question)] of one part, imports first, in the order they run."""
+    checks = [(i, part.upper()) for i, _, _ in imports(layout, part)]
+    checks += [(c.id, c.question) for c in (Q3_CHECKS if part == "q3" else Q2_CHECKS)]
+    if part == "q3":
+        checks += [(checkpoint_id(layout, path), checkpoints.checkpoint_question(path)) for path in layout.checkpoints]
+    return checks
+
+
+def checkpoint_id(layout, path):
+    return f"q3.checkpoint.{path.relative_to(layout.q3_dir).as_posix()}"
+
+
+def header(folder, layout, options):
+    """One line: where the folder's Q3 and Q2 files, checkpoints and Q3 data are."""
+    q3, q2 = "no Q3 files", "no Q2 files"
+    if layout.q3_dir is not None:
+        data = choose_data(options.data_dir, folder, layout.q3_dir)
+        q3 = (f"Q3 files in {describe_path(layout.q3_dir, folder)} ({len(layout.checkpoints)} checkpoint(s)); "
+              + (f"Q3 data: {data.note}" if data.path else "no Q3 data found"))
+    if layout.q2_dir is not None:
+        q2 = f"Q2 files in {describe_path(layout.q2_dir, folder)}"
+    return f"{q3}; {q2}"
+
+
+def judge(check, st, failed, raised):
+    """The check's Finding; the student's exceptions become findings, never a traceback. `raised`
+    maps the student's file:line that raised in an earlier check of the folder to that check."""
     try:
         with quiet():
-            return check.run(st)
+            wants_failed = "failed" in inspect.signature(check.run).parameters
+            found = check.run(st, failed=failed) if wants_failed else check.run(st)
+        return found if isinstance(found, Finding) else Finding(MEETS, found)
     except Finding as finding:
         return finding
     except (Exception, SystemExit) as error:
@@ -137,67 +131,71 @@ def judge(check, st, raised):
         return Finding(RAISES, f"raises {describe_error(error, st.folder)}")
 
 
-def q3_plan(layout):
-    checks = [c for c in Q3_IMPORTS if c.id != "q3.import.data" or (layout.q3_dir / "data.py").is_file()]
-    checks += Q3_CHECKS
-    for path in layout.checkpoints:
-        checks.append(Check(f"q3.checkpoint.{path.relative_to(layout.q3_dir).as_posix()}",
-                            checkpoints.checkpoint_question(path), "models",
-                            partial(checkpoints.check_checkpoint, path)))
-    return checks
-
-
-PARTS = ("q3", "q2")
-
-
-@dataclass
-class Part:
-    """One question's files of a folder and the checks they get."""
-
-    name: str  # one of PARTS
-    checks: list
-    student: Student = None  # None when the files are missing
-    absent: str = ""  # then: why every check skips
-
-
-def folder_parts(folder, options, layout):
-    """[Part] for Q3 and Q2, and the header line that says where their files and data are."""
-    if layout.q3_dir is not None:
-        st = Student(layout.q3_dir, options.device, choose_data(options.data_dir, folder, layout.q3_dir))
-        q3 = Part("q3", q3_plan(layout), st)
-        q3_where = (f"Q3 files in {describe_path(layout.q3_dir, folder)} ({len(layout.checkpoints)} checkpoint(s)); "
-                    + (f"Q3 data: {st.data.note}" if st.data.path else "no Q3 data found"))
-    else:
-        q3, q3_where = Part("q3", Q3_CHECKS, absent="no hw2-q3.py / models.py found"), "no Q3 files"
-    if layout.q2_dir is not None:
-        q2 = Part("q2", [Q2_IMPORT, *Q2_CHECKS], Student(layout.q2_dir, options.device, npz=options.npz))
-        q2_where = f"Q2 files in {describe_path(layout.q2_dir, folder)}"
-    else:
-        q2, q2_where = Part("q2", [Q2_IMPORT, *Q2_CHECKS], absent="no hw2-q2.py found"), "no Q2 files"
-    return [q3, q2], f"{q3_where}; {q2_where}"
-
-
-def check_folder(folder, options, events=None, parts=PARTS):
-    """Every check of one folder (of the parts named) -> FolderReport. `options` holds data_dir, npz, device."""
-    events = events or Silent()
-    folder = Path(folder).resolve()
-    layout = find_layout(folder)
-    found, header = folder_parts(folder, options, layout)
-    chosen = [part for part in found if part.name in parts]
-    report = FolderReport(folder, header)
-    events.plan(header, [(c.id, c.question) for part in chosen for c in part.checks])
-    for part in chosen:
-        if part.student is None:
-            report.results += [absent(Result(c.id, c.question, "skip", part.absent), events) for c in part.checks]
+def import_modules(layout, part, started, finished):
+    """Import the part's student modules -> ({Student field: module}, {Student field: why the checks that
+    need it skip})."""
+    directory, modules, missing, failed_files = part_directory(layout, part), {}, {}, set()
+    for check_id, field_name, stem in imports(layout, part):
+        started(check_id)
+        if not (directory / f"{stem}.py").is_file():
+            missing[field_name] = f"no {stem}.py in {directory}"
+            finished(Result(check_id, part.upper(), "skip", missing[field_name]))
             continue
-        raised = {}
-        with isolated_imports(part.student.folder):
-            report.results += [run_check(check, part.student, events, raised) for check in part.checks]
-        report.checkpoints += part.student.checkpoint_scores
+        module, problem = import_student_module(stem, directory, failed_files)
+        if module is None:
+            missing[field_name] = f"{stem}.py does not import (see {check_id})"
+            finished(Result(check_id, part.upper(), *problem))
+        else:
+            modules[field_name] = module
+            finished(Result(check_id, part.upper(), "pass", f"{stem}.py imports"))
+    return modules, missing
+
+
+def check_part(folder, part, options, started=lambda check_id: None, finished=lambda result, score=None: None):
+    """Run one part's checks ("q3" or "q2") of a folder; each check is announced to `started` before it
+    runs and its Result (with a checkpoint's scores) handed to `finished`. `options` holds data_dir, npz,
+    device."""
+    layout = find_layout(folder)
+    directory = part_directory(layout, part)
+    if directory is None:
+        absent = "no hw2-q3.py / models.py found" if part == "q3" else "no hw2-q2.py found"
+        for check_id, question in plan(layout, part):
+            started(check_id)
+            finished(Result(check_id, question, "skip", absent))
+        return
+    checks = Q3_CHECKS if part == "q3" else Q2_CHECKS
+    if part == "q3":
+        checks = checks + [Check(checkpoint_id(layout, path), checkpoints.checkpoint_question(path), "models",
+                                 partial(checkpoints.check_checkpoint, path)) for path in layout.checkpoints]
+    failed, raised = [], {}
+
+    def record(result, score=None):
+        if result.status == "fail":
+            failed.append(result.id)
+        finished(result, score)
+
+    with isolated_imports(directory):
+        modules, missing = import_modules(layout, part, started, record)
+        if part == "q3":
+            modules["data"] = choose_data(options.data_dir, folder, directory)
+        st = Student(directory, options.device, npz=options.npz, **modules)
+        for check in checks:
+            started(check.id)
+            finding = (Finding(NEEDS, missing[check.needs]) if check.needs in missing
+                       else judge(check, st, tuple(failed), raised))
+            record(Result(check.id, check.question, finding.status, str(finding)), finding.score)
+
+
+def check_folder(folder, options, parts=PARTS):
+    """Every check of one folder, in this process -> FolderReport."""
+    folder = Path(folder).resolve()
+    report = FolderReport(folder, header(folder, find_layout(folder), options))
+
+    def finished(result, score=None):
+        report.results.append(result)
+        if score is not None:
+            report.checkpoints.append(score)
+
+    for part in parts:
+        check_part(folder, part, options, finished=finished)
     return report
-
-
-def absent(result, events):
-    events.started(result.id)
-    events.finished(result, [])
-    return result

@@ -25,9 +25,10 @@ CLASHING_MODULES = ("utils", "models", "data", "hw2-q2", "hw2-q3")
 MAX_MESSAGE = 200
 
 
-@dataclass
+@dataclass(frozen=True)
 class Student:
-    """One folder's imported modules, the options that its checks read, and what they found so far."""
+    """One question's imported modules of a folder and the options that its checks read (read-only:
+    a check's finding is its return value, never written here)."""
 
     folder: Path
     device: torch.device
@@ -37,14 +38,6 @@ class Student:
     script: object = None  # hw2-q3.py
     data_module: object = None  # data.py
     q2: object = None  # hw2-q2.py
-    missing: dict = field(default_factory=dict)  # module attribute -> why the checks that need it skip
-    failed_imports: set = field(default_factory=set)
-    verdicts: dict = field(default_factory=dict)  # check id -> Result, in the order they ran
-    checkpoint_scores: list = field(default_factory=list)
-    cache: dict = field(default_factory=dict)  # probes that several checks share, computed once
-
-    def failed(self, *check_ids):
-        return [i for i in check_ids if i in self.verdicts and self.verdicts[i].status == "fail"]
 
 
 def is_checker_file(path):

@@ -88,14 +88,14 @@ def test_a_mutant_gets_its_predicted_verdicts(name, tmp_path, request):
 def test_a_crash_of_the_checker_is_a_skip_and_a_crash_of_the_student_is_a_fail(tmp_path):
     folder = make_student(tmp_path, {"models.py": [("reshape_state", "def reshape_state(state):\n"
                                                                       "    return {}['missing']\n")]})
-    st = Student(folder / "hw2-q3", torch.device("cpu"))
     spec = importlib.util.spec_from_file_location("student_models", folder / "hw2-q3" / "models.py")
-    st.models = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(st.models)
-    finding = judge(Check("theirs", "Q3", "models", q3_checks.check_reshape_state), st, {})
+    models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(models)
+    st = Student(folder / "hw2-q3", torch.device("cpu"), models=models)
+    finding = judge(Check("theirs", "Q3", "models", q3_checks.check_reshape_state), st, (), {})
     assert finding.status == "fail" and str(finding).startswith("raises KeyError: 'missing' (at models.py:")
     assert "in reshape_state)" in str(finding)
-    finding = judge(Check("ours", "Q3", "models", lambda st: torch.zeros(2) + torch.zeros(3)), st, {})
+    finding = judge(Check("ours", "Q3", "models", lambda st: torch.zeros(2) + torch.zeros(3)), st, (), {})
     assert finding.status == "skip" and "the checker could not handle" in str(finding) and "tests/" not in str(finding)
 
 
@@ -188,6 +188,27 @@ def test_a_checkpoint_far_from_the_reference_warns_and_points_at_the_failed_chec
     assert verdict.status == "pass" and "no plausibility verdict" in verdict.message
 
 
+def test_a_checkpoint_trained_before_the_code_changed_warns_that_it_does_not_match(tmp_path, fewer_draws):
+    """attn-seed42.pt was trained by our models.py, which reads [c; s]; the student's copy reads [s; c].
+    The formula PASSes (the same up to the order of W_out's columns), and the checkpoint scores far above
+    a correct implementation's CER with no failing check to explain it.
+
+    WARN, not FAIL: the code as submitted meets every requirement (retrained, it scores as ours), and the
+    statement asks for no checkpoint; what departs is that this checkpoint is not this code's, so numbers
+    made with it are not this code's either. A grader must see that, named; no requirement is broken."""
+    checkpoint = ROOT / "results" / "q3" / "attn-seed42.pt"
+    folder = make_student(tmp_path, MUTANTS["W_out reading [s; c]"].q3)
+    (folder / "hw2-q3" / checkpoint.name).symlink_to(checkpoint)
+    results, scores = check(folder)
+    assert results["q3.attention.formula"].status == "pass"
+    verdict = results[f"q3.checkpoint.{checkpoint.name}"]
+    assert verdict.status == "warn" and not with_status(results, "fail"), verdict.message
+    assert "far above a correct implementation's" in verdict.message
+    assert ("the checkpoint does not match your models.py: the code changed after it was trained (there, "
+            "decoder.attn.W_out.weight took its input's halves the other way round") in verdict.message
+    assert scores[0]["test_cer"] > 0.5  # as scored: the line reports the numbers the submission gives
+
+
 def test_a_students_own_data_is_used_only_when_it_holds_the_courses_files(trained_student, tmp_path, fewer_draws):
     _, q3_dir, _ = trained_student
     folder = make_student(tmp_path / "student")
@@ -254,7 +275,7 @@ def test_a_batch_goes_on_past_folders_that_hang_or_kill_their_process(trained_st
     assert {Path(c["file"]).name for c in folders[0]["checkpoints"]} == {"attn.pt", "no-attn.pt"}
     assert set(folders[0]["checkpoints"][0]) == {"file", "use_attn", "hidden_size", "test_cer", "test_wer",
                                                  "expected_test_wer", "expected_test_wer@3"}
-    for verdicts, stopped, hint in ((checks[2], "q3.reshape_state", "still running when the folder's 10 s ran out"),
+    for verdicts, stopped, hint in ((checks[2], "q3.reshape_state", "still running when Q3's 10 s ran out"),
                                     (checks[3], "q2.count_function", "ended during this check (exit status 3)")):
         assert [id for id, c in verdicts.items() if c["status"] == "fail"] == [stopped]
         assert hint in verdicts[stopped]["message"]
