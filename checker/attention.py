@@ -202,6 +202,7 @@ class Affine:
     name: str
     weight: torch.Tensor  # (out features, in features)
     bias: torch.Tensor = None
+    sources: frozenset = frozenset()  # the names of the student's parameters it reads
 
     def __call__(self, x):
         y = x.double() @ self.weight.detach().double().T
@@ -211,17 +212,19 @@ class Affine:
 def learnable_maps(module, owner):
     """Every learnable weight of `module` as the Affines it can be read as. A layer of torch's
     own (LSTM, embedding) is not a candidate: only nn.Linear and the module's raw parameters."""
-    maps = [Affine(f"{owner}.{name}", layer.weight, layer.bias) for name, layer in module.named_modules()
-            if isinstance(layer, nn.Linear) and layer.weight.requires_grad]
+    maps = [Affine(f"{owner}.{name}", layer.weight, layer.bias, frozenset({name}))
+            for name, layer in module.named_modules() if isinstance(layer, nn.Linear) and layer.weight.requires_grad]
     owners = dict(module.named_modules())
     for name, parameter in module.named_parameters():
         holder = owners.get(name.rpartition(".")[0])
         if not parameter.requires_grad or type(holder).__module__.startswith("torch.nn"):
             continue
+        source = frozenset({name})
         if parameter.dim() == 2:
-            maps += [Affine(f"{owner}.{name}", parameter.T), Affine(f"{owner}.{name}.T", parameter)]
+            maps += [Affine(f"{owner}.{name}", parameter.T, None, source),
+                     Affine(f"{owner}.{name}.T", parameter, None, source)]
         elif parameter.dim() == 1:
-            maps.append(Affine(f"{owner}.{name}", parameter.unsqueeze(0)))
+            maps.append(Affine(f"{owner}.{name}", parameter.unsqueeze(0), None, source))
     return maps
 
 
@@ -233,17 +236,17 @@ def output_maps(maps, H=HIDDEN):
     """The candidates for W_out (H x 2H): one weight of that shape, or two H x H weights side by side."""
     joined = [Affine(f"[{a.name} {b.name}]", torch.cat([a.weight, b.weight], dim=1),
                      None if a.bias is None and b.bias is None else
-                     sum(x.bias for x in (a, b) if x.bias is not None))
-              for a, b in itertools.permutations(shaped(maps, H, H), 2)]
+                     sum(x.bias for x in (a, b) if x.bias is not None), a.sources | b.sources)
+              for a, b in itertools.permutations(shaped(maps, H, H), 2) if a.sources != b.sources]
     return shaped(maps, H, 2 * H) + joined
 
 
 def score_maps(maps, H=HIDDEN):
     """(W_s, W_h) candidates: two H x H weights, or the two halves of one H x 2H weight read on [s; h_i]."""
-    pairs = list(itertools.permutations(shaped(maps, H, H), 2))
+    pairs = [(a, b) for a, b in itertools.permutations(shaped(maps, H, H), 2) if a.sources != b.sources]
     for joint in shaped(maps, H, 2 * H):
-        first = Affine(f"{joint.name}[:, :H]", joint.weight[:, :H], joint.bias)
-        second = Affine(f"{joint.name}[:, H:]", joint.weight[:, H:])
+        first = Affine(f"{joint.name}[:, :H]", joint.weight[:, :H], joint.bias, joint.sources)
+        second = Affine(f"{joint.name}[:, H:]", joint.weight[:, H:], None, joint.sources)
         pairs += [(first, second), (second, first)]
     return pairs
 
@@ -276,9 +279,13 @@ class Reading:
 
 
 def readings(maps, with_output=True):
+    """Every assignment of the student's weights to the statement's roles, each weight in one role
+    (W_s and W_h may be the two halves of one weight, read on [s; h_i])."""
     outputs = output_maps(maps) if with_output else [None]
     found = []
     for (W_s, W_h), v, W_out in itertools.product(score_maps(maps), shaped(maps, 1, HIDDEN), outputs):
+        if W_out is not None and W_out.sources & (W_s.sources | W_h.sources | v.sources):
+            continue
         found += [Reading(W_s, W_h, v, W_out, order) for order in ((True, False) if W_out else (True,))]
     return found
 
@@ -336,10 +343,11 @@ def check_attention_formula(st):
     context = closest(scores, query, h, observed)
     if context[0] < FORMULA_TOLERANCE and not context[2]:
         return formula_in_decoder(st, profile, context[1], note)
-    if not output_maps(maps):
+    candidates = readings(maps)
+    if not candidates:
         breaks(f"no learnable W_out (H x 2H) among your attention's parameters (found: {found_parameters(attn)}); "
                f"the statement's s~_t = tanh(W_out [c_t; s]) with W_out learnable{note}")
-    difference, reading, variant = closest(readings(maps), query, h, observed)
+    difference, reading, variant = closest(candidates, query, h, observed)
     if difference < FORMULA_TOLERANCE and not variant:
         return verdict(reading, note)
     roles = ", ".join(f"{role} = {name}" for role, name in reading.names().items())

@@ -204,7 +204,8 @@ def check_batch_invariance(st, failed):
                 difference = max_difference(logits[row, :t - dropped], alone[0])
                 if difference > TOLERANCE:
                     explained = [i for i in ("q3.reshape_state", "q3.encoder.padding",
-                                             *(["q3.attention.padding"] if use_attn else [])) if i in failed]
+                                             *(["q3.attention.padding", "q3.attention.formula"] if use_attn else []))
+                                 if i in failed]
                     if explained:
                         needs(f"{label}: a word's logits alone differ from inside a padded batch (by "
                                            f"{difference:.2g}), which the fault reported in {', '.join(explained)} "

@@ -306,6 +306,16 @@ MUTANTS = {
     "W_out reading [s; c]": Mutant(
         q3={"models.py": [("BahdanauAttention.attend", variant(ATTEND, ("torch.cat([c, s]", "torch.cat([s, c]")))]},
         expected={"q3.attention.formula": ("pass", "concatenated as [s; c]")}),
+    "attention's softmax over the target steps": Mutant(
+        q3={"models.py": [("BahdanauAttention.attend", variant(ATTEND, ("torch.softmax(e, dim=-1)",
+                                                                        "torch.softmax(e, dim=1)")))]},
+        failing={"q3.attention.formula"},
+        expected={"q3.attention.formula": ("fail", "softmax over the target steps, the wrong axis: alpha = "
+                                                   "softmax(e) over the source positions i, the last axis of e")}),
+    "a frozen W_out": Mutant(
+        q3={"models.py": [("BahdanauAttention.__init__", ATTENTION_INIT + "    self.W_out.weight.requires_grad_(False)\n")]},
+        failing={"q3.attention.formula"},
+        expected={"q3.attention.formula": ("fail", "no learnable W_out (H x 2H) among your attention's parameters")}),
     "a LayerNorm after tanh(W_out [c; s])": Mutant(
         q3={"models.py": [
             ("BahdanauAttention.__init__", ATTENTION_INIT + "    self.norm = nn.LayerNorm(hidden_size)\n"),

@@ -59,8 +59,26 @@ def test_a_real_checkpoint_scores_as_hw2_q3_test_on_the_course_data_by_default(t
     (folder / "hw2-q3" / checkpoint.name).symlink_to(checkpoint)
     results, scores = check(folder)  # no --data_dir: the course's files beside check_homework.py
     assert results[f"q3.checkpoint.{checkpoint.name}"].status == "pass"
+    message = results[f"q3.checkpoint.{checkpoint.name}"].message
+    assert "with the statement's nucleus rule at p = 0.8" in message and "your nucleus_sampling" not in message
     course = course_test_scores(checkpoint, ROOT / "data", tmp_path)
     assert (scores[0]["test_cer"], scores[0]["test_wer"]) == (course["cer"], course["wer"])
+
+
+def test_a_checkpoints_expected_wer_says_the_students_failing_sampler_gives_other_numbers(tmp_path):
+    """The expected WER and WER@3 beside a checkpoint follow the statement's nucleus rule, not the student's
+    sampler; where that sampler fails its checks, the line says so. The checkpoint's line stays a PASS:
+    the sampler's fault is the nucleus checks' FAIL, not counted twice."""
+    checkpoint = ROOT / "results" / "q3" / "attn-seed42.pt"
+    folder = make_student(tmp_path, MUTANTS["nucleus dropping the token that crosses p"].q3)
+    (folder / "hw2-q3" / checkpoint.name).symlink_to(checkpoint)
+    results, scores = check(folder)
+    assert with_status(results, "fail") == {"q3.nucleus.support", "q3.nucleus.frequencies"}
+    verdict = results[f"q3.checkpoint.{checkpoint.name}"]
+    assert verdict.status == "pass", verdict.message
+    assert (f"with the statement's nucleus rule at p = 0.8, expected over the sampling: Test WER "
+            f"{scores[0]['expected_test_wer']:.4f}, Test WER@3 {scores[0]['expected_test_wer@3']:.4f}; your "
+            f"nucleus_sampling fails its checks, so it gives other numbers") in verdict.message
 
 
 def test_an_unchanged_copy_in_subfolders_passes(tmp_path, fewer_draws):
