@@ -11,8 +11,8 @@ behaviour on tiny inputs made here, with the course's constructor signatures
 (shared/spec/interfaces.md). Nothing of the student's source is read. Checkpoints are
 scored on the course's P2G files shipped in this project's data/.
 
-Each question of each folder runs in its own process with a time limit: a function that
-never returns or ends the interpreter fails the check it was in, and the batch goes on. What FAIL,
+Each folder runs in its own process with a time limit: a function that never returns or
+ends the interpreter fails the check it was in, and the batch goes on. What FAIL,
 WARN and SKIP mean is the policy in checker/__init__.py. A student's code runs with your
 rights: check untrusted submissions in a container or a virtual machine.
 
@@ -35,8 +35,8 @@ def parse_args(argv):
     parser.add_argument("--csv", type=Path, default=None,
                         help="also write one row per folder, one column per check and checkpoint score, to this CSV")
     parser.add_argument("--timeout", type=float, default=300,
-                        help="seconds each question's checks (Q3, Q2) may take, in a process of their own; the one "
-                             "still running then fails")
+                        help="seconds a folder's process may take; the check still running then fails, and the "
+                             "questions after it get a process and this time of their own")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="folders checked at once")
     parser.add_argument("--data_dir", type=Path, default=None,
                         help="the Q3 data (train.tsv, test.tsv); default: the course's files in this project's "

@@ -24,6 +24,6 @@ SKIP  the checker cannot judge, and says why (never while another probe can stil
     checkpoints  Q3 checkpoints scored as the course's `hw2-q3.py test` scores them
     q2_checks    Q2 by behaviour: the CNN's signature, size, switches, dropout, image layout
     folder       the list of checks and one question's run through them, each check's finding its return value
-    runner       each question of each folder in its own process, with a time limit, folders in parallel
+    runner       each folder in its own process, with a time limit, folders in parallel
     output       the text lines, the summary table, JSON and CSV
 """

@@ -1,13 +1,12 @@
-"""Each question of each folder checked in a Python process of its own, with a time limit, so
-that a batch goes on.
+"""Each folder checked in a Python process of its own, with a time limit, so that a batch goes on.
 
 A student function that never returns, calls os._exit or kills the interpreter stops only its
 own process: the check it was in becomes one FAIL line, the checks after it in that question
-are skipped, and the other question and the next folder go on. The process writes each check
+are skipped, the questions after it run in a fresh process, and the next folder goes on. The process writes each check
 as it starts and ends, one JSON line at a time, to a file of its own (the student's prints
 cannot mix in), read when the process has ended.
 
-    python -m checker.runner EVENTS_FILE PART FOLDER OPTIONS_JSON    (started by `check_folders`)
+    python -m checker.runner EVENTS_FILE PARTS FOLDER OPTIONS_JSON    (started by `check_folders`)
 """
 import json
 import os
@@ -27,7 +26,7 @@ from .layout import ROOT, find_layout
 from .verdicts import Result
 
 
-def worker(events_path, part, folder, options_json):
+def worker(events_path, parts, folder, options_json):
     options = json.loads(options_json)
     torch.set_num_threads(options["threads"])
     settings = SimpleNamespace(data_dir=options["data_dir"], device=torch.device(options["device"]),
@@ -38,22 +37,24 @@ def worker(events_path, part, folder, options_json):
             events.flush()  # a killed process keeps what it wrote
 
         try:
-            check_part(Path(folder), part, settings, started=lambda check_id: write(started=check_id),
-                       finished=lambda result, score=None: write(result=vars(result), score=score))
+            for part in parts.split(","):
+                check_part(Path(folder), part, settings, started=lambda check_id: write(started=check_id),
+                           finished=lambda result, score=None: write(result=vars(result), score=score))
         except Exception as error:  # the checker's own failure outside any check: reported, not a traceback
             write(error=f"{type(error).__name__}: {error}")
             return 1
     return 0
 
 
-def run_part(folder, part, options, timeout):
+def run_parts(folder, parts, options, timeout):
     """(events, how the process ended: 'timeout', 'exit status 0', 'killed by signal SIGKILL: <its last
     line on stderr>', ...)."""
     with tempfile.TemporaryDirectory(prefix="check_homework-") as scratch:
         events_path, stderr_path = Path(scratch) / "events.jsonl", Path(scratch) / "stderr.txt"
         with open(stderr_path, "w") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "checker.runner", str(events_path), part, str(folder), json.dumps(options)],
+                [sys.executable, "-m", "checker.runner", str(events_path), ",".join(parts), str(folder),
+                 json.dumps(options)],
                 cwd=scratch, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
                 env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                      "MPLBACKEND": "Agg", "PYTHONIOENCODING": "utf-8"},
@@ -80,39 +81,44 @@ def stopped_in(check_id, part, ended, error, timeout):
     hint = (" (does the file run its training when imported, without an if __name__ == '__main__' guard?)"
             if ".import" in check_id else "")
     if ended == "timeout":
-        return "fail", (f"still running when {part.upper()}'s {timeout:g} s ran out (--timeout): does a function of "
-                        f"yours loop forever?{hint}")
+        return "fail", (f"still running when the {timeout:g} s of {part.upper()}'s checks ran out (--timeout): does a "
+                        f"function of yours loop forever?{hint}")
     return "fail", (f"the checker's process ended during this check ({ended}): does your code call os._exit, or "
                     f"kill the interpreter?{hint}")
 
 
-def part_results(folder, part, options, timeout):
-    """([Result], [score]) of one part run in its own process, the check it stopped in failing."""
-    events, ended = run_part(folder, part, options, timeout)
+def parts_results(folder, parts, options, timeout):
+    """([Result], [score], the parts not started) of `parts` run in one process, in order: the check it
+    stopped in fails, the rest of that part skips, and the parts after it are left for a process of their own."""
+    events, ended = run_parts(folder, parts, options, timeout)
     results = [Result(**e["result"]) for e in events if "result" in e]
     scores = [e["score"] for e in events if e.get("score") is not None]
     started = [e["started"] for e in events if "started" in e]
     error = next((e["error"] for e in events if "error" in e), None)
-    questions = dict(plan(find_layout(folder), part))
-    done = {r.id for r in results}
-    if len(done) == len(questions):
-        return results, scores
-    stopped = started[-1] if started and started[-1] not in done else None
-    if stopped:
-        results.append(Result(stopped, questions[stopped], *stopped_in(stopped, part, ended, error, timeout)))
-    else:
-        why = error or ("its process did not start within the time limit (--timeout)" if ended == "timeout"
-                        else f"its process ended before any check ({ended})")
-        results.append(Result(f"{part}.run", part.upper(), "skip", f"not checked: {why}; please report it"))
-    results += [Result(i, q, "skip", f"not run: the process stopped at {stopped or 'an error'}")
-                for i, q in questions.items() if i not in done and i != stopped]
-    return results, scores
+    layout, done = find_layout(folder), {r.id for r in results}
+    for index, part in enumerate(parts):
+        questions = dict(plan(layout, part))
+        if set(questions) <= done:
+            continue
+        stopped = started[-1] if started and started[-1] in questions and started[-1] not in done else None
+        if stopped:
+            results.append(Result(stopped, questions[stopped], *stopped_in(stopped, part, ended, error, timeout)))
+        else:
+            why = error or ("its process did not start within the time limit (--timeout)" if ended == "timeout"
+                            else f"its process ended before any check ({ended})")
+            results.append(Result(f"{part}.run", part.upper(), "skip", f"not checked: {why}; please report it"))
+        results += [Result(i, q, "skip", f"not run: the process stopped at {stopped or 'an error'}")
+                    for i, q in questions.items() if i not in done and i != stopped]
+        return results, scores, parts[index + 1:]
+    return results, scores, []
 
 
 def check_folder_in_processes(folder, options, timeout):
+    """One folder's report: its parts in one process; those after a part that stopped it, in another."""
     report = FolderReport(folder, header(folder, find_layout(folder), SimpleNamespace(**options)))
-    for part in PARTS:
-        results, scores = part_results(folder, part, options, timeout)
+    parts = list(PARTS)
+    while parts:
+        results, scores, parts = parts_results(folder, parts, options, timeout)
         report.results += results
         report.checkpoints += scores
     return report
