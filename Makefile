@@ -15,8 +15,13 @@ DEVICE ?= cpu
 
 setup: $(INSTALLED)
 
+# torch comes from pip's index; on Linux, PyPI's is the CUDA build: TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# takes the CPU-only build of the same release first (GPU users leave it unset)
+TORCH_INDEX ?=
+
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(VENV)/bin/pip install --quiet --index-url $(TORCH_INDEX) $$(grep '^torch==' requirements.txt))
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	touch $@
 

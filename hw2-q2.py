@@ -17,6 +17,9 @@ from tqdm import tqdm
 import utils
 from models import CNN, get_number_trainable_params, init_kaiming_
 
+# the flags that shape a run, but for its length: they name its folder, and -resume checks them
+TRAINING_FLAGS = ("no_batch_norm", "learning_rate", "optimizer", "batch_size", "dropout", "l2_decay", "seed",
+                  "no_maxpool", "course_reshape", "bf16", "init", "bn_stats")
 # 64 keeps each layer's activations in cache: measured 1.6-2.5x faster than batches of 1000 here
 EVAL_BATCH_SIZE = 64
 BN_STATS_IMAGES = 2048  # training images whose batch-norm statistics replace the running averages
@@ -149,27 +152,53 @@ class Evaluator:
         return evaluate(self.evaluated(model), X, y, self.criterion)
 
 
-def train(model, optimizer, evaluator, data, epochs, batch_size, generator, device, progress=False, bf16=False):
+def train(model, optimizer, evaluator, data, epochs, batch_size, generator, device, out_dir, record, settings,
+          resume=False, progress=False, bf16=False):
     """Train for `epochs`, validating after each -> (history, the best validation epoch's
-    {epoch, val_acc, state}, status: "completed" or where training diverged)."""
+    {epoch, val_acc, state}, status: "completed" or where training diverged).
+
+    After every epoch, `out_dir`/results.json gets the history so far (beside `record`, the
+    run's arguments), and `out_dir`/model.pt.resume all that `resume` needs to go on (removed
+    once the run ends), with the run's `settings`. Ctrl-C stops the run with one line that
+    says what was kept.
+    """
     (train_X, train_y), (val_X, val_y) = data["train"], data["val"]
+    resume_path = utils.resume_path(out_dir / "model.pt")
     history = {"train_loss": [], "val_loss": [], "val_acc": [], "epoch_seconds": []}
     best = {"epoch": None, "val_acc": -1.0, "state": None}
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        train_loss = train_epoch(model, optimizer, evaluator.criterion, train_X, train_y, batch_size, generator,
-                                 device, progress=progress, bf16=bf16)
-        evaluated, val_acc, val_loss = evaluator.validate(model, val_X, val_y)
-        history["epoch_seconds"].append(round(time.perf_counter() - start, 2))
-        if not math.isfinite(train_loss):
-            return history, best, f"diverged at epoch {epoch}"
-        for key, value in zip(("train_loss", "val_loss", "val_acc"), (train_loss, val_loss, val_acc)):
-            history[key].append(value)
-        if val_acc > best["val_acc"]:
-            best = {"epoch": epoch, "val_acc": val_acc, "state": copy.deepcopy(evaluated.state_dict())}
-        print(f"Epoch {epoch}/{epochs}  Training loss: {train_loss:.4f}  "
-              f"Validation loss: {val_loss:.4f}  Validation accuracy: {val_acc:.4f}  "
-              f"({history['epoch_seconds'][-1]:.1f}s)", flush=True)
+    if resume:
+        kept = utils.load_training_state(resume_path, model, optimizer, generator, settings, "-", device)
+        history, best, evaluator.running_bn = kept["history"], kept["best"], kept["running_bn"]
+        print(f"Resuming {out_dir} after epoch {len(history['val_acc'])}")
+    saved = len(history["val_acc"])
+    for epoch in range(saved + 1, epochs + 1):
+        try:
+            start = time.perf_counter()
+            train_loss = train_epoch(model, optimizer, evaluator.criterion, train_X, train_y, batch_size, generator,
+                                     device, progress=progress, bf16=bf16)
+            evaluated, val_acc, val_loss = evaluator.validate(model, val_X, val_y)
+            history["epoch_seconds"].append(round(time.perf_counter() - start, 2))
+            if not math.isfinite(train_loss):
+                resume_path.unlink(missing_ok=True)
+                return history, best, f"diverged at epoch {epoch}"
+            for key, value in zip(("train_loss", "val_loss", "val_acc"), (train_loss, val_loss, val_acc)):
+                history[key].append(value)
+            if val_acc > best["val_acc"]:
+                best = {"epoch": epoch, "val_acc": val_acc, "state": copy.deepcopy(evaluated.state_dict())}
+            print(f"Epoch {epoch}/{epochs}  Training loss: {train_loss:.4f}  "
+                  f"Validation loss: {val_loss:.4f}  Validation accuracy: {val_acc:.4f}  "
+                  f"({history['epoch_seconds'][-1]:.1f}s)", flush=True)
+            utils.save_training_state(resume_path, model, optimizer, generator, {
+                "settings": settings, "history": history, "best": best, "running_bn": evaluator.running_bn})
+            saved = epoch
+            utils.write_json(out_dir / "results.json", {**record, "status": f"unfinished: {epoch} of {epochs} epochs",
+                                                        **history, **evaluator.running_bn})
+        except KeyboardInterrupt:
+            raise utils.Interrupted(f"interrupted in epoch {epoch} of {epochs}; " + (
+                f"the {saved} epoch(s) before it are kept in {resume_path} and {out_dir / 'results.json'} (best "
+                f"validation accuracy {best['val_acc']:.4f} at epoch {best['epoch']}); the same command with -resume "
+                f"goes on" if saved else "no epoch had ended: nothing was saved")) from None
+    resume_path.unlink()
     return history, best, "completed"
 
 
@@ -209,14 +238,23 @@ def bn_stats_subset(train_X, seed):
     return train_X[subset.to(train_X.device)]
 
 
-def default_run_name(batch_norm, learning_rate, optimizer, batch_size, dropout, l2_decay, epochs, seed,
-                     maxpool=True, course_reshape=False, bf16=False, init="torch", bn_stats="running"):
+def default_run_name(settings, epochs):
     """The folder name of a run started by hand: its configuration, options that differ from the course's last."""
-    parts = ["cnn-bn" if batch_norm else "cnn", f"lr{learning_rate:g}", optimizer, f"bs{batch_size}",
-             f"do{dropout:g}", f"l2{l2_decay:g}", f"ep{epochs}", f"seed{seed}"]
-    options = {"nomaxpool": not maxpool, "course-reshape": course_reshape, "bf16": bf16,
-               f"init-{init}": init != "torch", f"bn-{bn_stats}": batch_norm and bn_stats != "running"}
+    parts = ["cnn" if settings["no_batch_norm"] else "cnn-bn", f"lr{settings['learning_rate']:g}",
+             settings["optimizer"], f"bs{settings['batch_size']}", f"do{settings['dropout']:g}",
+             f"l2{settings['l2_decay']:g}", f"ep{epochs}", f"seed{settings['seed']}"]
+    options = {"nomaxpool": settings["no_maxpool"], "course-reshape": settings["course_reshape"],
+               "bf16": settings["bf16"], f"init-{settings['init']}": settings["init"] != "torch",
+               f"bn-{settings['bn_stats']}": not settings["no_batch_norm"] and settings["bn_stats"] != "running"}
     return "-".join(parts + [name for name, used in options.items() if used])
+
+
+def save_model(model, path, settings):
+    """The final model's state_dict at `path`, with the settings it was trained with beside it (.json)."""
+    replacing = path.exists()
+    utils.save_checkpoint(model, path, settings)
+    print(f"Wrote {path}, the final model (its settings: {utils.checkpoint_config_path(path)})"
+          + (", replacing an earlier run's" if replacing else ""))
 
 
 def plot_run(history, out_dir, title):
@@ -235,7 +273,8 @@ def parse_args(argv):
     parser.add_argument("-no_maxpool", action="store_true", help="drop the max-pooling layers")
     parser.add_argument("-no_batch_norm", action="store_true",
                         help="the Q2.1 network; without it, batch norm + global average pooling (Q2.2)")
-    parser.add_argument("-data_path", default="data/intel_landscapes_48x48.npz", help="the Intel .npz file")
+    parser.add_argument("-data_path", default=utils.in_project("data/intel_landscapes_48x48.npz"),
+                        help="the Intel .npz file (default: the one in the project's data/)")
     parser.add_argument("-device", default="cpu", help="cpu, cuda or mps")
     parser.add_argument("-seed", type=int, default=42, help="seeds initialisation, shuffling and dropout")
     parser.add_argument("-course_reshape", action="store_true",
@@ -249,9 +288,12 @@ def parse_args(argv):
     parser.add_argument("-bf16", action="store_true",
                         help="train under bfloat16 autocast: faster on CPUs with bf16 units, results differ")
     parser.add_argument("-threads", type=utils.count(), default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("-results_dir", default="runs/q2", help="where the run's folder is written")
+    parser.add_argument("-results_dir", default=utils.in_project("runs/q2"),
+                        help="where the run's folder is written (default: the project's runs/q2)")
     parser.add_argument("-run_name", default=None,
                         help="the run's folder in -results_dir (default: named after its configuration)")
+    parser.add_argument("-resume", action="store_true",
+                        help="go on with the interrupted run of these flags (its folder) from its last finished epoch")
     parser.add_argument("-no_progress", action="store_true", help="no progress bar (there is none when stderr is a file)")
     opt = parser.parse_args(argv)
     opt.batch_norm = not opt.no_batch_norm
@@ -272,24 +314,19 @@ def main(argv=None):
     optimizer = make_optimizer(opt.optimizer, model.parameters(), opt.learning_rate, opt.l2_decay)
     recompute = opt.batch_norm and opt.bn_stats == "recomputed"
     evaluator = Evaluator(nn.NLLLoss(), bn_stats_subset(data["train"][0], opt.seed) if recompute else None)
-    out_dir = Path(opt.results_dir) / (opt.run_name or default_run_name(
-        opt.batch_norm, opt.learning_rate, opt.optimizer, opt.batch_size, opt.dropout, opt.l2_decay, opt.epochs,
-        opt.seed, maxpool=not opt.no_maxpool, course_reshape=opt.course_reshape, bf16=opt.bf16, init=opt.init,
-        bn_stats=opt.bn_stats))
+    settings = {name: getattr(opt, name) for name in TRAINING_FLAGS}
+    out_dir = Path(opt.results_dir) / (opt.run_name or default_run_name(settings, opt.epochs))
+    record = {"args": vars(opt), "argv": argv, "n_params": n_params}
 
     history, best, status = train(model, optimizer, evaluator, data, opt.epochs, opt.batch_size,
-                                  torch.Generator().manual_seed(opt.seed), device,
-                                  progress=sys.stderr.isatty() and not opt.no_progress, bf16=opt.bf16)
-    results = {"args": vars(opt), "argv": argv, "status": status, "n_params": n_params, **history,
-               **evaluator.running_bn, "best_val_epoch": best["epoch"],
+                                  torch.Generator().manual_seed(opt.seed), device, out_dir, record, settings,
+                                  resume=opt.resume, progress=sys.stderr.isatty() and not opt.no_progress, bf16=opt.bf16)
+    results = {**record, "status": status, **history, **evaluator.running_bn, "best_val_epoch": best["epoch"],
                "best_val_acc": best["val_acc"] if best["epoch"] else None}
     if status == "completed":
         results.update(test(model, evaluator, best, *data["test"]))
         results.update(evaluator.running_bn)
-        checkpoint = out_dir / "model.pt"
-        utils.save_checkpoint(model, checkpoint, {"network": "Q2.2" if opt.batch_norm else "Q2.1", "dropout": opt.dropout,
-                                                  "maxpool": not opt.no_maxpool, "epochs": opt.epochs})
-        print(f"Wrote {checkpoint}, the final model (its configuration: {utils.checkpoint_config_path(checkpoint)})")
+        save_model(model, out_dir / "model.pt", {**settings, "epochs": opt.epochs})
     print(f"Number of trainable parameters: {n_params}")
     utils.write_json(out_dir / "results.json", results)
     if history["train_loss"]:

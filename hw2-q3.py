@@ -22,8 +22,10 @@ import utils
 from models import BahdanauAttention, Decoder, Encoder, Seq2Seq, get_number_trainable_params, init_seq2seq_, reshape_state
 from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX, UserError
 
-LENGTH_ALPHA = 0.5  # beam scores are sum(log p) / length ** LENGTH_ALPHA; 0, 0.5 and 1 tie on validation (report/q3.md)
+LENGTH_ALPHA = 0.5  # beam scores are sum(log p) / length ** LENGTH_ALPHA; 0, 0.5 and 1 tie on validation (report/beyond.md)
 N_EXAMPLES = 10
+MODEL_FLAGS = ("hidden_size", "dropout", "use_attn")  # a checkpoint's JSON holds these
+TRAINING_FLAGS = ("lr", "n_epochs", "batch_size", "init", "clip_norm", "length_pool", "resume")
 DECODE_BATCH_SIZE = 500  # words decoded side by side: large batches, few steps of Python
 
 
@@ -239,18 +241,31 @@ def load_model(checkpoint_name, device, flags_config, data_dir):
     else:
         config, source = saved["model"], str(utils.checkpoint_config_path(checkpoint_name))
         src_vocab, tgt_vocab = utils.Vocab(saved["src_vocab"][4:]), utils.Vocab(saved["tgt_vocab"][4:])
+        if saved.get("finished") is False:
+            source += (f"; an unfinished run of {saved['n_epochs']} epochs, its best so far from epoch "
+                       f"{saved['epoch']}: the training command with --resume goes on")
     if any(key.startswith("blocks.") for key in state_dict):
         raise UserError(f"{checkpoint_name}: this is a Q2 CNN's state_dict, not a Q3 Seq2Seq's")
     model = build_model(config, len(src_vocab), len(tgt_vocab)).to(device)
     problems = utils.state_dict_mismatch(model.state_dict(), state_dict)
     if problems:
-        if "decoder.attn.W_s.weight" in state_dict and not config["use_attn"]:
-            problems += "; was it trained with --use_attn?"
         described = f"use_attn={config['use_attn']}, hidden_size={config['hidden_size']}"
         raise UserError(f"{checkpoint_name}: does not match the model ({described}, vocabularies of "
-                        f"{len(src_vocab)}/{len(tgt_vocab)} symbols): {problems}")
+                        f"{len(src_vocab)}/{len(tgt_vocab)} symbols): {problems}"
+                        + "".join(f"; {hint}" for hint in training_flags_hints(config, state_dict)))
     model.load_state_dict(state_dict)
     return model, src_vocab, tgt_vocab, config, source
+
+
+def training_flags_hints(config, state_dict):
+    """The flags that a state_dict that does not fit the model of `config` was probably trained with."""
+    hints = []
+    if ("decoder.attn.W_s.weight" in state_dict) != config["use_attn"]:
+        hints.append(f"was it trained {'with' if not config['use_attn'] else 'without'} --use_attn?")
+    embedding = state_dict.get("decoder.embedding.weight")
+    if embedding is not None and embedding.dim() == 2 and embedding.shape[1] != config["hidden_size"]:
+        hints.append(f"was it trained with --hidden_size {embedding.shape[1]}?")
+    return hints
 
 
 # ----------------------------------------------------------------------------- train
@@ -303,44 +318,92 @@ def evaluate_greedy(model, split, tgt_vocab, max_len, device):
     return error_rates(spell(model, split.src, split.src_lengths, tgt_vocab, max_len, device), split.spellings)
 
 
-def train(model, data, tgt_vocab, optimizer, checkpoint_name, checkpoint_config, n_epochs, batch_size, seed,
-          max_len, device, clip_norm=0.0, length_pool=1, progress=False):
-    """Train for `n_epochs` with validation CER after each, saving the model's state_dict at
-    `checkpoint_name` (`checkpoint_config` beside it) whenever that CER strictly improves
-    -> one record per epoch."""
+def train(model, data, tgt_vocab, optimizer, shuffle, checkpoint_name, checkpoint_config, n_epochs, batch_size,
+          max_len, device, history=(), clip_norm=0.0, length_pool=1, progress=False):
+    """Train from epoch len(history) + 1 to `n_epochs`, with validation CER after each -> one record per epoch.
+
+    Whenever the CER strictly improves, the model's state_dict is saved at `checkpoint_name`
+    (`checkpoint_config` beside it); after every epoch, what `--resume` needs to go on, at
+    checkpoint_name.resume (removed once the run ends). Ctrl-C stops the run with one line
+    that says what was kept.
+    """
     criterion = nn.CrossEntropyLoss(ignore_index=PAD_IDX)
-    shuffle = torch.Generator().manual_seed(seed)
+    resume = utils.resume_path(checkpoint_name)
     print(f"Training on {len(data['train'])} words ({get_number_trainable_params(model)} parameters)...")
-    history, best_cer = [], math.inf
-    for epoch in range(1, n_epochs + 1):
-        start = time.perf_counter()
-        loss = train_epoch(model, data["train"], optimizer, criterion, batch_size, shuffle, device,
-                           clip_norm=clip_norm, length_pool=length_pool, progress=progress)
-        train_seconds = time.perf_counter() - start
-        val = evaluate_greedy(model, data["valid"], tgt_vocab, max_len, device)
-        print(f"Epoch: [{epoch}/{n_epochs}], Loss: {loss:.4f}")
-        print(f"Validation error rate: {val['cer']:.4f}")
-        if val["cer"] < best_cer:
-            best_cer = val["cer"]
-            print(f"New best error rate found: {best_cer:.4f}")
-            print("Saving model")
-            utils.save_checkpoint(model, checkpoint_name, {**checkpoint_config, "epoch": epoch, "val_cer": best_cer})
-        history.append({"epoch": epoch, "loss": loss, "val_cer": val["cer"], "val_wer": val["wer"],
-                        "train_seconds": round(train_seconds, 3), "seconds": round(time.perf_counter() - start, 3)})
+    history = list(history)
+    best_cer = min((h["val_cer"] for h in history), default=math.inf)
+    for epoch in range(len(history) + 1, n_epochs + 1):
+        try:
+            start = time.perf_counter()
+            loss = train_epoch(model, data["train"], optimizer, criterion, batch_size, shuffle, device,
+                               clip_norm=clip_norm, length_pool=length_pool, progress=progress)
+            train_seconds = time.perf_counter() - start
+            val = evaluate_greedy(model, data["valid"], tgt_vocab, max_len, device)
+            print(f"Epoch: [{epoch}/{n_epochs}], Loss: {loss:.4f}")
+            print(f"Validation error rate: {val['cer']:.4f}")
+            if val["cer"] < best_cer:
+                best_cer = val["cer"]
+                print(f"New best error rate found: {best_cer:.4f}")
+                print("Saving model")
+                utils.save_checkpoint(model, checkpoint_name, {**checkpoint_config, "epoch": epoch,
+                                                               "val_cer": best_cer, "finished": False})
+            record = {"epoch": epoch, "loss": loss, "val_cer": val["cer"], "val_wer": val["wer"],
+                      "train_seconds": round(train_seconds, 3), "seconds": round(time.perf_counter() - start, 3)}
+            settings = {**checkpoint_config["model"], **checkpoint_config["settings"]}
+            utils.save_training_state(resume, model, optimizer, shuffle, {"settings": settings,
+                                                                          "history": [*history, record]})
+            history.append(record)
+        except KeyboardInterrupt:
+            raise utils.Interrupted(interruption(epoch, n_epochs, history, checkpoint_name)) from None
     print(f"Best validation error rate: {best_cer:.4f}")
+    config = utils.read_json(utils.checkpoint_config_path(checkpoint_name))
+    utils.write_json(utils.checkpoint_config_path(checkpoint_name), {**config, "finished": True})
+    resume.unlink()
     return history
 
 
-def write_training_results(history, stem, args, config, title):
+def interruption(epoch, n_epochs, history, checkpoint_name):
+    """The line that says where a run stopped, what it kept and how to go on."""
+    if not history:
+        return f"interrupted in epoch {epoch} of {n_epochs}, before any epoch ended: nothing was saved"
+    best = min(history, key=lambda h: h["val_cer"])
+    return (f"interrupted in epoch {epoch} of {n_epochs}; the {len(history)} epoch(s) before it are kept in "
+            f"{utils.resume_path(checkpoint_name)}, the best model so far (epoch {best['epoch']}, validation CER "
+            f"{best['val_cer']:.4f}) in {checkpoint_name}; the same command with --resume goes on")
+
+
+def resumed_history(checkpoint_name, model, optimizer, shuffle, settings, device):
+    """Restore the interrupted run of `checkpoint_name` into the model, optimiser and shuffle, once
+    `settings` are checked to be the run's own -> the run's history so far."""
+    progress = utils.load_training_state(utils.resume_path(checkpoint_name), model, optimizer, shuffle, settings,
+                                         "--", device)
+    print(f"Resuming {checkpoint_name} after epoch {len(progress['history'])}")
+    return progress["history"]
+
+
+def starting_over(checkpoint_name):
+    """A new run's empty history, after one warning line if it replaces an earlier run's checkpoint."""
+    if utils.resume_path(checkpoint_name).exists():
+        utils.warn(f"{checkpoint_name}: an interrupted run of this checkpoint is replaced by this one "
+                   f"(--resume would have gone on with it)")
+    elif Path(checkpoint_name).exists():
+        utils.warn(f"{checkpoint_name}: replaced by this run's as soon as its first epoch ends")
+    return []
+
+
+def write_training_results(history, stem, args, config, checkpoint_name):
     """The validation CER plot and the training JSON of a finished run, at `stem`-val-cer.png/.pdf
     and `stem`-train.json."""
     best = min(history, key=lambda h: h["val_cer"])
+    title = f"{'With' if config['use_attn'] else 'Without'} attention (seed {args['seed']})"
     utils.plot_series({"validation": [h["val_cer"] for h in history]}, "Validation CER", f"{stem}-val-cer",
                       title=title)
     utils.write_json(f"{stem}-train.json", {
         "args": args, "config": config, "best_epoch": best["epoch"], "best_val_cer": best["val_cer"],
         "total_seconds": round(sum(h["seconds"] for h in history), 3), "epochs": history,
     })
+    print(f"Wrote {checkpoint_name} (its configuration: {utils.checkpoint_config_path(checkpoint_name)}), "
+          f"{stem}-val-cer.png/.pdf and {stem}-train.json")
 
 
 # ----------------------------------------------------------------------------- test and predict
@@ -406,12 +469,22 @@ def test(model, split, tgt_vocab, max_len, device, topp=None, k=3, seed=42, beam
     return result, predictions
 
 
-def model_line(config, source, flags_config):
+def arguments_line(mode, values, typed):
+    """'Arguments: ...': every flag of a training run; of a test, only the flags that change a test
+    and those typed (the model's own configuration is on the next line)."""
+    shown = {"mode": mode, **values}
+    if mode != "train":
+        shown = {k: v for k, v in shown.items() if k not in MODEL_FLAGS + TRAINING_FLAGS or k in typed}
+    return "Arguments: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k != "pronunciations")
+
+
+def model_line(config, source, flags_config, typed):
     """'Model: ...': the configuration a checkpoint was built with, where it came from, and the
-    flags that it overrides."""
-    overridden = [f"{key}={flags_config[key]}" for key in config if config[key] != flags_config[key]]
+    typed flags that it overrides."""
+    overridden = [f"--{key} {flags_config[key]}" for key in MODEL_FLAGS
+                  if key in typed and config[key] != flags_config[key]]
     return ("Model: " + ", ".join(f"{k}={v}" for k, v in config.items()) + f" (from {source}"
-            + (f"; the flags' {', '.join(overridden)} not used" if overridden else "") + ")")
+            + (f"; {', '.join(overridden)} not used" if overridden else "") + ")")
 
 
 def test_stem(stem, split, topp, beam_size, length_alpha):
@@ -425,10 +498,11 @@ def test_stem(stem, split, topp, beam_size, length_alpha):
 def write_test_results(result, predictions, split, stem, args, config):
     """The test JSON and the predictions TSV (one column per decoding) at `stem`.json and `stem`-predictions.tsv."""
     rows = zip(split.pronunciations, split.spellings, *predictions.values())
+    replacing = Path(f"{stem}.json").exists()
     utils.write_text(f"{stem}-predictions.tsv",
                      "".join("\t".join(row) + "\n" for row in [("pronunciation", "spelling", *predictions), *rows]))
     utils.write_json(f"{stem}.json", {"args": args, "config": config, **result})
-    print(f"Wrote {stem}.json and {stem}-predictions.tsv")
+    print(f"Wrote {stem}.json and {stem}-predictions.tsv" + (" (replacing an earlier run's)" if replacing else ""))
 
 
 def plot_attention(model, split, tgt_vocab, count, max_len, device, stem):
@@ -466,8 +540,9 @@ def plot_attention(model, split, tgt_vocab, count, max_len, device, stem):
         scale = fig.colorbar(heatmap, ax=axes, shrink=0.6, aspect=30, pad=0.02)
         scale.set_label("attention weight", fontsize=9)
         scale.ax.tick_params(labelsize=8)
+    replacing = Path(f"{stem}.png").exists()
     utils.save_figure(fig, stem)
-    print(f"Wrote {stem}.png/.pdf")
+    print(f"Wrote {stem}.png/.pdf" + (" (replacing an earlier run's)" if replacing else ""))
 
 
 def read_pronunciations(arguments, stdin):
@@ -513,7 +588,8 @@ def parse_args(argv=None):
     parser.add_argument("--hidden_size", type=count(2), default=128, help="H, even (H/2 per encoder direction)")
     parser.add_argument("--seed", type=int, default=42, help="seeds initialisation, shuffling, dropout, sampling")
     parser.add_argument("--use_attn", action="store_true", help="train: with Bahdanau attention")
-    parser.add_argument("--data_dir", default="data/", help="holds train.tsv, valid.tsv, test.tsv")
+    parser.add_argument("--data_dir", default=utils.in_project("data"),
+                        help="holds train.tsv, valid.tsv, test.tsv (default: the project's data/)")
     parser.add_argument("--checkpoint_name", default=None,
                         help="the model's state_dict, with its configuration in a .json beside it "
                              "(default: model-attn.pt with --use_attn, else model.pt)")
@@ -536,12 +612,16 @@ def parse_args(argv=None):
     parser.add_argument("--length_pool", type=count(), default=1,
                         help="option: draw training batches from pools of this many batches sorted by length "
                              "(1: plain shuffle, the course's)")
-    parser.add_argument("--results_dir", default="runs/q3", help="where plots, JSONs and predictions are written")
+    parser.add_argument("--results_dir", default=utils.in_project("runs/q3"),
+                        help="where plots, JSONs and predictions are written (default: the project's runs/q3)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     parser.add_argument("--threads", type=count(), default=None,
                         help="torch CPU threads (default: torch's choice; the experiment scripts pass 1 per run)")
+    parser.add_argument("--resume", action="store_true",
+                        help="train: go on with the interrupted run of --checkpoint_name from its last finished epoch")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     args = parser.parse_intermixed_args(argv)
+    typed = parser.typed(argv)
     parser.check(args.mode is not None, "expected a mode: train, test or predict (e.g. `hw2-q3.py train --use_attn`)")
     parser.check(args.hidden_size % 2 == 0,
                  f"--hidden_size {args.hidden_size}: expected an even number (H/2 units per encoder direction)")
@@ -549,11 +629,11 @@ def parse_args(argv=None):
                  f"unexpected arguments {' '.join(args.pronunciations)!r} (pronunciations are for predict mode)")
     if args.checkpoint_name is None:
         args.checkpoint_name = "model-attn.pt" if args.use_attn else "model.pt"
-    return args
+    return args, typed
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args, typed = parse_args(argv)
     device = utils.resolve_device(args.device, flag="--device")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -561,37 +641,37 @@ def main(argv=None):
     flags_config = {"hidden_size": args.hidden_size, "dropout": args.dropout, "use_attn": args.use_attn}
     stem = Path(args.results_dir) / Path(args.checkpoint_name).stem
     if args.mode != "predict":
-        shown = {"mode": args.mode, **vars(args)}
-        print("Arguments: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k != "pronunciations"))
+        print(arguments_line(args.mode, vars(args), typed))
 
     if args.mode == "train":
         data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir, splits=("train", "valid"))
         model = build_model(flags_config, len(src_vocab), len(tgt_vocab), args.init).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-        checkpoint_config = {"model": flags_config, "src_vocab": src_vocab.itos, "tgt_vocab": tgt_vocab.itos}
-        history = train(model, data, tgt_vocab, optimizer, args.checkpoint_name, checkpoint_config, args.n_epochs,
-                        args.batch_size, args.seed, args.max_len, device, clip_norm=args.clip_norm,
+        shuffle = torch.Generator().manual_seed(args.seed)
+        settings = {"lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "init": args.init,
+                    "clip_norm": args.clip_norm, "length_pool": args.length_pool, "max_len": args.max_len}
+        history = (resumed_history(args.checkpoint_name, model, optimizer, shuffle, {**flags_config, **settings},
+                                   device) if args.resume else starting_over(args.checkpoint_name))
+        checkpoint_config = {"model": flags_config, "settings": settings, "n_epochs": args.n_epochs,
+                             "src_vocab": src_vocab.itos, "tgt_vocab": tgt_vocab.itos}
+        history = train(model, data, tgt_vocab, optimizer, shuffle, args.checkpoint_name, checkpoint_config,
+                        args.n_epochs, args.batch_size, args.max_len, device, history, clip_norm=args.clip_norm,
                         length_pool=args.length_pool, progress=sys.stderr.isatty() and not args.no_progress)
-        write_training_results(history, stem, vars(args), flags_config,
-                               title=f"{'With' if args.use_attn else 'Without'} attention (seed {args.seed})")
-        print(f"Wrote {args.checkpoint_name} (its configuration: {utils.checkpoint_config_path(args.checkpoint_name)}"
-              f"), {stem}-val-cer.png/.pdf and {stem}-train.json")
+        write_training_results(history, stem, vars(args), flags_config, args.checkpoint_name)
         return
 
     model, src_vocab, tgt_vocab, config, source = load_model(args.checkpoint_name, device, flags_config, args.data_dir)
     if args.mode == "predict":
         pronunciations = read_pronunciations(args.pronunciations, sys.stdin)
-        spellings = predict(model, src_vocab, tgt_vocab, pronunciations, args.max_len, device, topp=args.topp,
-                            k=args.k, seed=args.seed, beam_size=args.beam_size)
-        for phonemes, words in zip(pronunciations, spellings):
+        for phonemes, words in zip(pronunciations, predict(model, src_vocab, tgt_vocab, pronunciations, args.max_len,
+                                                           device, args.topp, args.k, args.seed, args.beam_size)):
             print("\t".join([" ".join(phonemes), *words]))
         return
 
-    print(model_line(config, source, flags_config))
-    label = "Test" if args.split == "test" else "Validation"
+    print(model_line(config, source, flags_config, typed))
     split = utils.load_p2g(args.data_dir, src_vocab, tgt_vocab, splits=(args.split,))[0][args.split]
-    result, predictions = test(model, split, tgt_vocab, args.max_len, device, topp=args.topp, k=args.k, seed=args.seed,
-                               beam_size=args.beam_size, length_alpha=args.length_alpha, label=label)
+    result, predictions = test(model, split, tgt_vocab, args.max_len, device, args.topp, args.k, args.seed,
+                               args.beam_size, args.length_alpha, label="Test" if args.split == "test" else "Validation")
     if args.attention_plots:
         plot_attention(model, split, tgt_vocab, args.attention_plots, args.max_len, device, f"{stem}-attention")
     write_test_results(result, predictions, split, test_stem(stem, args.split, args.topp, args.beam_size,

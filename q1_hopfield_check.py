@@ -569,14 +569,14 @@ def plot_retrieval(stem, seed):
 def parse_args(argv):
     parser = utils.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=0, help="seeds every random problem")
-    parser.add_argument("--trials", type=int, default=100, help="random problems per check")
+    parser.add_argument("--trials", type=utils.count(), default=100, help="random problems per check")
     parser.add_argument("--beta", type=float, default=None,
                         help=f"fix beta in checks 1-5 (default: log-uniform in {BETA_RANGE[0]:g}..{BETA_RANGE[1]:g} "
                              "per trial; checks 6-7 set their own beta)")
-    parser.add_argument("--out", default="runs/q1", help="folder for checks.json, checks.md and the figures")
+    parser.add_argument("--out", default=utils.in_project("runs/q1"),
+                        help="folder for checks.json, checks.md and the figures (default: the project's runs/q1)")
     parser.add_argument("--plot", action="store_true", help="also save the figures of the report (PNG and PDF)")
     opt = parser.parse_args(argv)
-    parser.check(opt.trials >= 1, f"--trials {opt.trials}: expected at least 1")
     parser.check(opt.beta is None or BETA_ALLOWED[0] <= opt.beta <= BETA_ALLOWED[1],
                  f"--beta {opt.beta}: expected a value in [{BETA_ALLOWED[0]:g}, {BETA_ALLOWED[1]:g}] "
                  "(beta is an inverse temperature, > 0; the tolerances assume this range)")

@@ -4,9 +4,11 @@ Nothing here holds state: every function takes what it needs (device, paths, opt
 as arguments, so the scripts and the tests can call them in any order.
 """
 import argparse
+import difflib
 import json
 import os
 import random
+import signal
 import sys
 import tempfile
 import zipfile
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+PROJECT = Path(__file__).resolve().parent
 INTEL_CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 INTEL_SPLITS = ("train", "val", "test")
 _INTEL_SIDE = 48
@@ -24,14 +27,37 @@ class UserError(Exception):
     """Bad input from the user: reported as one line on stderr, never as a traceback."""
 
 
+class Interrupted(Exception):
+    """A run stopped by Ctrl-C (or SIGTERM): its message says what was kept and how to go on."""
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run_main(main, argv=None):
-    """Run a script's `main(argv)`, turning a `UserError` into one stderr line and exit 2."""
+    """Run a script's `main(argv)`: a `UserError` becomes one stderr line and exit 2, an
+    interruption (Ctrl-C, or SIGTERM as from `kill`) one line and exit 130."""
     prog = Path(sys.argv[0]).name
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return main(argv)
     except UserError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as stop:
+        print(f"{prog}: {stop}", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def in_project(relative):
+    """The path `relative` to this project's folder, as the current folder reaches it: the scripts'
+    default data and results folders are the project's wherever the scripts are run from."""
+    path = PROJECT / relative
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -45,20 +71,51 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line as one `UserError` line, without usage,
-    and whose -h shows the defaults."""
+    """argparse that reports a bad command line as one `UserError` line, without usage, whose
+    -h shows the defaults, and which points a mistyped flag at the one that was meant."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _HelpFormatter)
+        self.flags, self.destinations = [], []
         super().__init__(*args, **kwargs)
 
+    def add_argument(self, *names, **kwargs):
+        action = super().add_argument(*names, **kwargs)
+        self.flags.extend(name for name in names if name.startswith("-"))
+        self.destinations.append(action.dest)
+        return action
+
     def error(self, message):
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            words = message[len(prefix):].split()
+            message = prefix + " ".join(f"{word} ({self.hint(word)})" if self.hint(word) else word for word in words)
         raise UserError(message)
+
+    def hint(self, word):
+        """What an unknown `word` of the command line probably meant ('' if nothing)."""
+        if not word.startswith("-"):
+            return ""
+        name = word.split("=")[0].lstrip("-")
+        dashes = {f"-{name}": "one dash", f"--{name}": "two dashes"}
+        for flag, said in dashes.items():
+            if flag in self.flags:
+                return f"this script's flags take {said}: {flag}"
+        by_name = {flag.lstrip("-"): flag for flag in self.flags}
+        close = difflib.get_close_matches(name, by_name, n=1, cutoff=0.8)
+        return f"did you mean {by_name[close[0]]}?" if close else ""
 
     def check(self, condition, message):
         """A bad value of a parsed option: `message` names the flag and what was expected."""
         if not condition:
             self.error(message)
+
+    def typed(self, argv):
+        """The destinations of the options that `argv` gives a value (not left to their defaults)."""
+        untyped = object()
+        namespace = argparse.Namespace(**dict.fromkeys(self.destinations, untyped))
+        self.parse_known_args(argv, namespace)
+        return {dest for dest, value in vars(namespace).items() if value is not untyped}
 
 
 def count(minimum=1):
@@ -272,6 +329,51 @@ def load_checkpoint(path, device="cpu"):
         return state_dict, read_json(config_path)
     except (OSError, ValueError) as error:
         raise UserError(f"{config_path}: not a readable JSON file ({error.__class__.__name__})") from None
+
+
+def resume_path(checkpoint):
+    """Where an unfinished run keeps what resuming it needs: attn.pt -> attn.pt.resume."""
+    return Path(f"{checkpoint}.resume")
+
+
+def save_training_state(path, model, optimizer, generator, progress):
+    """Save, atomically, all that a run needs to go on exactly as if it had not stopped: the model,
+    the optimiser, the shuffling generator, torch's global generator (dropout draws from it), and
+    `progress` (the run's "settings" and its epochs so far: numbers, strings, lists, dicts, tensors)."""
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+             "torch_rng": torch.get_rng_state(), "progress": progress}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    _atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_training_state(path, model, optimizer, generator, settings, flag_prefix, device):
+    """Restore what `save_training_state` saved at `path` into the model, optimiser and generators
+    -> the run's `progress`.
+
+    `settings` ({flag name: value}) are what this command asks for: they must be what the run
+    was started with (`progress["settings"]`), so that it goes on to what an uninterrupted run gives.
+    """
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no unfinished run to resume here (an interrupted run leaves this file; "
+                        "a finished one removes it)")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        started = state["progress"]["settings"]
+        changed = [f"{flag_prefix}{name} {started[name]} (not {value})" for name, value in settings.items()
+                   if started[name] != value]
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except Exception as error:  # a damaged file, or one of another model
+        raise UserError(f"{path}: cannot resume from it ({error.__class__.__name__}: {str(error)[:200]})") from None
+    if changed:
+        raise UserError(f"{path}: resuming goes on with the run's own settings; it was started with "
+                        + ", ".join(changed))
+    generator.set_state(state["generator"].cpu())
+    torch.set_rng_state(state["torch_rng"].cpu())
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return state["progress"]
 
 
 def state_dict_mismatch(expected, found):

@@ -162,8 +162,8 @@ def test_energy_is_non_negative_and_zero_only_at_a_lone_pattern_of_maximal_norm(
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--trials", "0"], "--trials 0: expected at least 1"),
-    (["--trials", "-2"], "--trials -2: expected at least 1"),
+    (["--trials", "0"], "argument --trials: expected at least 1, got 0"),
+    (["--trials", "-2"], "argument --trials: expected at least 1, got -2"),
     (["--beta", "0"], "--beta 0.0: expected a value in"),
     (["--beta", "-1"], "--beta -1.0: expected a value in"),
     (["--beta", "nan"], "--beta nan: expected a value in"),

@@ -387,8 +387,13 @@ def test_comparisons_need_make_q2_first(tmp_path):
 
 
 def test_run_names_tell_the_batch_norm_statistics_apart_only_where_there_is_batch_norm():
-    course = (0.01, "sgd", 8, 0.1, 0.0, 40, 42)
-    assert q2.default_run_name(True, *course) == "cnn-bn-lr0.01-sgd-bs8-do0.1-l20-ep40-seed42"
-    assert q2.default_run_name(True, *course, bn_stats="recomputed").endswith("-seed42-bn-recomputed")
-    assert q2.default_run_name(False, *course, bn_stats="recomputed").endswith("-seed42")
-    assert q2.default_run_name(False, *course, init="kaiming").endswith("-seed42-init-kaiming")
+    course = q2.parse_args([])
+    settings = {name: getattr(course, name) for name in q2.TRAINING_FLAGS}
+
+    def name(**options):
+        return q2.default_run_name({**settings, **options}, 40)
+
+    assert name() == "cnn-bn-lr0.01-sgd-bs8-do0.1-l20-ep40-seed42"
+    assert name(bn_stats="recomputed").endswith("-seed42-bn-recomputed")
+    assert name(no_batch_norm=True, bn_stats="recomputed") == "cnn-lr0.01-sgd-bs8-do0.1-l20-ep40-seed42"
+    assert name(no_batch_norm=True, init="kaiming").endswith("-seed42-init-kaiming")

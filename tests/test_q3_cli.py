@@ -84,7 +84,7 @@ def test_test_prints_the_configuration_the_model_was_built_with(trained):
     assert run.returncode == 0, run.stderr
     [model_line] = [line for line in run.stdout.splitlines() if line.startswith("Model: ")]
     assert model_line == (f"Model: hidden_size=16, dropout=0.3, use_attn=True (from {checkpoint.with_suffix('.json')}; "
-                          "the flags' hidden_size=64, use_attn=False not used)")
+                          "--hidden_size 64 not used)")
 
 
 def test_test_mode_greedy_nucleus_beam_and_heatmaps(trained):
@@ -267,7 +267,7 @@ def test_ablations_script_needs_the_main_runs_first(tmp_path):
 
 def test_runs_started_by_hand_leave_the_repository_clean():
     """The README's commands, run from the repository: outputs in runs/, checkpoints where named, all ignored."""
-    assert q3.parse_args(["train"]).results_dir == "runs/q3"
+    assert q3.parse_args(["train"])[0].results_dir == "runs/q3"
     written = ["runs/q3/attn-train.json", "runs/q1/checks.json", "attn.pt", "attn.json", "no-attn.pt", "no-attn.json"]
     ignored = subprocess.run(["git", "check-ignore", *written], cwd=ROOT, capture_output=True, text=True)
     assert ignored.stdout.split() == written

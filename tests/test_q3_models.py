@@ -173,7 +173,7 @@ def test_course_driver_loads_plain_state_dict_and_generates(tmp_path):
 
 
 def test_defaults_are_the_course_recipe():
-    args = q3.parse_args(["train"])
+    args, _ = q3.parse_args(["train"])
     assert (args.lr, args.dropout, args.n_epochs, args.batch_size, args.hidden_size, args.seed) == (
         0.003, 0.3, 20, 64, 128, 42)
     assert (args.init, args.clip_norm, args.length_pool, args.topp, args.k, args.max_len) == (

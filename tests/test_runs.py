@@ -1,0 +1,152 @@
+"""Runs a student can stop, resume and mistype: a real interrupt, resume == an uninterrupted run,
+and the line each mistake gets (issue: interrupts, resumable training, hints that point at the fix)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import utils
+from helpers import INTEL_SLICE, ROOT, q3, run_script, slice_data
+
+
+def interrupted(command, resume_file, cwd, timeout=300):
+    """Run `command` (a script and its flags), send it SIGINT once `resume_file` exists (an epoch has
+    ended), and return the CompletedProcess-like (returncode, stdout, stderr)."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    process = subprocess.Popen([sys.executable, *map(str, command)], cwd=cwd, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while not resume_file.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stdout, stderr
+
+
+@pytest.fixture(scope="module")
+def p2g(tmp_path_factory):
+    return slice_data(tmp_path_factory.mktemp("p2g") / "data", n_train=1200, n_eval=100)
+
+
+Q3_TRAIN = ["train", "--n_epochs", "3", "--hidden_size", "32", "--use_attn", "--no_progress", "--threads", "1"]
+
+
+def test_q3_interrupted_then_resumed_equals_an_uninterrupted_run(p2g, tmp_path):
+    script, data = ROOT / "hw2-q3.py", ["--data_dir", p2g, "--results_dir", tmp_path]
+    whole = run_script(script, *Q3_TRAIN, *data, "--checkpoint_name", tmp_path / "whole.pt")
+    assert whole.returncode == 0, whole.stderr
+
+    cut = tmp_path / "cut.pt"
+    code, _, stderr = interrupted([script, *Q3_TRAIN, *data, "--checkpoint_name", cut], utils.resume_path(cut),
+                                  cwd=ROOT)
+    last = stderr.strip().splitlines()[-1]
+    assert code == 130 and "Traceback" not in stderr, stderr
+    assert last.startswith("hw2-q3.py: interrupted in epoch ") and "the same command with --resume goes on" in last
+    assert f"kept in {utils.resume_path(cut)}" in last and f"in {cut};" in last
+
+    unfinished = run_script(script, "test", "--checkpoint_name", cut, *data)
+    assert "an unfinished run of 3 epochs" in unfinished.stdout, unfinished.stdout
+
+    resumed = run_script(script, *Q3_TRAIN, *data, "--checkpoint_name", cut, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming " in resumed.stdout and not utils.resume_path(cut).exists()
+    expected, found = torch.load(tmp_path / "whole.pt"), torch.load(cut)
+    assert all(torch.equal(expected[key], found[key]) for key in expected)  # bitwise, on CPU
+    history = {name: json.loads((tmp_path / f"{name}-train.json").read_text())["epochs"] for name in ("whole", "cut")}
+    assert [(e["loss"], e["val_cer"]) for e in history["whole"]] == [(e["loss"], e["val_cer"]) for e in history["cut"]]
+    assert json.loads((tmp_path / "cut.json").read_text())["finished"] is True
+    finished = run_script(script, "test", "--checkpoint_name", cut, *data)
+    assert "unfinished" not in finished.stdout
+
+
+def test_q3_resume_refuses_other_settings_and_a_run_that_is_not_there(p2g, tmp_path):
+    script, data = ROOT / "hw2-q3.py", ["--data_dir", p2g, "--results_dir", tmp_path]
+    nothing = run_script(script, *Q3_TRAIN, *data, "--checkpoint_name", tmp_path / "none.pt", "--resume")
+    assert nothing.returncode == 2 and "Traceback" not in nothing.stderr
+    assert nothing.stderr.strip().splitlines()[-1].endswith("none.pt.resume: no unfinished run to resume here "
+                                                            "(an interrupted run leaves this file; a finished one "
+                                                            "removes it)")
+    cut = tmp_path / "cut.pt"
+    code, _, _ = interrupted([script, *Q3_TRAIN, *data, "--checkpoint_name", cut], utils.resume_path(cut), cwd=ROOT)
+    assert code == 130
+    other = run_script(script, *Q3_TRAIN, *data, "--checkpoint_name", cut, "--resume", "--lr", "0.01")
+    assert other.returncode == 2
+    assert "resuming goes on with the run's own settings; it was started with --lr 0.003 (not 0.01)" in other.stderr
+
+
+def test_q2_interrupted_then_resumed_equals_an_uninterrupted_run(tmp_path):
+    flags = ["-epochs", "3", "-data_path", INTEL_SLICE, "-threads", "1", "-no_progress", "-no_batch_norm"]
+    whole = run_script("hw2-q2.py", *flags, "-results_dir", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    run_dir = next((tmp_path / "whole").iterdir()).name
+    cut_dir = tmp_path / "cut" / run_dir
+    code, stdout, stderr = interrupted(["hw2-q2.py", *flags, "-results_dir", tmp_path / "cut"],
+                                       cut_dir / "model.pt.resume", cwd=ROOT)
+    assert code == 130 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].startswith("hw2-q2.py: interrupted in epoch ")
+    assert "the same command with -resume goes on" in stderr
+    so_far = json.loads((cut_dir / "results.json").read_text())  # the history is written after every epoch
+    assert so_far["status"].startswith("unfinished") and len(so_far["val_acc"]) >= 1
+
+    resumed = run_script("hw2-q2.py", *flags, "-results_dir", tmp_path / "cut", "-resume")
+    assert resumed.returncode == 0, resumed.stderr
+    results = {name: json.loads((tmp_path / name / run_dir / "results.json").read_text()) for name in ("whole", "cut")}
+    for key in ("train_loss", "val_loss", "val_acc", "test_acc", "best_val_epoch", "test_acc_at_best_val"):
+        assert results["whole"][key] == results["cut"][key], key
+    expected, found = (torch.load(tmp_path / name / run_dir / "model.pt") for name in ("whole", "cut"))
+    assert all(torch.equal(expected[key], found[key]) for key in expected)
+    assert not (cut_dir / "model.pt.resume").exists()
+
+
+@pytest.mark.parametrize("script, argv, hint", [
+    ("hw2-q2.py", ["--learning_rate", "0.01"], "--learning_rate (this script's flags take one dash: -learning_rate)"),
+    ("hw2-q3.py", ["test", "-checkpoint_name", "attn.pt"],
+     "-checkpoint_name (this script's flags take two dashes: --checkpoint_name)"),
+    ("hw2-q3.py", ["train", "--use_atn"], "--use_atn (did you mean --use_attn?)"),
+    ("hw2-q2.py", ["-dropuot", "0.2"], "-dropuot (did you mean -dropout?)"),
+    ("hw2-q3.py", ["train", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+])
+def test_a_mistyped_flag_gets_the_flag_that_was_meant(script, argv, hint):
+    result = run_script(script, *argv)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"{script}: error: unrecognized arguments: ") and hint in line, line
+
+
+def test_default_paths_are_the_projects_from_another_folder(tmp_path):
+    checkpoint = ROOT / "results" / "q3" / "attn-seed42.pt"
+    result = run_script(ROOT / "hw2-q3.py", "test", "--checkpoint_name", checkpoint, "--results_dir", tmp_path / "out",
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"data_dir={ROOT / 'data'}" in result.stdout
+    default = run_script(ROOT / "q1_hopfield_check.py", "--help", cwd=tmp_path)
+    assert str(ROOT / "runs" / "q1") in " ".join(default.stdout.split())
+
+
+def test_a_bare_state_dict_of_another_size_gets_the_flag_it_was_trained_with(tmp_path):
+    data, src_vocab, tgt_vocab = utils.load_p2g(ROOT / "data", splits=())
+    model = q3.build_model({"hidden_size": 64, "dropout": 0.3, "use_attn": True}, len(src_vocab), len(tgt_vocab))
+    torch.save(model.state_dict(), tmp_path / "small.pt")
+    result = run_script("hw2-q3.py", "test", "--checkpoint_name", tmp_path / "small.pt", "--results_dir", tmp_path)
+    assert result.returncode == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.endswith("; was it trained with --use_attn?; was it trained with --hidden_size 64?"), line
+
+
+def test_test_prints_the_models_configuration_and_only_the_flags_typed(tmp_path):
+    checkpoint = ROOT / "results" / "q3" / "attn-seed42.pt"
+    plain = run_script("hw2-q3.py", "test", "--checkpoint_name", checkpoint, "--results_dir", tmp_path)
+    arguments, model = (line for line in plain.stdout.splitlines() if line.startswith(("Arguments:", "Model:")))
+    assert "use_attn" not in arguments and "hidden_size" not in arguments and "lr=" not in arguments
+    assert model.startswith("Model: hidden_size=128, dropout=0.3, use_attn=True (from ") and "not used" not in model
+    typed = run_script("hw2-q3.py", "test", "--checkpoint_name", checkpoint, "--results_dir", tmp_path,
+                       "--hidden_size", "64")
+    model = next(line for line in typed.stdout.splitlines() if line.startswith("Model:"))
+    assert model.endswith("; --hidden_size 64 not used)") and "use_attn=False" not in typed.stdout
+    assert "(replacing an earlier run's)" in typed.stdout  # the same test twice: the second says so
+    assert "replacing" not in plain.stdout
