@@ -51,7 +51,8 @@ def nucleus_distribution(logits, p):
     # 1. P(x | x_<t), most probable token first
     probs = torch.softmax(logits.float(), dim=-1)
     probs, tokens = probs.sort(dim=-1, descending=True, stable=True)
-    # 2. V^(p), eq. (6): a token is kept while the mass before it is below p, so the token that crosses p is kept
+    # 2. V^(p), eq. (6): a token is kept while the mass before it is below p,
+    #    so the token that crosses p is kept
     in_nucleus = probs.cumsum(dim=-1) - probs < p
     # 3. P', eq. (7): the kept probabilities divided by their mass p'
     kept = probs * in_nucleus
@@ -61,7 +62,8 @@ def nucleus_distribution(logits, p):
 def nucleus_sampling(logits, p=0.8, generator=None):
     """logits (V,) -> index of a token drawn from the top-p distribution P' (1,); also (B, V) -> (B, 1)."""
     distribution, tokens = nucleus_distribution(logits, p)
-    drawn = torch.multinomial(distribution, 1, generator=generator)  # a position in the sorted order
+    # a position in the sorted order, drawn from P'
+    drawn = torch.multinomial(distribution, 1, generator=generator)
     return tokens.gather(-1, drawn)
 
 

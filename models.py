@@ -185,10 +185,10 @@ class BahdanauAttention(nn.Module):
 
         Padded source positions get the score -inf, so exactly zero weight.
         """
-        projected_s = self.W_s(s).unsqueeze(2)  # W_s s, for every source position: (B, T, 1, H)
-        projected_h = memory.projected_h.unsqueeze(1)  # W_h h_i, for every target position: (B, 1, S, H)
+        projected_s = self.W_s(s).unsqueeze(2)  # W_s s: (B, T, 1, H)
+        projected_h = memory.projected_h.unsqueeze(1)  # W_h h_i: (B, 1, S, H)
         features = torch.tanh(projected_s + projected_h)  # (B, T, S, H)
-        e = self.v(features).squeeze(-1)  # e_ti = v^T tanh(W_s s + W_h h_i): (B, T, S)
+        e = self.v(features).squeeze(-1)  # e_ti = v^T tanh(...): (B, T, S)
         e = e.masked_fill(~memory.mask.unsqueeze(1), float("-inf"))
         alpha = torch.softmax(e, dim=-1)  # over the source positions i: (B, T, S)
         c = torch.bmm(alpha, memory.h)  # c_t = sum_i alpha_ti h_i: (B, T, H)
