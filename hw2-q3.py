@@ -237,6 +237,11 @@ def load_model(checkpoint_name, device, flags_config, data_dir):
     `flags_config` and the vocabularies of `data_dir`/train.tsv, as the course does.
     """
     state_dict, saved = utils.load_checkpoint(checkpoint_name, device)
+    if any(key.startswith("blocks.") for key in state_dict):
+        raise UserError(f"{checkpoint_name}: this is a Q2 CNN's state_dict, not a Q3 Seq2Seq's")
+    if saved is not None and not {"model", "src_vocab", "tgt_vocab"} <= set(saved):
+        raise UserError(f"{utils.checkpoint_config_path(checkpoint_name)}: not the configuration of a Q3 checkpoint "
+                        "(expected its model, src_vocab and tgt_vocab, as `train` writes them)")
     if saved is None:
         config, source = flags_config, "the command line (no JSON beside the checkpoint)"
         _, src_vocab, tgt_vocab = utils.load_p2g(data_dir, splits=())
@@ -246,8 +251,6 @@ def load_model(checkpoint_name, device, flags_config, data_dir):
         if saved.get("finished") is False:
             source += (f"; an unfinished run of {saved['n_epochs']} epochs, its best so far from epoch "
                        f"{saved['epoch']}: the training command with --resume goes on")
-    if any(key.startswith("blocks.") for key in state_dict):
-        raise UserError(f"{checkpoint_name}: this is a Q2 CNN's state_dict, not a Q3 Seq2Seq's")
     model = build_model(config, len(src_vocab), len(tgt_vocab)).to(device)
     problems = utils.state_dict_mismatch(model.state_dict(), state_dict)
     if problems:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-PROJECT = Path(__file__).resolve().parent
+_PROJECT = Path(__file__).resolve().parent
 INTEL_CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 INTEL_SPLITS = ("train", "val", "test")
 _INTEL_SIDE = 48
@@ -56,7 +56,7 @@ def run_main(main, argv=None):
 def in_project(relative):
     """The path `relative` to this project's folder, as the current folder reaches it: the scripts'
     default data and results folders are the project's wherever the scripts are run from."""
-    path = PROJECT / relative
+    path = _PROJECT / relative
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
@@ -313,6 +313,8 @@ def save_checkpoint(model, path, config):
 def load_checkpoint(path, device="cpu"):
     """Read a state_dict and the configuration beside it -> (state_dict, config, or None without its JSON)."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: a folder; expected a checkpoint file (a .pt that `train` writes)")
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint; train one with `hw2-q3.py train --checkpoint_name {path}`")
     try:

@@ -185,12 +185,18 @@ def seq2seq(init, seed=0):
     return q3.build_model({"hidden_size": 64, "dropout": 0.3, "use_attn": True}, 30, 20, init=init)
 
 
-def test_torch_init_is_what_the_layers_draw_by_themselves():
+def test_the_drivers_default_model_is_what_the_course_builds():
+    """hw2-q3.py builds, by default (no --init), the model that the course's driver builds from the
+    same seed: the same layers, drawn in the same order by torch's own initialisation."""
     torch.manual_seed(0)
     encoder = models.Encoder(30, 64, utils.PAD_IDX, 0.3)
     decoder = models.Decoder(64, 20, models.BahdanauAttention(64), utils.PAD_IDX, 0.3)
     course = models.Seq2Seq(encoder, decoder)
-    ours = seq2seq("torch")
+    torch.manual_seed(0)
+    default, _ = q3.parse_args(["train", "--use_attn", "--hidden_size", "64"])
+    config = {"hidden_size": default.hidden_size, "dropout": default.dropout, "use_attn": default.use_attn}
+    ours = q3.build_model(config, 30, 20, default.init)
+    assert list(course.state_dict()) == list(ours.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(course.state_dict().values(), ours.state_dict().values()))
 
 

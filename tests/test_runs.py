@@ -150,3 +150,13 @@ def test_test_prints_the_models_configuration_and_only_the_flags_typed(tmp_path)
     assert model.endswith("; --hidden_size 64 not used)") and "use_attn=False" not in typed.stdout
     assert "(replacing an earlier run's)" in typed.stdout  # the same test twice: the second says so
     assert "replacing" not in plain.stdout
+
+
+def test_a_json_beside_the_checkpoint_that_is_not_a_q3_configuration_gets_one_line(tmp_path):
+    (tmp_path / "x.pt").write_bytes((ROOT / "results" / "q3" / "attn-seed42.pt").read_bytes())
+    (tmp_path / "x.json").write_text(json.dumps({"learning_rate": 0.01, "epochs": 40}))  # as hw2-q2.py writes
+    result = run_script("hw2-q3.py", "test", "--checkpoint_name", tmp_path / "x.pt", "--results_dir", tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "x.json: not the configuration of a Q3 checkpoint (expected its model, src_vocab and tgt_vocab, as `train` "
+        "writes them)")
