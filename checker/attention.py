@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .student import describe_error, student_location
+from .student import describe_error, student_frame
 from .tensors import (HIDDEN, TOLERANCE, build_seq2seq, describe_value, expect_pair, expect_tensor, has_shape,
-                      max_difference, padded_batch, seeded, targets, tiny_inputs)
+                      max_difference, padded_batch, seeded, target_columns, targets, tiny_inputs)
+from .tracing import forward_hooks
 from .verdicts import breaks, cannot_judge, departs, needs
 
 FORMULA_TOLERANCE = 1e-4  # float32 against float64 with the same weights, even N(0, 1) ones
@@ -73,7 +74,7 @@ def probe(st):
             raw = [attn(query[:, t:t + 1], encoder_outputs, src_lengths) for t in range(QUERY_STEPS)]
     except (Exception, SystemExit) as error:
         profile.problem = f"{call_description(1)} raises {describe_error(error, st.folder)}"
-        profile.problem_is_students = bool(student_location(error, st.folder))
+        profile.problem_is_students = student_frame(error, st.folder) is not None
         return profile
     if isinstance(raw[0], (tuple, list)):
         profile.returns_pair = len(raw[0])
@@ -117,9 +118,6 @@ def steps_note(profile):
     return " (one step at a time, as your decoder calls it: see q3.attention.shapes)" if profile.one_step_only else ""
 
 
-# ----------------------------------------------------------------------------- q3.attention.shapes
-
-
 def decoder_columns(st, use_attn):
     """Output columns of the student's decoder for a full target, with or without attention."""
     model = build_seq2seq(st.models, st.device, use_attn)
@@ -148,11 +146,10 @@ def check_attention_shapes(st):
         columns = plain.shape[1] if isinstance(plain, torch.Tensor) and plain.dim() == 3 else None
     except (Exception, SystemExit):  # the decoder's own fault, which q3.decoder.shapes reports
         columns = None
+    columns = target_columns(outputs, T) if columns is None else columns
     if columns is None:
-        if not (isinstance(outputs, torch.Tensor) and outputs.dim() == 3 and outputs.shape[1] in (T - 1, T)):
-            breaks(f"decoder with attention, a full target (B, T) = {(B, T)}: expected outputs (B, T-1, H), found "
-                 f"{describe_value(outputs)}")
-        columns = outputs.shape[1]
+        breaks(f"decoder with attention, a full target (B, T) = {(B, T)}: expected outputs (B, T-1, H), found "
+               f"{describe_value(outputs)}")
     expect_tensor(outputs, (B, columns, HIDDEN), "decoder with attention, a full target (the same as without)")
     expect_tensor(step, (B, 1, HIDDEN), "decoder with attention, one column (B, 1, H)")
     if profile.one_step_only:
@@ -161,9 +158,6 @@ def check_attention_shapes(st):
                           f"the other attention checks use one step at a time")
     return (f"attention (B, T, H) for queries of 1 and {QUERY_STEPS} steps; decoder with attention: outputs "
             f"(B, {'T-1' if columns == T - 1 else 'T'}, H) as without, one column (B, 1, H)")
-
-
-# ----------------------------------------------------------------------------- q3.attention.padding
 
 
 def check_attention_padding(st):
@@ -190,9 +184,6 @@ def check_attention_padding(st):
         breaks(f"padding gets no weight, but a word's output alone differs from inside a padded batch (by "
              f"{alone:.2g}); is the softmax taken over the source positions?{steps_note(profile)}")
     return "padded source positions get zero weight" + steps_note(profile)
-
-
-# ----------------------------------------------------------------------------- q3.attention.formula
 
 
 @dataclass
@@ -272,9 +263,12 @@ class Reading:
         """The statement's tanh(W_out [c_t; s]) from these weights (a variant: the softmax's axis, no tanh)."""
         e = self.v(torch.tanh(self.W_s(query).unsqueeze(2) + self.W_h(h).unsqueeze(1))).squeeze(-1)  # (B, T, S)
         context = torch.softmax(e, dim=softmax_axis) @ h.double()
-        if self.W_out is None:
-            return context
-        joined = torch.cat([context, query.double()] if self.context_first else [query.double(), context], dim=-1)
+        return context if self.W_out is None else self.enhanced(context, query, tanh)
+
+    def enhanced(self, context, query, tanh=True):
+        """tanh(W_out [c_t; s]) of a context and its query ([s; c_t] where not context_first)."""
+        context, query = context.double(), query.double()
+        joined = torch.cat([context, query] if self.context_first else [query, context], dim=-1)
         return torch.tanh(self.W_out(joined)) if tanh else self.W_out(joined)
 
 
@@ -297,11 +291,15 @@ VARIANTS = (("", {}),
             ("no tanh around W_out [c_t; s]", {"tanh": False}))
 
 
-def closest(candidates, query, h, observed):
-    """(difference, Reading, variant description) of the reading and variant closest to `observed`."""
-    tries = [(max_difference(reading.output(query, h, **options), observed), reading, variant)
-             for reading in candidates for variant, options in VARIANTS]
+def closest(tries):
+    """The (difference, ...) of the smallest difference, or None."""
     return min(tries, key=lambda item: item[0]) if tries else None
+
+
+def closest_reading(candidates, query, h, observed):
+    """(difference, Reading, variant description) of the reading and variant closest to `observed`."""
+    return closest([(max_difference(reading.output(query, h, **options), observed), reading, variant)
+                    for reading in candidates for variant, options in VARIANTS])
 
 
 def found_parameters(module):
@@ -340,14 +338,14 @@ def check_attention_formula(st):
     if not scores:
         breaks(f"no learnable W_s, W_h (H x H) and v (H) among your attention's parameters (found: "
                f"{found_parameters(attn)}); the statement's e_ti = v^T tanh(W_s s + W_h h_i){note}")
-    context = closest(scores, query, h, observed)
+    context = closest_reading(scores, query, h, observed)
     if context[0] < FORMULA_TOLERANCE and not context[2]:
         return formula_in_decoder(st, profile, context[1], note)
     candidates = readings(maps)
     if not candidates:
         breaks(f"no learnable W_out (H x 2H) among your attention's parameters (found: {found_parameters(attn)}); "
                f"the statement's s~_t = tanh(W_out [c_t; s]) with W_out learnable{note}")
-    difference, reading, variant = closest(candidates, query, h, observed)
+    difference, reading, variant = closest_reading(candidates, query, h, observed)
     if difference < FORMULA_TOLERANCE and not variant:
         return verdict(reading, note)
     roles = ", ".join(f"{role} = {name}" for role, name in reading.names().items())
@@ -369,16 +367,13 @@ def formula_in_decoder(st, profile, reading, note):
                f"is: no W_out, no tanh, no [c_t; s]; the statement's attention-enhanced state is "
                f"tanh(W_out [c_t; s]){note}")
     where = f"; W_out sits in your Decoder: attention returns c_t, the decoder computes tanh(W_out [c_t; s]){note}"
-    candidates = [Reading(reading.W_s, reading.W_h, reading.v, W_out, order)
-                  for W_out in output_maps(learnable_maps(model.decoder, "the Decoder's self"))
-                  for order in (True, False)]
-    tries = [(max_difference(torch.tanh(c.W_out(torch.cat([context, lstm_outputs] if c.context_first
-                                                          else [lstm_outputs, context], dim=-1))), outputs), c)
-             for c in candidates]
-    if not tries:
+    found = closest([(max_difference(c.enhanced(context, lstm_outputs), outputs), c)
+                     for W_out in output_maps(learnable_maps(model.decoder, "the Decoder's self"))
+                     for c in (Reading(reading.W_s, reading.W_h, reading.v, W_out, order) for order in (True, False))])
+    if found is None:
         breaks(f"your attention returns the context c_t itself, and your Decoder has no learnable W_out (H x 2H) "
                f"(found: {found_parameters(model.decoder)}); expected tanh(W_out [c_t; s]) in one of the two{note}")
-    difference, best = min(tries, key=lambda item: item[0])
+    difference, best = found
     if difference > FORMULA_TOLERANCE:
         breaks(f"your attention returns the context c_t itself, and your decoder's output is not tanh(W_out [c_t; s]) "
                f"for W_out = {best.W_out.name} (off by {difference:.2g}){note}")
@@ -395,13 +390,9 @@ def decoder_pass(st, profile):
     if len(lstms) != 1:
         cannot_judge(f"the Decoder has {len(lstms)} nn.LSTM layers, expected one: cannot tell its queries")
     seen = []
-    handle = lstms[0].register_forward_hook(lambda module, inputs, output: seen.append(output[0]))
-    try:
-        with torch.no_grad():
-            enc_output, state = model.encoder(src, src_lengths)
-            outputs, _ = model.decoder(tgt, state, enc_output, src_lengths)
-    finally:
-        handle.remove()
+    with torch.no_grad(), forward_hooks((lstms[0], lambda module, inputs, output: seen.append(output[0]))):
+        enc_output, state = model.encoder(src, src_lengths)
+        outputs, _ = model.decoder(tgt, state, enc_output, src_lengths)
     if not all(isinstance(s, torch.Tensor) and s.dim() == 3 for s in seen):
         cannot_judge("the Decoder's LSTM gives no batch-first (B, T, H) outputs: cannot tell its queries")
     lstm_outputs = torch.cat(seen, dim=1)

@@ -14,7 +14,7 @@ import utils
 from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX
 
 from . import code_drift
-from .course import course_greedy, reference_q3
+from .course import course_encode, course_greedy, reference_q3
 from .layout import ROOT
 from .student import describe_error
 from .tensors import build_seq2seq
@@ -120,6 +120,11 @@ def until_eos(tokens):
     return tokens[: tokens.index(EOS_IDX) + 1] if EOS_IDX in tokens else tokens
 
 
+def one_length(src, src_lengths, indices, device):
+    """The words `indices` of one source length, without padding: (src (b, S), src_lengths (b,))."""
+    return src[indices, :int(src_lengths[indices[0]])].to(device), src_lengths[indices].to(device)
+
+
 def decode_greedily(model, reshape_state, sources, device):
     """Every word's greedy tokens (up to and with EOS) with the course driver's calls, in batches
     of one source length (which need no padding).
@@ -131,9 +136,7 @@ def decode_greedily(model, reshape_state, sources, device):
     src, src_lengths = utils.pad_to_tensor(sources)
 
     def decode(indices):
-        length = int(src_lengths[indices[0]])
-        rows = course_greedy(model, reshape_state, src[indices, :length].to(device), src_lengths[indices].to(device),
-                             MAX_LEN)
+        rows = course_greedy(model, reshape_state, *one_length(src, src_lengths, indices, device), MAX_LEN)
         return [until_eos(row) for row in rows.tolist()]
 
     def alone(index):
@@ -160,31 +163,22 @@ def spelling_probabilities(model, reshape_state, corpus, device, batch_size):
     """(N,): the chance that nucleus sampling at p = TOPP spells each test word exactly, stepping the
     decoder through the word's target with the course driver's calls (exactly as
     hw2-q3.py's nucleus_spelling_probability does in one teacher-forced pass)."""
-    by_length = {}
-    for index, source in enumerate(corpus.sources):
-        by_length.setdefault(len(source), []).append(index)
+    src, src_lengths = utils.pad_to_tensor(corpus.sources)
     chances = torch.zeros(len(corpus.sources), dtype=torch.float64)
-    for length, indices in sorted(by_length.items()):
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start:start + batch_size]
-            src = torch.tensor([corpus.sources[i] for i in chunk], device=device)
-            src_lengths = torch.full((len(chunk),), length, device=device)
-            tgt, _ = utils.pad_to_tensor([corpus.targets[i] for i in chunk])
-            tgt = tgt.to(device)
-            encoder_outputs, state = model.encoder(src, src_lengths)
-            if state[0].shape[0] == 2:
-                state = reshape_state(state)
-            chance = torch.ones(len(chunk), dtype=torch.float64, device=device)
-            for t in range(tgt.shape[1] - 1):
-                output, state = model.decoder(tgt[:, t:t + 1], state, encoder_outputs, src_lengths)
-                distribution, order = reference_q3.nucleus_distribution(model.generator(output).reshape(len(chunk), -1),
-                                                                 TOPP)
-                by_token = torch.zeros_like(distribution).scatter_(-1, order, distribution)
-                following = tgt[:, t + 1]
-                step = by_token.gather(-1, following.unsqueeze(-1)).squeeze(-1).double()
-                chance *= torch.where(following == PAD_IDX, torch.ones_like(step), step)  # after EOS
-            chance = chance.masked_fill((tgt == UNK_IDX).any(dim=-1), 0.0)  # UNK is never spelled right
-            chances[chunk] = chance.cpu()
+    for chunk in utils.equal_length_batches(src_lengths, batch_size):
+        tgt = utils.pad_to_tensor([corpus.targets[i] for i in chunk.tolist()])[0].to(device)
+        batch, lengths = one_length(src, src_lengths, chunk, device)
+        encoder_outputs, state = course_encode(model, reshape_state, batch, lengths)
+        chance = torch.ones(len(chunk), dtype=torch.float64, device=device)
+        for t in range(tgt.shape[1] - 1):
+            output, state = model.decoder(tgt[:, t:t + 1], state, encoder_outputs, lengths)
+            distribution, order = reference_q3.nucleus_distribution(model.generator(output).reshape(len(chunk), -1),
+                                                                    TOPP)
+            by_token = torch.zeros_like(distribution).scatter_(-1, order, distribution)
+            following = tgt[:, t + 1]
+            step = by_token.gather(-1, following.unsqueeze(-1)).squeeze(-1).double()
+            chance *= torch.where(following == PAD_IDX, torch.ones_like(step), step)  # after EOS
+        chances[chunk] = chance.masked_fill((tgt == UNK_IDX).any(dim=-1), 0.0).cpu()  # UNK is never spelled right
     return chances
 
 

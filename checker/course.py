@@ -9,18 +9,23 @@ from utils import EOS_IDX, PAD_IDX, SOS_IDX
 from .layout import ROOT
 
 
+def course_encode(model, reshape_state, src, src_lengths):
+    """The encoder as the course's driver calls it -> (encoder outputs, the decoder's first state:
+    `reshape_state` of the encoder's when it has two layers)."""
+    encoder_outputs, state = model.encoder(src, src_lengths)
+    return encoder_outputs, reshape_state(state) if state[0].shape[0] == 2 else state
+
+
 @torch.inference_mode()
 def course_greedy(model, reshape_state, src, src_lengths, max_len):
-    """Greedy decoding with the calls the course's driver makes (encoder, `reshape_state` when the
-    state has two layers, then decoder and generator one token at a time), for src (b, S) of
-    words of one length -> tokens (b, L), EOS included, PAD after each word's EOS.
+    """Greedy decoding with the calls the course's driver makes (course_encode, then decoder and
+    generator one token at a time), for src (b, S) of words of one length -> tokens (b, L), EOS
+    included, PAD after each word's EOS.
 
     The course decodes one word at a time (b = 1); words of one length need no padding, so
     a batch of them gives each word what it gives alone.
     """
-    encoder_outputs, state = model.encoder(src, src_lengths)
-    if state[0].shape[0] == 2:
-        state = reshape_state(state)
+    encoder_outputs, state = course_encode(model, reshape_state, src, src_lengths)
     batch_size = src.shape[0]
     token = torch.full((batch_size, 1), SOS_IDX, dtype=torch.long, device=src.device)
     produced, ended = [], torch.zeros(batch_size, 1, dtype=torch.bool, device=src.device)
@@ -34,11 +39,6 @@ def course_greedy(model, reshape_state, src, src_lengths, max_len):
     return torch.cat(produced, dim=1)
 
 
-def _load_reference():
-    spec = importlib.util.spec_from_file_location("reference_hw2_q3", ROOT / "hw2-q3.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-reference_q3 = _load_reference()
+_spec = importlib.util.spec_from_file_location("reference_hw2_q3", ROOT / "hw2-q3.py")
+reference_q3 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reference_q3)

@@ -16,8 +16,9 @@ from torch import nn
 
 import utils
 
-from .student import describe_error, student_location
+from .student import describe_error, student_frame
 from .tensors import expect_tensor, max_difference, seeded
+from .tracing import dropouts_recorded, forward_hooks
 from .verdicts import breaks, cannot_judge, departs, needs
 
 COURSE_SIGNATURE = "CNN(dropout_prob, maxpool=True, batch_norm=True, conv_bias=True)"
@@ -31,9 +32,6 @@ MAX_PROBED_PARAMETERS = 50_000_000  # a network without max-pool that flattens 1
 DROPOUT_FUNCTIONS = {"dropout": "nn.Dropout", "dropout1d": "nn.Dropout1d", "dropout2d": "nn.Dropout2d",
                      "dropout3d": "nn.Dropout3d", "alpha_dropout": "nn.AlphaDropout",
                      "feature_alpha_dropout": "nn.FeatureAlphaDropout"}
-
-
-# ----------------------------------------------------------------------------- building the CNN
 
 
 @dataclass
@@ -95,6 +93,11 @@ def trainable_count(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def batch_norm_settings(st):
+    """The batch_norm values the checks build the CNN with: both, unless it takes no batch_norm switch."""
+    return (False, True) if "batch_norm" in cnn_builder(st).switches else (False,)
+
+
 def build_cnn(st, batch_norm=True, maxpool=True):
     """The student's CNN as the checks build it; building it raising, or a CNN without layers, is
     q2.signature's to report."""
@@ -102,7 +105,7 @@ def build_cnn(st, batch_norm=True, maxpool=True):
     try:
         model = builder.build(st, batch_norm, maxpool)
     except (Exception, SystemExit) as error:
-        if student_location(error, st.folder):
+        if student_frame(error, st.folder):
             needs(f"not checked: building the CNN raises {describe_error(error, st.folder)} (see q2.signature)")
         raise
     if not trainable_count(model):
@@ -118,7 +121,7 @@ def check_signature(st):
         try:
             model = builder.build(st, batch_norm)
         except (Exception, SystemExit) as error:
-            if not student_location(error, st.folder):
+            if not student_frame(error, st.folder):
                 raise
             breaks(f"building the CNN with maxpool=True, batch_norm={batch_norm}, as the course's driver does, raises "
                    f"{describe_error(error, st.folder)}")
@@ -136,9 +139,6 @@ def check_signature(st):
              f"driver calls {COURSE_CALL}{outcome}"
              + ("; the other checks build it by keyword" if builder.dropout_keyword else ""))
     return f"the course's {COURSE_SIGNATURE}: CNN({DROPOUT_PROB}, maxpool=..., batch_norm=...) builds both networks"
-
-
-# ----------------------------------------------------------------------------- size and outputs
 
 
 def layer_summary(model):
@@ -195,10 +195,8 @@ def check_count_function(st):
     breaks(wrong)
 
 
-
 def check_output(st):
-    builder = cnn_builder(st)
-    settings = (False, True) if "batch_norm" in builder.switches else (False,)
+    settings = batch_norm_settings(st)
     for batch_norm in settings:
         model = build_cnn(st, batch_norm)
         seeded()
@@ -217,16 +215,13 @@ def check_output(st):
 def modules_called(model, device):
     """The modules that one forward pass of two random images runs, in order, with their first input."""
     called = []
-    handles = [m.register_forward_hook(lambda module, inputs, output: called.append(
-                   (module, inputs[0].shape if inputs else None)))
-               for m in model.modules() if not list(m.children())]
-    try:
+
+    def record(module, inputs, output):
+        called.append((module, inputs[0].shape if inputs else None))
+
+    with forward_hooks(*((m, record) for m in model.modules() if not list(m.children()))), torch.no_grad():
         seeded()
-        with torch.no_grad():
-            model(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=device))
-    finally:
-        for handle in handles:
-            handle.remove()
+        model(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=device))
     return called
 
 
@@ -262,9 +257,6 @@ def check_batchnorm_switch(st):
     return "batch_norm=True: BatchNorm2d in every block, global average pooling, BatchNorm1d(1024); off: none of them"
 
 
-# ----------------------------------------------------------------------------- max-pool switch
-
-
 def conv_input_sides(model, device):
     """(height, width) of what each nn.Conv2d receives in one forward pass of two random images."""
     return [tuple(shape[-2:]) for module, shape in modules_called(model, device) if isinstance(module, nn.Conv2d)]
@@ -286,7 +278,7 @@ def check_maxpool_switch(st):
         without = builder.build(st, batch_norm=True, maxpool=False)
         sides_without = conv_input_sides(without, st.device)
     except (Exception, SystemExit) as error:
-        if not student_location(error, st.folder):
+        if not student_frame(error, st.folder):
             raise
         breaks(f"CNN({DROPOUT_PROB}, maxpool=False, batch_norm=True), the course's -no_maxpool, raises "
              f"{describe_error(error, st.folder)}")
@@ -307,9 +299,6 @@ def check_maxpool_switch(st):
                       "CNN(maxpool=False) outputs")
     return (f"maxpool=False: every convolution receives 48x48 (with max-pool: "
             f"{', '.join(f'{h}x{w}' for h, w in sides_with)}); checked with batch norm")
-
-
-# ----------------------------------------------------------------------------- dropout
 
 
 @dataclass
@@ -333,36 +322,15 @@ def trace_dropout_calls(model, device):
                 conv_shapes[stage[0]] = tuple(output.shape)
         return hook
 
-    handles = [m.register_forward_hook(entered("conv" if isinstance(m, nn.Conv2d) else "linear"))
-               for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    originals = {name: getattr(nn.functional, name) for name in DROPOUT_FUNCTIONS}
+    def record(name, p, received, output):
+        calls.append(DropoutCall(name, p, tuple(received.shape), stage[0], conv_shapes.get(stage[0])))
 
-    def recording(name):
-        original = originals[name]
-        signature = inspect.signature(original)
-
-        def dropout(*args, **kwargs):
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            p, training = bound.arguments["p"], bound.arguments["training"]
-            if training and p > 0:
-                calls.append(DropoutCall(name, p, tuple(bound.arguments["input"].shape), stage[0],
-                                         conv_shapes.get(stage[0])))
-            return original(*args, **kwargs)
-        return dropout
-
-    for name in DROPOUT_FUNCTIONS:
-        setattr(nn.functional, name, recording(name))
-    try:
+    hooks = [(m, entered("conv" if isinstance(m, nn.Conv2d) else "linear"))
+             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with forward_hooks(*hooks), dropouts_recorded(record, DROPOUT_FUNCTIONS), torch.no_grad():
         seeded()
         model.train()
-        with torch.no_grad():
-            model(torch.rand(TRACE_IMAGES, 3, INTEL_SIDE, INTEL_SIDE, device=device))
-    finally:
-        for name, original in originals.items():
-            setattr(nn.functional, name, original)
-        for handle in handles:
-            handle.remove()
+        model(torch.rand(TRACE_IMAGES, 3, INTEL_SIDE, INTEL_SIDE, device=device))
     return calls
 
 
@@ -393,13 +361,11 @@ def placement_problems(calls, n_convs):
 
 def traced_networks(st):
     """[(label, dropout calls, number of convolutions)] of the networks with and without batch norm."""
-    builder = cnn_builder(st)
-    settings = (False, True) if "batch_norm" in builder.switches else (False,)
     traced = []
-    for batch_norm in settings:
+    for batch_norm in batch_norm_settings(st):
         model = build_cnn(st, batch_norm)
-        n_convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
-        traced.append((f"batch_norm={batch_norm}", trace_dropout_calls(model, st.device), n_convs))
+        traced.append((f"batch_norm={batch_norm}", trace_dropout_calls(model, st.device),
+                       sum(isinstance(m, nn.Conv2d) for m in model.modules())))
     return traced
 
 
@@ -435,9 +401,6 @@ def check_block_order(st):
     if not judged:
         needs("not checked: no dropout acts in the conv blocks (see q2.dropout.placement)")
     return "in every conv block dropout acts on the max-pooled activations (conv -> ReLU -> max-pool -> dropout)"
-
-
-# ----------------------------------------------------------------------------- image layout
 
 
 def smoothness(images):
@@ -505,17 +468,13 @@ def check_layout(st):
         loaded, loader = students_images(st, Path(tmp) / "slice.npz")
     if loaded is None:
         loaded, loader = torch.from_numpy(np.ascontiguousarray(images)).float() / 256, "the stored arrays / 256"
-    model = build_cnn(st, batch_norm="batch_norm" in cnn_builder(st).switches)
+    model = build_cnn(st, batch_norm=batch_norm_settings(st)[-1])
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if conv is None:
         breaks("the network has no nn.Conv2d")
     seen = []
-    handle = conv.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].detach().cpu()))
-    try:
-        with torch.no_grad():
-            model(loaded.to(st.device))
-    finally:
-        handle.remove()
+    with forward_hooks((conv, lambda module, inputs, output: seen.append(inputs[0].detach().cpu()))), torch.no_grad():
+        model(loaded.to(st.device))
     first = seen[0]
     if first.shape[1:] != (3, INTEL_SIDE, INTEL_SIDE):
         breaks(f"{stored}; the first conv receives {tuple(first.shape)}, expected (B, 3, 48, 48)")

@@ -5,8 +5,6 @@ The decoder's contract is judged as the course's unmodified driver uses it: Seq2
 (B, T-1, V) scored against tgt[:, 1:]. Whether the decoder or Seq2Seq.forward drops the
 last target column is the student's choice.
 """
-import math
-
 import torch
 from torch import nn
 
@@ -16,7 +14,8 @@ from . import attention
 from .driver import SLICE_LINES, own_training
 from .student import describe_error, error_text
 from .tensors import (HIDDEN, SRC_LENGTHS, TGT_LENGTHS, TGT_VOCAB, TOLERANCE, build_seq2seq, describe_value,
-                      expect_pair, expect_tensor, max_difference, padded_batch, seeded, tiny_inputs)
+                      expect_pair, expect_tensor, max_difference, padded_batch, seeded, target_columns, tiny_inputs)
+from .tracing import dropouts_recorded, forward_hooks
 from .verdicts import breaks, departs, needs
 
 NUCLEUS_SUPPORT_DRAWS = 2000
@@ -54,13 +53,6 @@ def check_encoder_shapes(st):
     return "enc_output (B, S, H), final states (2, B, H/2)"
 
 
-def full_target_columns(outputs, T, what):
-    """How many columns the decoder's outputs for a full target (B, T) have: T-1 or T, else a failure."""
-    if not (isinstance(outputs, torch.Tensor) and outputs.dim() == 3 and outputs.shape[1] in (T - 1, T)):
-        breaks(f"{what}: expected (B, T-1, H) for a full target (B, T), found {describe_value(outputs)}")
-    return outputs.shape[1]
-
-
 def encoder_like(src_lengths, S, device):
     """What a correct encoder gives for a batch: outputs (B, S, H), zero at padding, and final states
     (2, B, H/2), so that the decoder is judged alone, whatever the student's encoder does."""
@@ -78,7 +70,9 @@ def check_decoder_shapes(st):
     with torch.no_grad():
         enc_output, state = encoder_like(src_lengths, src.shape[1], st.device)
         outputs, dec_state = expect_pair(model.decoder(tgt, state, enc_output, src_lengths), "decoder(tgt, ...)")
-        columns = full_target_columns(outputs, T, "decoder outputs")
+        columns = target_columns(outputs, T)
+        if columns is None:
+            breaks(f"decoder outputs: expected (B, T-1, H) for a full target (B, T), found {describe_value(outputs)}")
         expect_tensor(outputs, (B, columns, HIDDEN), "decoder outputs for a full target")
         for name, part in zip("hc", expect_pair(dec_state, "decoder state (h, c)")):
             expect_tensor(part, (1, B, HIDDEN), f"decoder state {name} (1, B, H)")
@@ -136,9 +130,6 @@ def check_encoder_padding(st):
     return "a word's outputs and final states are the same alone and inside a padded batch"
 
 
-# ----------------------------------------------------------------------------- whole models
-
-
 def attention_model_problem(st):
     """Why the student's model with attention cannot run ('' when it can)."""
     problem = attention.probe(st).problem
@@ -171,8 +162,7 @@ def check_teacher_forcing(st):
         with torch.no_grad():
             enc_output, state = model.encoder(src, src_lengths)
             full, _ = model.decoder(tgt, state, enc_output, src_lengths)
-            T = tgt.shape[1]
-            if not (isinstance(full, torch.Tensor) and full.dim() == 3 and full.shape[1] in (T - 1, T)):
+            if target_columns(full, tgt.shape[1]) is None:
                 needs(f"{label}: the decoder's outputs are {describe_value(full)} (see q3.decoder.shapes)")
             steps = []
             for t in range(full.shape[1]):  # the columns that the decoder reads of a full target
@@ -263,25 +253,11 @@ def trace_dropout(model, src, src_lengths, tgt):
     watched += [(m, "decoder embeddings") for m in model.decoder.modules() if isinstance(m, nn.Embedding)]
     watched += [(m, "decoder LSTM outputs") for m in model.decoder.modules() if isinstance(m, nn.LSTM)]
     watched += [(model.encoder, "encoder outputs"), (model.decoder, "decoder outputs")]
-    handles = [module.register_forward_hook(recorder(place)) for module, place in watched]
     calls = []
-    original = nn.functional.dropout
-
-    def recording_dropout(input, p=0.5, training=True, inplace=False):
-        received = rows(input) if training and p > 0 else None
-        output = original(input, p, training, inplace)
-        if received is not None:
-            calls.append((tuple(input.shape), received, rows(output)))
-        return output
-
-    nn.functional.dropout = recording_dropout
-    try:
+    with forward_hooks(*((module, recorder(place)) for module, place in watched)), dropouts_recorded(
+            lambda name, p, received, output: calls.append((tuple(received.shape), rows(received), rows(output)))):
         model.train()
         model(src, src_lengths, tgt)
-    finally:
-        nn.functional.dropout = original
-        for handle in handles:
-            handle.remove()
     return {place: torch.cat(found) if found else torch.empty(0, 0) for place, found in places.items()}, calls
 
 
@@ -329,9 +305,6 @@ def check_dropout_placement(st):
     where = "; with attention, on the LSTM outputs just before it" if before_attention else ""
     return ("in training mode dropout acts on the embeddings and final outputs of encoder and decoder only"
             + where + note)
-
-
-# ----------------------------------------------------------------------------- hw2-q3.py
 
 
 def check_greedy_next_token(st):
@@ -393,18 +366,9 @@ def check_nucleus_support(st):
 
 
 def chi_square_p_value(statistic, dof):
-    """P(X >= statistic) for X chi-square with `dof` degrees of freedom (series of the lower gamma)."""
-    a, x = dof / 2, statistic / 2
-    if x <= 0:
-        return 1.0
-    term = total = 1 / a
-    for n in range(1, 10_000):
-        term *= x / (a + n)
-        total += term
-        if term < total * 1e-15:
-            break
-    lower = math.exp(a * math.log(x) - x - math.lgamma(a)) * total
-    return max(0.0, 1.0 - lower)
+    """P(X >= statistic) for X chi-square with `dof` degrees of freedom."""
+    return float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
+                                         torch.tensor(statistic / 2, dtype=torch.float64)))
 
 
 def check_nucleus_frequencies(st):

@@ -71,12 +71,6 @@ def student_frame(error, folder):
     return None
 
 
-def student_location(error, folder):
-    """'file.py:line' where the student's code raised `error`, or '' when the checker raised it."""
-    frame = student_frame(error, folder)
-    return f"{frame[0]}:{frame[1]}" if frame else ""
-
-
 def checker_location(error):
     """'checker/module.py:line' of the innermost checker frame of `error`, or ''."""
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
@@ -149,8 +143,8 @@ def import_student_module(name, folder, failed_files):
         with quiet():
             return importlib.import_module(name), None
     except (Exception, SystemExit) as error:
-        where = student_location(error, folder)
-        culprit = where.rsplit(":", 1)[0] if where else ""
+        frame = student_frame(error, folder)
+        culprit, where = (str(frame[0]), f"{frame[0]}:{frame[1]}") if frame else ("", "")
         if culprit and culprit != f"{name}.py" and culprit in failed_files:
             return None, ("skip", f"imports {culprit}, which does not import")
         missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None

@@ -62,6 +62,12 @@ def describe_value(value):
     return type(value).__name__
 
 
+def target_columns(outputs, T):
+    """How many columns a decoder's outputs for a full target (B, T) have: T-1 or T; None for anything else."""
+    fits = isinstance(outputs, torch.Tensor) and outputs.dim() == 3 and outputs.shape[1] in (T - 1, T)
+    return outputs.shape[1] if fits else None
+
+
 def has_shape(value, shape):
     return isinstance(value, torch.Tensor) and tuple(value.shape) == tuple(shape)
 
