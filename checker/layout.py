@@ -3,6 +3,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_DATA = ROOT / "data"  # the course's P2G files, shipped with this project
 P2G_FILES = ("train.tsv", "valid.tsv", "test.tsv")
@@ -42,8 +44,19 @@ def find_layout(folder):
             layout.q2_dir = path
     if layout.q3_dir is not None:
         layout.checkpoints = sorted(path / name for path, files in walk(layout.q3_dir, depth=CHECKPOINT_DEPTH)
-                                    for name in files if name.endswith(".pt"))
+                                    for name in files if name.endswith(".pt") and not is_other_model(path / name))
     return layout
+
+
+def is_other_model(path):
+    """Whether `path` holds a readable state_dict with no encoder or decoder: another model's (a Q2
+    CNN's, say), not a Q3 checkpoint. An unreadable file is still a checkpoint, to be reported."""
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # torch.load raises many types for a damaged or foreign file
+        return False
+    return isinstance(state_dict, dict) and bool(state_dict) and not any(
+        str(key).startswith(("encoder.", "decoder.")) for key in state_dict)
 
 
 def describe_path(path, folder):
