@@ -160,3 +160,24 @@ def test_a_json_beside_the_checkpoint_that_is_not_a_q3_configuration_gets_one_li
     assert result.stderr.strip().splitlines()[-1].endswith(
         "x.json: not the configuration of a Q3 checkpoint (expected its model, src_vocab and tgt_vocab, as `train` "
         "writes them)")
+
+
+def test_a_new_training_run_says_which_checkpoint_it_replaces(p2g, tmp_path):
+    command = ["hw2-q3.py", "train", "--n_epochs", "1", "--hidden_size", "8", "--data_dir", p2g, "--results_dir",
+               tmp_path, "--checkpoint_name", tmp_path / "again.pt", "--no_progress"]
+    first, second = run_script(*command), run_script(*command)
+    assert first.returncode == second.returncode == 0
+    assert "replaced" not in first.stderr
+    assert f"{tmp_path / 'again.pt'}: replaced by this run's as soon as its first epoch ends" in second.stderr
+
+
+def test_make_setup_takes_torch_from_the_index_it_is_given():
+    """`make setup TORCH_INDEX=...` installs requirements.txt's torch from that index first (the CPU-only
+    build); without it, pip's own index serves requirements.txt alone."""
+    def commands(*variables):
+        dry_run = subprocess.run(["make", "-n", "-B", "setup", *variables], cwd=ROOT, capture_output=True, text=True)
+        return dry_run.stdout
+
+    cpu = commands("TORCH_INDEX=https://download.pytorch.org/whl/cpu")
+    assert "pip install --quiet --index-url https://download.pytorch.org/whl/cpu $(grep '^torch==' requirements.txt)" in cpu
+    assert "--index-url" not in commands()
