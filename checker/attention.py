@@ -1,14 +1,11 @@
 """Q3.1b: the student's BahdanauAttention, alone and inside their Decoder, judged by behaviour.
 
-The skeleton's decoder loop calls attention one step at a time, with a query (B, 1, H);
-its docstring allows (B, T, H). Attention that only works for one step is judged at one
-step (and the (B, T, H) query is one WARN), so that its real faults are still found.
-
-The formula is found by shape, then confirmed by behaviour: the student's learnable weights of
-the statement's shapes (H x H for W_s and W_h, H for v, H x 2H for W_out, or two H x H side by
-side) are tried in every role, the statement's output computed from them in float64, and the
-closest reading must equal the student's output. When none does, the variants that students
-write instead (softmax over the wrong axis, no tanh) say what the code computes.
+The skeleton's decoder calls attention one step at a time, (B, 1, H); its docstring allows (B, T, H).
+Attention that only works for one step is judged at one step (and warned of once), so that its real
+faults are still found. The formula is found by shape, then confirmed by behaviour: the student's
+learnable weights of the statement's shapes are tried in every role, the statement's output computed
+from them in float64, and the closest reading must equal the student's output; when none does, the
+variants that students write instead (softmax over the wrong axis, no tanh) say what the code computes.
 """
 import itertools
 from dataclasses import dataclass
@@ -99,7 +96,6 @@ def probe(st):
 
 
 def usable_attention(st):
-    """(profile, a fresh attention module), or a skip that points at q3.attention.shapes."""
     profile = probe(st)
     if profile.problem:
         needs(f"not checked: {profile.problem} (see q3.attention.shapes)")
@@ -107,7 +103,7 @@ def usable_attention(st):
 
 
 def attend(profile, attn, query, encoder_outputs, src_lengths):
-    """The student's attention of query (B, T, H) -> (B, T, H), one step at a time if only that works."""
+    """query (B, T, H) -> (B, T, H), one step at a time if only that works."""
     if profile.one_step_only:
         return torch.cat([first_tensor(attn(query[:, t:t + 1], encoder_outputs, src_lengths))
                           for t in range(query.shape[1])], dim=1)
@@ -119,7 +115,6 @@ def steps_note(profile):
 
 
 def decoder_columns(st, use_attn):
-    """Output columns of the student's decoder for a full target, with or without attention."""
     model = build_seq2seq(st.models, st.device, use_attn)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
     with torch.no_grad():
@@ -292,7 +287,6 @@ VARIANTS = (("", {}),
 
 
 def closest(tries):
-    """The (difference, ...) of the smallest difference, or None."""
     return min(tries, key=lambda item: item[0]) if tries else None
 
 
@@ -304,13 +298,6 @@ def closest_reading(candidates, query, h, observed):
 
 def found_parameters(module):
     return ", ".join(f"{name} {tuple(p.shape)}" for name, p in module.named_parameters() if p.requires_grad) or "none"
-
-
-def formula_inputs(st, steps, B=8, S=5, seed=7):
-    generator = torch.Generator().manual_seed(seed)
-    query = 0.5 * torch.randn(B, steps, HIDDEN, generator=generator)
-    encoder_outputs = 0.5 * torch.randn(B, S, HIDDEN, generator=generator)
-    return query.to(st.device), encoder_outputs.to(st.device), torch.full((B,), S, device=st.device)
 
 
 def verdict(reading, where):
@@ -329,7 +316,10 @@ def verdict(reading, where):
 def check_attention_formula(st):
     profile, attn = usable_attention(st)
     note = steps_note(profile)
-    query, h, src_lengths = formula_inputs(st, 1 if profile.one_step_only else QUERY_STEPS)
+    B, S, generator = 8, 5, torch.Generator().manual_seed(7)
+    query = 0.5 * torch.randn(B, 1 if profile.one_step_only else QUERY_STEPS, HIDDEN, generator=generator).to(st.device)
+    h = (0.5 * torch.randn(B, S, HIDDEN, generator=generator)).to(st.device)
+    src_lengths = torch.full((B,), S, device=st.device)
     with torch.no_grad():
         observed = attend(profile, attn, query, h, src_lengths)
     expect_tensor(observed, query.shape, "attention output")

@@ -1,9 +1,7 @@
 """Q3 checkpoints: each *.pt scored as the course's `hw2-q3.py test` scores it, with the student's own
-model code and the course driver's calls, beside this project's runs of the course's recipe.
-
-For an attention checkpoint, also the exact expected WER@3 of nucleus sampling at p = 0.8
-(the mean over every possible draw, as `hw2-q3.py test --topp 0.8` prints it), so that a
-student can judge the one draw in their report.
+model code and the course driver's calls, beside this project's runs of the course's recipe. For an
+attention checkpoint, also the exact expected WER@3 of nucleus sampling at p = 0.8 (the mean over every
+draw), so that a student can judge the one draw in their report.
 """
 from dataclasses import dataclass
 from functools import partial
@@ -92,8 +90,7 @@ def test_corpus(st, stored_vocabs):
 
 
 def read_checkpoint(path, device):
-    """A state_dict (the course's) -> (state_dict, (src Vocab, tgt Vocab) from the JSON that this
-    project's `train` writes beside it, or None)."""
+    """-> (state_dict, (src Vocab, tgt Vocab) from the JSON this project's `train` writes beside it, or None)."""
     try:
         state_dict, config = utils.load_checkpoint(path, device)
     except utils.UserError as error:
@@ -116,28 +113,21 @@ def checkpoint_question(path):
         return "Q3.1"
 
 
-def until_eos(tokens):
-    return tokens[: tokens.index(EOS_IDX) + 1] if EOS_IDX in tokens else tokens
-
-
 def one_length(src, src_lengths, indices, device):
     """The words `indices` of one source length, without padding: (src (b, S), src_lengths (b,))."""
     return src[indices, :int(src_lengths[indices[0]])].to(device), src_lengths[indices].to(device)
 
 
 def decode_greedily(model, reshape_state, sources, device):
-    """Every word's greedy tokens (up to and with EOS) with the course driver's calls, in batches
-    of one source length (which need no padding).
-
-    A few words are also decoded alone, as the course's driver does (batch size 1); if
-    batching changes their tokens, the whole corpus is decoded one word at a time.
-    -> (tokens per word, how they were decoded, the batch size that is safe).
-    """
+    """Every word's greedy tokens (up to and with EOS) with the course driver's calls, in batches of one
+    source length -> (tokens per word, how they were decoded, the batch size that is safe). A few words
+    are also decoded alone, as the course's driver does; if batching changes their tokens, the whole
+    corpus is decoded one word at a time."""
     src, src_lengths = utils.pad_to_tensor(sources)
 
     def decode(indices):
         rows = course_greedy(model, reshape_state, *one_length(src, src_lengths, indices, device), MAX_LEN)
-        return [until_eos(row) for row in rows.tolist()]
+        return [row[:row.index(EOS_IDX) + 1] if EOS_IDX in row else row for row in rows.tolist()]
 
     def alone(index):
         return decode(torch.tensor([index]))[0]
@@ -182,13 +172,10 @@ def spelling_probabilities(model, reshape_state, corpus, device, batch_size):
     return chances
 
 
-def shown(path):
-    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-
-
 def reference_row(use_attn):
     """(this project's row of test scores for the model kind, '') or (None, why there is none)."""
-    label, where = REFERENCE_ROWS[use_attn], shown(REFERENCE_SUMMARY)
+    label = REFERENCE_ROWS[use_attn]
+    where = REFERENCE_SUMMARY.relative_to(ROOT) if REFERENCE_SUMMARY.is_relative_to(ROOT) else REFERENCE_SUMMARY
     if not REFERENCE_SUMMARY.is_file():
         return None, f"no plausibility verdict: this project's {where} is missing"
     try:

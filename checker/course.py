@@ -18,13 +18,9 @@ def course_encode(model, reshape_state, src, src_lengths):
 
 @torch.inference_mode()
 def course_greedy(model, reshape_state, src, src_lengths, max_len):
-    """Greedy decoding with the calls the course's driver makes (course_encode, then decoder and
-    generator one token at a time), for src (b, S) of words of one length -> tokens (b, L), EOS
-    included, PAD after each word's EOS.
-
-    The course decodes one word at a time (b = 1); words of one length need no padding, so
-    a batch of them gives each word what it gives alone.
-    """
+    """Greedy decoding with the course driver's calls, for src (b, S) of words of one length -> tokens
+    (b, L), EOS included, PAD after each word's EOS. The course decodes one word at a time; words of one
+    length need no padding, so a batch of them gives each word what it gives alone."""
     encoder_outputs, state = course_encode(model, reshape_state, src, src_lengths)
     batch_size = src.shape[0]
     token = torch.full((batch_size, 1), SOS_IDX, dtype=torch.long, device=src.device)

@@ -13,14 +13,6 @@ SLICE_LINES = 32
 TRAIN_SECONDS = 120
 
 
-def sliced_data(source, target):
-    target.mkdir()
-    for name in P2G_FILES:
-        lines = (source / name).read_text(encoding="utf-8").splitlines(keepends=True)[:SLICE_LINES]
-        (target / name).write_text("".join(lines), encoding="utf-8")
-    return target
-
-
 def last_student_frame(stderr, folder):
     """'file.py:line' of the last traceback frame in the student's folder, or ''."""
     frames = re.findall(r'File "([^"]+)", line (\d+)', stderr)
@@ -38,7 +30,11 @@ def own_training(st):
     if not script.is_file() or st.data.path is None:
         return None
     with tempfile.TemporaryDirectory(prefix="own-train-") as scratch:
-        data = sliced_data(st.data.path, Path(scratch) / "data")
+        data = Path(scratch) / "data"
+        data.mkdir()
+        for name in P2G_FILES:
+            lines = (st.data.path / name).read_text(encoding="utf-8").splitlines(keepends=True)[:SLICE_LINES]
+            (data / name).write_text("".join(lines), encoding="utf-8")
         command = [sys.executable, str(script), "train", "--n_epochs", "1", "--batch_size", "8", "--hidden_size",
                    "16", "--data_dir", str(data), "--checkpoint_name", str(Path(scratch) / "probe.pt")]
         try:

@@ -1,11 +1,9 @@
 """One folder's questions run through their checks, in a fixed order, each check one Result.
 
-A check takes the student's modules (read-only) and, if it asks for it, the ids of the checks
-that failed before it; it returns its finding (verdicts). Any other exception raised in the
-student's files is a finding of the kind RAISES, named by file:line and function; a later
-check that hits the same line needs that part, and names it. An exception raised anywhere
-else is the checker's, and its check cannot judge: a wrong FAIL costs a student more than a
-SKIP that says why.
+A check takes the student's modules (and, if it asks, the ids of the checks failed before it) and
+returns its finding. Another exception raised in the student's files RAISES (file:line); a later check
+hitting the same line NEEDS that part. One raised elsewhere is the checker's, and its check cannot
+judge: a wrong FAIL costs a student more than a SKIP that says why.
 """
 import inspect
 from dataclasses import dataclass, field
@@ -95,7 +93,6 @@ def checkpoint_id(layout, path):
 
 
 def header(folder, layout, options):
-    """One line: where the folder's Q3 and Q2 files, checkpoints and Q3 data are."""
     q3, q2 = "no Q3 files", "no Q2 files"
     if layout.q3_dir is not None:
         data = choose_data(options.data_dir, folder, layout.q3_dir)
@@ -107,8 +104,7 @@ def header(folder, layout, options):
 
 
 def judge(check, st, failed, raised):
-    """The check's Finding; the student's exceptions become findings, never a traceback. `raised`
-    maps the student's file:line that raised in an earlier check of the folder to that check."""
+    """The check's Finding. `raised` maps the student's file:line that raised in an earlier check to it."""
     try:
         with quiet():
             wants_failed = "failed" in inspect.signature(check.run).parameters
@@ -132,8 +128,7 @@ def judge(check, st, failed, raised):
 
 
 def import_modules(layout, part, started, finished):
-    """Import the part's student modules -> ({Student field: module}, {Student field: why the checks that
-    need it skip})."""
+    """-> ({Student field: module}, {Student field: why the checks that need it skip})."""
     directory, modules, missing, failed_files = part_directory(layout, part), {}, {}, set()
     for check_id, field_name, stem in imports(layout, part):
         started(check_id)
@@ -152,9 +147,8 @@ def import_modules(layout, part, started, finished):
 
 
 def check_part(folder, part, options, started=lambda check_id: None, finished=lambda result, score=None: None):
-    """Run one part's checks ("q3" or "q2") of a folder; each check is announced to `started` before it
-    runs and its Result (with a checkpoint's scores) handed to `finished`. `options` holds data_dir, npz,
-    device."""
+    """Run one part's checks ("q3" or "q2"): each check's id goes to `started` before it runs, its Result
+    (with a checkpoint's scores) to `finished`. `options` holds data_dir, npz, device."""
     layout = find_layout(folder)
     directory = part_directory(layout, part)
     if directory is None:
@@ -187,7 +181,7 @@ def check_part(folder, part, options, started=lambda check_id: None, finished=la
 
 
 def check_folder(folder, options, parts=PARTS):
-    """Every check of one folder, in this process -> FolderReport."""
+    """Every check of one folder, in this process."""
     folder = Path(folder).resolve()
     report = FolderReport(folder, header(folder, find_layout(folder), options))
 

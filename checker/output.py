@@ -11,22 +11,14 @@ SCORE_COLUMNS = (("attention", "use_attn"), ("test CER", "test_cer"), ("test WER
                  ("expected test WER@3", "expected_test_wer@3"))
 
 
-def totals_line(results):
-    counts = totals(results)
-    return (f"Totals: {counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warned, "
-            f"{counts['skip']} skipped")
-
-
 def print_report(name, report):
     print(f"== {name}: {report.header}")
     width = max((len(r.id) for r in report.results), default=0)
     for r in report.results:
         print(f"{r.status.upper():<4}  {r.id:<{width}}  {r.question:<5}  {r.message}")
-    print(totals_line(report.results) + "\n", flush=True)
-
-
-def scores_text(report):
-    return ", ".join(f"{s['file']} {s['test_cer']:.4f}/{s['test_wer']:.4f}" for s in report.checkpoints) or "-"
+    counts = totals(report.results)
+    print(f"Totals: {counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warned, "
+          f"{counts['skip']} skipped\n", flush=True)
 
 
 def print_summary(named_reports):
@@ -35,8 +27,9 @@ def print_summary(named_reports):
     print(f"{'folder':<{width}}  passed  failed  warned  skipped  checkpoints (test CER/WER)")
     for name, report in named_reports:
         counts = totals(report.results)
+        scores = ", ".join(f"{s['file']} {s['test_cer']:.4f}/{s['test_wer']:.4f}" for s in report.checkpoints)
         print(f"{name:<{width}}  {counts['pass']:>6}  {counts['fail']:>6}  {counts['warn']:>6}  {counts['skip']:>7}  "
-              f"{scores_text(report)}")
+              f"{scores or '-'}")
 
 
 def write_json(path, named_reports):

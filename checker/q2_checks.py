@@ -1,9 +1,6 @@
 """Q2 checks by behaviour: the CNN's signature, size, outputs, switches, where dropout acts, and how
-the student's loader and network read the Intel images.
-
-Every network is built as the course's driver builds it, CNN(opt.dropout, maxpool=...,
-batch_norm=...); a CNN whose signature differs is reported once (q2.signature) and built
-by keyword for the other checks.
+the student's loader and network read the Intel images. Every network is built as the course's driver
+builds it; a CNN whose signature differs is reported once (q2.signature) and built by keyword elsewhere.
 """
 import inspect
 import tempfile
@@ -43,7 +40,7 @@ class CnnBuilder:
     problems: list = field(default_factory=list)  # how the signature differs from the course's
 
     def construct(self, st, batch_norm=True, maxpool=True):
-        """The student's CNN, as constructed; a switch it does not take is left out (checks needing it skip)."""
+        """A switch the CNN does not take is left out (the checks needing it skip)."""
         keywords = {name: value for name, value in (("maxpool", maxpool), ("batch_norm", batch_norm))
                     if name in self.switches}
         seeded()
@@ -52,7 +49,6 @@ class CnnBuilder:
         return st.q2.CNN(DROPOUT_PROB, **keywords)
 
     def build(self, st, batch_norm=True, maxpool=True):
-        """The student's CNN on the checks' device, in eval mode."""
         return self.construct(st, batch_norm, maxpool).to(st.device).eval()
 
     def needs(self, switch):
@@ -60,11 +56,13 @@ class CnnBuilder:
             needs(f"not checked: CNN takes no {switch} switch (see q2.signature)")
 
 
-def read_signature(cnn_class):
+def cnn_builder(st):
     """The CnnBuilder of the student's CNN class, from its parameters' names."""
+    if not hasattr(st.q2, "CNN"):
+        needs("not checked: hw2-q2.py has no CNN (see q2.signature)")
     builder = CnnBuilder()
     try:
-        parameters = list(inspect.signature(cnn_class).parameters.values())
+        parameters = list(inspect.signature(st.q2.CNN).parameters.values())
     except (TypeError, ValueError):  # no signature to read: build it as the course does
         builder.switches = {"maxpool", "batch_norm"}
         return builder
@@ -83,12 +81,6 @@ def read_signature(cnn_class):
     return builder
 
 
-def cnn_builder(st):
-    if not hasattr(st.q2, "CNN"):
-        needs("not checked: hw2-q2.py has no CNN (see q2.signature)")
-    return read_signature(st.q2.CNN)
-
-
 def trainable_count(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -98,6 +90,13 @@ def batch_norm_settings(st):
     return (False, True) if "batch_norm" in cnn_builder(st).switches else (False,)
 
 
+def students_fault(error, st):
+    """describe_error of what the student's code raised; an exception of the checker's own is re-raised."""
+    if not student_frame(error, st.folder):
+        raise error
+    return describe_error(error, st.folder)
+
+
 def build_cnn(st, batch_norm=True, maxpool=True):
     """The student's CNN as the checks build it; building it raising, or a CNN without layers, is
     q2.signature's to report."""
@@ -105,9 +104,7 @@ def build_cnn(st, batch_norm=True, maxpool=True):
     try:
         model = builder.build(st, batch_norm, maxpool)
     except (Exception, SystemExit) as error:
-        if student_frame(error, st.folder):
-            needs(f"not checked: building the CNN raises {describe_error(error, st.folder)} (see q2.signature)")
-        raise
+        needs(f"not checked: building the CNN raises {students_fault(error, st)} (see q2.signature)")
     if not trainable_count(model):
         needs("not checked: the CNN has no layers with parameters, as the skeleton's (see q2.signature)")
     return model
@@ -121,10 +118,8 @@ def check_signature(st):
         try:
             model = builder.build(st, batch_norm)
         except (Exception, SystemExit) as error:
-            if not student_frame(error, st.folder):
-                raise
             breaks(f"building the CNN with maxpool=True, batch_norm={batch_norm}, as the course's driver does, raises "
-                   f"{describe_error(error, st.folder)}")
+                   f"{students_fault(error, st)}")
         if not trainable_count(model):
             breaks(f"CNN(0.1, batch_norm={batch_norm}) has no layers with parameters, as the skeleton's: the "
                    f"network of Q2.1 is not implemented")
@@ -171,17 +166,12 @@ def check_params(st, batch_norm):
     return f"{counted:,} trainable parameters"
 
 
-def counting_probe():
-    """A network of 34 trainable parameters and 10 frozen ones, layers nested, as students' CNNs nest them."""
-    frozen = nn.Linear(4, 2)
-    frozen.requires_grad_(False)
-    return nn.Sequential(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), nn.Linear(4, 2), frozen)
-
-
 def check_count_function(st):
     if not hasattr(st.q2, "get_number_trainable_params"):
         breaks("hw2-q2.py has no get_number_trainable_params (Q2.3)")
-    probe = counting_probe()
+    # 34 trainable parameters and 10 frozen ones, layers nested as students' CNNs nest them
+    probe = nn.Sequential(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), nn.Linear(4, 2),
+                          nn.Linear(4, 2).requires_grad_(False))
     found = st.q2.get_number_trainable_params(probe)
     if found == trainable_count(probe):
         return f"counts the trainable parameters only ({trainable_count(probe)} of a network with 10 frozen)"
@@ -278,10 +268,8 @@ def check_maxpool_switch(st):
         without = builder.build(st, batch_norm=True, maxpool=False)
         sides_without = conv_input_sides(without, st.device)
     except (Exception, SystemExit) as error:
-        if not student_frame(error, st.folder):
-            raise
         breaks(f"CNN({DROPOUT_PROB}, maxpool=False, batch_norm=True), the course's -no_maxpool, raises "
-             f"{describe_error(error, st.folder)}")
+               f"{students_fault(error, st)}")
     sides_with = conv_input_sides(build_cnn(st, batch_norm=True), st.device)
     if not sides_with:
         cannot_judge("not checked: the network runs no nn.Conv2d, so what its convolutions receive cannot be seen")
@@ -404,10 +392,8 @@ def check_block_order(st):
 
 
 def smoothness(images):
-    """images (N, C, h, w) -> mean |difference| of neighbouring pixels / that of random pixel pairs.
-
-    Well below 1 for real photographs read in their true layout; near 1 for scrambled ones.
-    """
+    """images (N, C, h, w) -> mean |difference| of neighbouring pixels / that of random pixel pairs: well
+    below 1 for real photographs read in their true layout, near 1 for scrambled ones."""
     images = images.float()
     neighbours = ((images[..., 1:, :] - images[..., :-1, :]).abs().mean()
                   + (images[..., :, 1:] - images[..., :, :-1]).abs().mean()) / 2

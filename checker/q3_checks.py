@@ -1,9 +1,7 @@
 """Q3 checks by behaviour on tiny inputs: reshape_state, encoder, decoder, the whole model (models.py),
-and the next-token rules of hw2-q3.py. Attention alone is checked in `attention`.
-
-The decoder's contract is judged as the course's unmodified driver uses it: Seq2Seq logits
-(B, T-1, V) scored against tgt[:, 1:]. Whether the decoder or Seq2Seq.forward drops the
-last target column is the student's choice.
+and the next-token rules of hw2-q3.py (attention alone: `attention`). The decoder is judged as the
+course's unmodified driver uses it, Seq2Seq logits (B, T-1, V) against tgt[:, 1:]: whether the decoder
+or Seq2Seq.forward drops the last target column is the student's choice.
 """
 import torch
 from torch import nn
@@ -53,22 +51,16 @@ def check_encoder_shapes(st):
     return "enc_output (B, S, H), final states (2, B, H/2)"
 
 
-def encoder_like(src_lengths, S, device):
-    """What a correct encoder gives for a batch: outputs (B, S, H), zero at padding, and final states
-    (2, B, H/2), so that the decoder is judged alone, whatever the student's encoder does."""
-    seeded(1)
-    B = len(src_lengths)
-    padded = torch.arange(S, device=device).unsqueeze(0) >= src_lengths.unsqueeze(1)
-    enc_output = torch.randn(B, S, HIDDEN, device=device).masked_fill(padded.unsqueeze(-1), 0.0)
-    return enc_output, tuple(torch.randn(2, B, HIDDEN // 2, device=device) for _ in range(2))
-
-
 def check_decoder_shapes(st):
     model = build_seq2seq(st.models, st.device, use_attn=False)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
-    (B, T), V = tgt.shape, TGT_VOCAB
+    (B, T), (_, S), V = tgt.shape, src.shape, TGT_VOCAB
     with torch.no_grad():
-        enc_output, state = encoder_like(src_lengths, src.shape[1], st.device)
+        # what a correct encoder gives (zero at padding), so that the decoder is judged alone
+        seeded(1)
+        padded = torch.arange(S, device=st.device).unsqueeze(0) >= src_lengths.unsqueeze(1)
+        enc_output = torch.randn(B, S, HIDDEN, device=st.device).masked_fill(padded.unsqueeze(-1), 0.0)
+        state = tuple(torch.randn(2, B, HIDDEN // 2, device=st.device) for _ in range(2))
         outputs, dec_state = expect_pair(model.decoder(tgt, state, enc_output, src_lengths), "decoder(tgt, ...)")
         columns = target_columns(outputs, T)
         if columns is None:
@@ -88,22 +80,17 @@ def check_decoder_shapes(st):
             f"states (1, B, H)")
 
 
-def course_loss_error(logits, tgt):
-    """What the course's train step raises on these logits (it is run, not assumed), or ''."""
-    try:
-        nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1),
-                                    ignore_index=PAD_IDX)
-        return ""
-    except Exception as error:
-        return error_text(error)
-
-
 def reads_all_of_tgt(st, logits, tgt):
     """A Seq2Seq that gives T logits for a target of T: a FAIL if the student's own train raises on it,
     a WARN if it trains (it passes tgt[:, :-1] itself) while the course's unmodified driver would raise."""
     (B, T), V = tgt.shape, logits.shape[-1]
+    try:  # the course's train step, run rather than assumed
+        nn.functional.cross_entropy(logits.reshape(-1, V), tgt[:, 1:].reshape(-1), ignore_index=PAD_IDX)
+        raised = ""
+    except Exception as error:
+        raised = error_text(error)
     course = (f"the course's unmodified train scores them against tgt[:, 1:], and cross_entropy(logits.reshape(-1, "
-              f"V), tgt[:, 1:].reshape(-1)) raises {course_loss_error(logits, tgt)} (run here)")
+              f"V), tgt[:, 1:].reshape(-1)) raises {raised} (run here)")
     shape = f"Seq2Seq(src, lengths, tgt (B, T)) gives logits (B, T, V) = {(B, T, V)}"
     own = own_training(st)
     if own:
@@ -130,23 +117,16 @@ def check_encoder_padding(st):
     return "a word's outputs and final states are the same alone and inside a padded batch"
 
 
-def attention_model_problem(st):
-    """Why the student's model with attention cannot run ('' when it can)."""
-    problem = attention.probe(st).problem
-    if problem:
-        return problem
-    src, src_lengths, tgt, _ = tiny_inputs(st.device)
-    try:
-        with torch.no_grad():
-            build_seq2seq(st.models, st.device, use_attn=True)(src, src_lengths, tgt)
-    except (Exception, SystemExit) as error:
-        return f"the model with attention raises {describe_error(error, st.folder)}"
-    return ""
-
-
 def model_variants(st):
     """[(use_attn, label)] to check whole models with, and a note when attention is left out."""
-    problem = attention_model_problem(st)
+    problem = attention.probe(st).problem
+    if not problem:
+        src, src_lengths, tgt, _ = tiny_inputs(st.device)
+        try:
+            with torch.no_grad():
+                build_seq2seq(st.models, st.device, use_attn=True)(src, src_lengths, tgt)
+        except (Exception, SystemExit) as error:
+            problem = f"the model with attention raises {describe_error(error, st.folder)}"
     if problem:
         return [(False, "without attention")], f" (attention not checked here: {problem}; see q3.attention.shapes)"
     return [(False, "without attention"), (True, "with attention")], " (with and without attention)"
@@ -231,13 +211,9 @@ def rows_within(candidate, reference):
 
 def trace_dropout(model, src, src_lengths, tgt):
     """One training-mode forward -> (rows each place produced, [(shape, input rows, output rows)] of
-    every dropout call).
-
-    Places are told apart by values, not by names: the embeddings are what the nn.Embedding
-    layers return, the final outputs what the encoder and decoder return (so dropout on
-    them is the last thing each does), and the decoder's LSTM outputs are recorded so that
-    dropout just before attention can be recognised.
-    """
+    every dropout call). Places are told apart by values, not names: the embeddings are what the
+    nn.Embedding layers return, the final outputs what encoder and decoder return (dropout on them is
+    the last thing each does); the decoder's LSTM outputs show dropout just before attention."""
     places = {name: [] for name in ("encoder embeddings", "encoder outputs", "decoder embeddings",
                                     "decoder outputs", "decoder LSTM outputs")}
 
@@ -365,12 +341,6 @@ def check_nucleus_support(st):
     return "stays in the top-p set, includes the token crossing p; tiny p = argmax; p = 1 samples everything"
 
 
-def chi_square_p_value(statistic, dof):
-    """P(X >= statistic) for X chi-square with `dof` degrees of freedom."""
-    return float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
-                                         torch.tensor(statistic / 2, dtype=torch.float64)))
-
-
 def check_nucleus_frequencies(st):
     seeded()
     probabilities = [0.3, 0.25, 0.2, 0.12, 0.08, 0.05]
@@ -382,7 +352,8 @@ def check_nucleus_frequencies(st):
     if outside:
         breaks(f"p = 0.8: {outside} of {NUCLEUS_FREQUENCY_DRAWS} draws fall outside the top-p set")
     statistic = float(((counts[kept] - expected) ** 2 / expected).sum())
-    p_value = chi_square_p_value(statistic, len(kept) - 1)
+    half_dof = torch.tensor((len(kept) - 1) / 2, dtype=torch.float64)  # P(X >= statistic), X chi-square:
+    p_value = float(torch.special.gammaincc(half_dof, torch.tensor(statistic / 2, dtype=torch.float64)))
     observed = ", ".join(f"{c / NUCLEUS_FREQUENCY_DRAWS:.3f}" for c in counts[kept].tolist())
     target = ", ".join(f"{e / NUCLEUS_FREQUENCY_DRAWS:.3f}" for e in expected.tolist())
     if p_value < CHI_SQUARE_ALPHA:

@@ -1,10 +1,7 @@
-"""Each folder checked in a Python process of its own, with a time limit, so that a batch goes on.
-
-A student function that never returns, calls os._exit or kills the interpreter stops only its
-own process: the check it was in becomes one FAIL line, the checks after it in that question
-are skipped, the questions after it run in a fresh process, and the next folder goes on. The process writes each check
-as it starts and ends, one JSON line at a time, to a file of its own (the student's prints
-cannot mix in), read when the process has ended.
+"""Each folder checked in Python processes of its own, with a time limit, so that a batch goes on: a
+student function that never returns or ends the interpreter fails the check it was in, the rest of that
+question skips, the questions after it run in a fresh process. Each check's start and end go as JSON
+lines to a file of the process's own, where the student's prints cannot mix in.
 
     python -m checker.runner EVENTS_FILE PARTS FOLDER OPTIONS_JSON    (started by `check_folders`)
 """
@@ -47,8 +44,7 @@ def worker(events_path, parts, folder, options_json):
 
 
 def run_parts(folder, parts, options, timeout):
-    """(events, how the process ended: 'timeout', 'exit status 0', 'killed by signal SIGKILL: <its last
-    line on stderr>', ...)."""
+    """(events, how the process ended: 'timeout', 'exit status 0', 'killed by signal SIGKILL: <last stderr line>')."""
     with tempfile.TemporaryDirectory(prefix="check_homework-") as scratch:
         events_path, stderr_path = Path(scratch) / "events.jsonl", Path(scratch) / "stderr.txt"
         with open(stderr_path, "w") as stderr:
@@ -75,7 +71,7 @@ def run_parts(folder, parts, options, timeout):
 
 
 def stopped_in(check_id, part, ended, error, timeout):
-    """(status, message) of the check during which the process stopped."""
+    """(status, message) of the check the process stopped in."""
     if error:
         return "skip", f"not checked: the checker failed here ({error}); please report it"
     hint = (" (does the file run its training when imported, without an if __name__ == '__main__' guard?)"
@@ -88,8 +84,7 @@ def stopped_in(check_id, part, ended, error, timeout):
 
 
 def parts_results(folder, parts, options, timeout):
-    """([Result], [score], the parts not started) of `parts` run in one process, in order: the check it
-    stopped in fails, the rest of that part skips, and the parts after it are left for a process of their own."""
+    """([Result], [score], the parts not started) of `parts` run in one process, in order."""
     events, ended = run_parts(folder, parts, options, timeout)
     results = [Result(**e["result"]) for e in events if "result" in e]
     scores = [e["score"] for e in events if e.get("score") is not None]
@@ -114,7 +109,7 @@ def parts_results(folder, parts, options, timeout):
 
 
 def check_folder_in_processes(folder, options, timeout):
-    """One folder's report: its parts in one process; those after a part that stopped it, in another."""
+    """Its parts in one process; those after a part that stopped it, in another."""
     report = FolderReport(folder, header(folder, find_layout(folder), SimpleNamespace(**options)))
     parts = list(PARTS)
     while parts:

@@ -1,7 +1,5 @@
-"""The student's code: their modules imported in isolation, and their exceptions told apart from ours.
-
-A "raises" verdict is only for an exception raised in the student's own files, named by
-file:line; an exception raised in the checker is the checker's, and its check is skipped.
+"""The student's code: their modules imported in isolation, and their exceptions told apart from ours
+(a "raises" verdict is only for one raised in the student's own files; the checker's own skips its check).
 """
 import contextlib
 import importlib
@@ -56,10 +54,8 @@ def is_student_file(filename, folder):
 
 def student_frame(error, folder):
     """(file.py, line, function) where the student's code raised `error`, or None when the checker raised it.
-
-    The innermost frame that is either the student's or the checker's decides: library
-    frames (torch, numpy) in between only carry out what one of the two asked for.
-    """
+    The innermost frame that is the student's or the checker's decides: library frames (torch, numpy) in
+    between only carry out what one of the two asked for."""
     if isinstance(error, SyntaxError) and error.filename and is_student_file(error.filename, folder):
         return Path(error.filename).resolve().relative_to(folder), error.lineno, ""
     for frame, line in reversed(list(traceback.walk_tb(error.__traceback__))):
@@ -112,12 +108,9 @@ def quiet():
 
 @contextlib.contextmanager
 def isolated_imports(folder):
-    """Import the student's modules from `folder`, never this project's; unload them afterwards.
-
-    This project's own modules under the clashing names are set aside and put back, and
-    this project's directory leaves the path, so that a student file missing from the
-    folder is reported missing rather than silently replaced by ours.
-    """
+    """Import the student's modules from `folder`, never this project's (set aside and put back, and its
+    directory off the path, so that a student file missing from the folder is reported missing rather than
+    silently replaced by ours); unload them afterwards."""
     saved_modules = {name: sys.modules.pop(name) for name in CLASHING_MODULES if name in sys.modules}
     saved_path = list(sys.path)
     sys.path[:] = [str(folder)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT]
@@ -134,11 +127,8 @@ def isolated_imports(folder):
 
 
 def import_student_module(name, folder, failed_files):
-    """Import the student's module `name` -> (module, None), or (None, (status, message)).
-
-    `failed_files` holds the files that already failed to import: a module that fails
-    only because it imports one of them is not reported twice.
-    """
+    """-> (module, None), or (None, (status, message)). `failed_files` holds the files that already failed
+    to import: a module that fails only because it imports one of them is not reported twice."""
     try:
         with quiet():
             return importlib.import_module(name), None
