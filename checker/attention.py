@@ -21,6 +21,7 @@ from .verdicts import breaks, cannot_judge, departs, needs
 
 FORMULA_TOLERANCE = 1e-4  # float32 against float64 with the same weights, even N(0, 1) ones
 QUERY_STEPS = 4  # a query of several steps, (B, T, H), as the skeleton's docstring allows
+ONE_STEP_CALL = "attention(query (B, 1, H), encoder_outputs (B, S, H), src_lengths (B,))"
 SKELETON_DOCSTRING = ("the skeleton's docstring of BahdanauAttention.forward: query (batch_size, max_tgt_len, "
                       "hidden_size)")
 
@@ -51,10 +52,6 @@ def first_tensor(value):
     return value
 
 
-def call_description(steps):
-    return f"attention(query (B, {steps}, H), encoder_outputs (B, S, H), src_lengths (B,))"
-
-
 def probe(st):
     """The AttentionProfile of the student's attention: (B, 1, H) queries first, then (B, T, H)."""
     profile = AttentionProfile()
@@ -70,14 +67,14 @@ def probe(st):
         with torch.no_grad():
             raw = [attn(query[:, t:t + 1], encoder_outputs, src_lengths) for t in range(QUERY_STEPS)]
     except (Exception, SystemExit) as error:
-        profile.problem = f"{call_description(1)} raises {describe_error(error, st.folder)}"
+        profile.problem = f"{ONE_STEP_CALL} raises {describe_error(error, st.folder)}"
         profile.problem_is_students = student_frame(error, st.folder) is not None
         return profile
     if isinstance(raw[0], (tuple, list)):
         profile.returns_pair = len(raw[0])
     steps = [first_tensor(value) for value in raw]
     if not all(has_shape(step, (B, 1, HIDDEN)) for step in steps):
-        profile.problem = (f"{call_description(1)} gives {describe_value(steps[0])}, expected (B, 1, H) = "
+        profile.problem = (f"{ONE_STEP_CALL} gives {describe_value(steps[0])}, expected (B, 1, H) = "
                            f"{(B, 1, HIDDEN)}")
         profile.problem_is_students = True
         return profile
@@ -114,7 +111,8 @@ def steps_note(profile):
     return " (one step at a time, as your decoder calls it: see q3.attention.shapes)" if profile.one_step_only else ""
 
 
-def decoder_columns(st, use_attn):
+def decoder_outputs(st, use_attn):
+    """The student's decoder's outputs for a full target and for its first column, and the target's shape."""
     model = build_seq2seq(st.models, st.device, use_attn)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
     with torch.no_grad():
@@ -135,9 +133,9 @@ def check_attention_shapes(st):
         breaks(f"attention returns a tuple of {profile.returns_pair} (the first of shape (B, T, H)); the contract is "
              f"one tensor (B, T, H), the attention-enhanced states, as the skeleton's decoder loop uses it: "
              f"output = self.attn(output, encoder_outputs, src_lengths)")
-    outputs, step, (B, T) = decoder_columns(st, use_attn=True)
+    outputs, step, (B, T) = decoder_outputs(st, use_attn=True)
     try:
-        plain, _, _ = decoder_columns(st, use_attn=False)
+        plain, _, _ = decoder_outputs(st, use_attn=False)
         columns = plain.shape[1] if isinstance(plain, torch.Tensor) and plain.dim() == 3 else None
     except (Exception, SystemExit):  # the decoder's own fault, which q3.decoder.shapes reports
         columns = None
@@ -251,9 +249,6 @@ class Reading:
         return {r: m.name for r, m in (("W_s", self.W_s), ("W_h", self.W_h), ("v", self.v), ("W_out", self.W_out))
                 if m is not None}
 
-    def biased(self):
-        return [m.name for m in (self.W_s, self.W_h, self.v, self.W_out) if m is not None and m.bias is not None]
-
     def output(self, query, h, softmax_axis=-1, tanh=True):
         """The statement's tanh(W_out [c_t; s]) from these weights (a variant: the softmax's axis, no tanh)."""
         e = self.v(torch.tanh(self.W_s(query).unsqueeze(2) + self.W_h(h).unsqueeze(1))).squeeze(-1)  # (B, T, S)
@@ -306,8 +301,9 @@ def verdict(reading, where):
     order = "[c; s]" if reading.context_first else "[s; c], the same up to the order of W_out's columns"
     message = (f"the statement's formula, with W_s = {names['W_s']}, W_h = {names['W_h']}, v = {names['v']}, "
                f"W_out = {names['W_out']}, concatenated as {order}{where}")
-    if reading.biased():
-        biased = reading.biased()
+    biased = [m.name for m in (reading.W_s, reading.W_h, reading.v, reading.W_out)
+              if m is not None and m.bias is not None]
+    if biased:
         departs(f"{message}; but {', '.join(biased)} {'has a bias' if len(biased) == 1 else 'have biases'}, which "
                 f"the statement's formulas have none of (nn.Linear(..., bias=False))")
     return message

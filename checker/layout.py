@@ -77,12 +77,6 @@ def holds_p2g_data(directory):
     return directory is not None and all((directory / name).is_file() for name in SCORING_FILES)
 
 
-def differing_files(own, course):
-    """The course's P2G files that `own` lacks or holds with other contents."""
-    return [name for name in P2G_FILES if (course / name).is_file()
-            and (not (own / name).is_file() or (own / name).read_bytes() != (course / name).read_bytes())]
-
-
 def choose_data(option, folder, q3_dir):
     """The Q3 data: --data_dir if given; else the course's files shipped beside check_homework.py; a
     student's own data/ only when it holds the same files (the scores are then the course's anyway)."""
@@ -93,7 +87,8 @@ def choose_data(option, folder, q3_dir):
     if holds_p2g_data(COURSE_DATA):
         if own is None:
             return DataChoice(COURSE_DATA, f"the course's data in {COURSE_DATA}")
-        differing = differing_files(own, COURSE_DATA)
+        differing = [name for name in P2G_FILES if (COURSE_DATA / name).is_file() and (
+            not (own / name).is_file() or (own / name).read_bytes() != (COURSE_DATA / name).read_bytes())]
         if not differing:
             return DataChoice(own, f"your {describe_path(own, folder)}, which holds the course's files")
         return DataChoice(COURSE_DATA, f"the course's data in {COURSE_DATA}; your {describe_path(own, folder)} "

@@ -418,15 +418,6 @@ def correlation(a, b):
     return float((a * b).sum() / (a.norm() * b.norm()).clamp(min=1e-12))
 
 
-def read_npz_slice(path, n):
-    """The first n validation images and labels of an Intel npz, without reading the other splits."""
-    try:
-        with np.load(path) as archive:
-            return archive["val_images"][:n], np.asarray(archive["val_labels"][:n])
-    except Exception as error:
-        cannot_judge(f"{path}: cannot read val_images/val_labels ({type(error).__name__}: {error})")
-
-
 def students_images(st, npz_path):
     """The images as the student's Q2 loader hands them over -> (tensor, which loader)."""
     student_utils = getattr(st.q2, "utils", None)
@@ -442,7 +433,11 @@ def students_images(st, npz_path):
 def check_layout(st):
     if st.npz is None:
         cannot_judge("pass --npz FILE (the Intel .npz you trained on) to check how your code reads the images")
-    images, labels = read_npz_slice(st.npz, LAYOUT_IMAGES)
+    try:  # the first validation images only, without reading the other splits
+        with np.load(st.npz) as archive:
+            images, labels = archive["val_images"][:LAYOUT_IMAGES], np.asarray(archive["val_labels"][:LAYOUT_IMAGES])
+    except Exception as error:
+        cannot_judge(f"{st.npz}: cannot read val_images/val_labels ({type(error).__name__}: {error})")
     layout, true_images, scores = stored_layout(images)
     stored = (f"stored {'flat' if images.ndim == 2 else tuple(images.shape[1:])} in {layout} order "
               f"(neighbouring-pixel score {scores[layout]:.2f} vs {scores['CHW' if layout == 'HWC' else 'HWC']:.2f})")
