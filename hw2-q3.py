@@ -334,6 +334,7 @@ def train(model, data, tgt_vocab, optimizer, shuffle, checkpoint_name, checkpoin
     """
     criterion = nn.CrossEntropyLoss(ignore_index=PAD_IDX)
     resume = utils.resume_path(checkpoint_name)
+    settings = {**checkpoint_config["model"], **checkpoint_config["settings"]}  # what --resume checks
     print(f"Training on {len(data['train'])} words ({get_number_trainable_params(model)} parameters)...")
     history = list(history)
     best_cer = min((h["val_cer"] for h in history), default=math.inf)
@@ -354,7 +355,6 @@ def train(model, data, tgt_vocab, optimizer, shuffle, checkpoint_name, checkpoin
                                                                "val_cer": best_cer, "finished": False})
             record = {"epoch": epoch, "loss": loss, "val_cer": val["cer"], "val_wer": val["wer"],
                       "train_seconds": round(train_seconds, 3), "seconds": round(time.perf_counter() - start, 3)}
-            settings = {**checkpoint_config["model"], **checkpoint_config["settings"]}
             utils.save_training_state(resume, model, optimizer, shuffle, {"settings": settings,
                                                                           "history": [*history, record]})
             history.append(record)

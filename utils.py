@@ -88,8 +88,8 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
         prefix = "unrecognized arguments: "
         if message.startswith(prefix):
-            words = message[len(prefix):].split()
-            message = prefix + " ".join(f"{word} ({self.hint(word)})" if self.hint(word) else word for word in words)
+            words = [(word, self.hint(word)) for word in message[len(prefix):].split()]
+            message = prefix + " ".join(f"{word} ({hint})" if hint else word for word, hint in words)
         raise UserError(message)
 
     def hint(self, word):
