@@ -158,9 +158,9 @@ def train(model, optimizer, evaluator, data, epochs, batch_size, generator, devi
     {epoch, val_acc, state}, status: "completed" or where training diverged).
 
     After every epoch, `out_dir`/results.json gets the history so far (beside `record`, the
-    run's arguments), and `out_dir`/model.pt.resume all that `resume` needs to go on (removed
-    once the run ends), with the run's `settings`. Ctrl-C stops the run with one line that
-    says what was kept.
+    run's arguments), and `out_dir`/model.pt.resume all that `resume` needs to go on, with the
+    run's `settings` (`main` removes it once the run's last file is written). Ctrl-C stops
+    the run with one line that says what was kept.
     """
     (train_X, train_y), (val_X, val_y) = data["train"], data["val"]
     resume_path = utils.resume_path(out_dir / "model.pt")
@@ -188,26 +188,31 @@ def train(model, optimizer, evaluator, data, epochs, batch_size, generator, devi
             print(f"Epoch {epoch}/{epochs}  Training loss: {train_loss:.4f}  "
                   f"Validation loss: {val_loss:.4f}  Validation accuracy: {val_acc:.4f}  "
                   f"({history['epoch_seconds'][-1]:.1f}s)", flush=True)
-            utils.save_training_state(resume_path, model, optimizer, generator, {
-                "settings": settings, "history": history, "best": best, "running_bn": evaluator.running_bn})
-            saved = epoch
-            utils.write_json(out_dir / "results.json", {**record, "status": f"unfinished: {epoch} of {epochs} epochs",
-                                                        **history, **evaluator.running_bn})
+            with utils.uninterrupted():  # the resume file and results.json always hold the same epochs
+                utils.save_training_state(resume_path, model, optimizer, generator, {
+                    "settings": settings, "history": history, "best": best, "running_bn": evaluator.running_bn})
+                utils.write_json(out_dir / "results.json", {**record, **history, **evaluator.running_bn,
+                                                            "status": f"unfinished: {epoch} of {epochs} epochs"})
+                saved = epoch
         except KeyboardInterrupt:
             raise utils.Interrupted(f"interrupted in epoch {epoch} of {epochs}; " + (
                 f"the {saved} epoch(s) before it are kept in {resume_path} and {out_dir / 'results.json'} (best "
                 f"validation accuracy {best['val_acc']:.4f} at epoch {best['epoch']}); the same command with -resume "
                 f"goes on" if saved else "no epoch had ended: nothing was saved")) from None
-    resume_path.unlink()
     return history, best, "completed"
 
 
-def test(model, evaluator, best, test_X, test_y):
-    """Test accuracy of the final model and of the best validation epoch's."""
-    test_acc, test_loss = evaluator.test(model, test_X, test_y)
-    best_model = copy.deepcopy(model)
-    best_model.load_state_dict(best["state"])
-    best_test_acc, _ = evaluate(best_model, test_X, test_y, evaluator.criterion)
+def test(model, evaluator, best, test_X, test_y, resume_path):
+    """Test accuracy of the final model and of the best validation epoch's; Ctrl-C here keeps
+    the trained run at `resume_path` (-resume then tests it)."""
+    try:
+        test_acc, test_loss = evaluator.test(model, test_X, test_y)
+        best_model = copy.deepcopy(model)
+        best_model.load_state_dict(best["state"])
+        best_test_acc, _ = evaluate(best_model, test_X, test_y, evaluator.criterion)
+    except KeyboardInterrupt:
+        raise utils.Interrupted(f"interrupted while testing, after the last epoch; the trained run is kept in "
+                                f"{resume_path}; the same command with -resume tests it") from None
     print(f"Final test accuracy: {test_acc:.4f}")
     print(f"Best validation accuracy {best['val_acc']:.4f} at epoch {best['epoch']}; "
           f"test accuracy of that model: {best_test_acc:.4f}")
@@ -324,13 +329,16 @@ def main(argv=None):
     results = {**record, "status": status, **history, **evaluator.running_bn, "best_val_epoch": best["epoch"],
                "best_val_acc": best["val_acc"] if best["epoch"] else None}
     if status == "completed":
-        results.update(test(model, evaluator, best, *data["test"]))
+        results.update(test(model, evaluator, best, *data["test"], utils.resume_path(out_dir / "model.pt")))
         results.update(evaluator.running_bn)
-        save_model(model, out_dir / "model.pt", {**settings, "epochs": opt.epochs})
     print(f"Number of trainable parameters: {n_params}")
-    utils.write_json(out_dir / "results.json", results)
-    if history["train_loss"]:
-        plot_run(history, out_dir, out_dir.name)
+    with utils.uninterrupted():  # the run's files all written, then its resume file goes
+        if status == "completed":
+            save_model(model, out_dir / "model.pt", {**settings, "epochs": opt.epochs})
+        utils.write_json(out_dir / "results.json", results)
+        if history["train_loss"]:
+            plot_run(history, out_dir, out_dir.name)
+        utils.resume_path(out_dir / "model.pt").unlink(missing_ok=True)
     print(f"Results written to {out_dir}/")
     if status != "completed":
         raise utils.UserError(f"-learning_rate {opt.learning_rate:g}: training loss is not finite, {status}; "

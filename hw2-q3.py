@@ -329,8 +329,8 @@ def train(model, data, tgt_vocab, optimizer, shuffle, checkpoint_name, checkpoin
 
     Whenever the CER strictly improves, the model's state_dict is saved at `checkpoint_name`
     (`checkpoint_config` beside it); after every epoch, what `--resume` needs to go on, at
-    checkpoint_name.resume (removed once the run ends). Ctrl-C stops the run with one line
-    that says what was kept.
+    checkpoint_name.resume (`write_training_results` removes it). Ctrl-C stops the run with
+    one line that says what was kept.
     """
     criterion = nn.CrossEntropyLoss(ignore_index=PAD_IDX)
     resume = utils.resume_path(checkpoint_name)
@@ -347,23 +347,21 @@ def train(model, data, tgt_vocab, optimizer, shuffle, checkpoint_name, checkpoin
             val = evaluate_greedy(model, data["valid"], tgt_vocab, max_len, device)
             print(f"Epoch: [{epoch}/{n_epochs}], Loss: {loss:.4f}")
             print(f"Validation error rate: {val['cer']:.4f}")
-            if val["cer"] < best_cer:
-                best_cer = val["cer"]
-                print(f"New best error rate found: {best_cer:.4f}")
-                print("Saving model")
-                utils.save_checkpoint(model, checkpoint_name, {**checkpoint_config, "epoch": epoch,
-                                                               "val_cer": best_cer, "finished": False})
             record = {"epoch": epoch, "loss": loss, "val_cer": val["cer"], "val_wer": val["wer"],
                       "train_seconds": round(train_seconds, 3), "seconds": round(time.perf_counter() - start, 3)}
-            utils.save_training_state(resume, model, optimizer, shuffle, {"settings": settings,
-                                                                          "history": [*history, record]})
-            history.append(record)
+            with utils.uninterrupted():  # the checkpoint, its JSON and the resume file always agree
+                if val["cer"] < best_cer:
+                    best_cer = val["cer"]
+                    print(f"New best error rate found: {best_cer:.4f}")
+                    print("Saving model")
+                    utils.save_checkpoint(model, checkpoint_name, {**checkpoint_config, "epoch": epoch,
+                                                                   "val_cer": best_cer, "finished": False})
+                utils.save_training_state(resume, model, optimizer, shuffle, {"settings": settings,
+                                                                              "history": [*history, record]})
+                history.append(record)
         except KeyboardInterrupt:
             raise utils.Interrupted(interruption(epoch, n_epochs, history, checkpoint_name)) from None
     print(f"Best validation error rate: {best_cer:.4f}")
-    config = utils.read_json(utils.checkpoint_config_path(checkpoint_name))
-    utils.write_json(utils.checkpoint_config_path(checkpoint_name), {**config, "finished": True})
-    resume.unlink()
     return history
 
 
@@ -398,15 +396,19 @@ def starting_over(checkpoint_name):
 
 def write_training_results(history, stem, args, config, checkpoint_name):
     """The validation CER plot and the training JSON of a finished run, at `stem`-val-cer.png/.pdf
-    and `stem`-train.json."""
+    and `stem`-train.json; then the checkpoint is marked finished and its resume file goes."""
     best = min(history, key=lambda h: h["val_cer"])
     title = f"{'With' if config['use_attn'] else 'Without'} attention (seed {args['seed']})"
-    utils.plot_series({"validation": [h["val_cer"] for h in history]}, "Validation CER", f"{stem}-val-cer",
-                      title=title)
-    utils.write_json(f"{stem}-train.json", {
-        "args": args, "config": config, "best_epoch": best["epoch"], "best_val_cer": best["val_cer"],
-        "total_seconds": round(sum(h["seconds"] for h in history), 3), "epochs": history,
-    })
+    checkpoint_config = utils.read_json(utils.checkpoint_config_path(checkpoint_name))
+    with utils.uninterrupted():  # a run is finished once all its files are written, never before
+        utils.plot_series({"validation": [h["val_cer"] for h in history]}, "Validation CER", f"{stem}-val-cer",
+                          title=title)
+        utils.write_json(f"{stem}-train.json", {
+            "args": args, "config": config, "best_epoch": best["epoch"], "best_val_cer": best["val_cer"],
+            "total_seconds": round(sum(h["seconds"] for h in history), 3), "epochs": history,
+        })
+        utils.write_json(utils.checkpoint_config_path(checkpoint_name), {**checkpoint_config, "finished": True})
+        utils.resume_path(checkpoint_name).unlink()
     print(f"Wrote {checkpoint_name} (its configuration: {utils.checkpoint_config_path(checkpoint_name)}), "
           f"{stem}-val-cer.png/.pdf and {stem}-train.json")
 
@@ -504,9 +506,10 @@ def write_test_results(result, predictions, split, stem, args, config):
     """The test JSON and the predictions TSV (one column per decoding) at `stem`.json and `stem`-predictions.tsv."""
     rows = zip(split.pronunciations, split.spellings, *predictions.values())
     replacing = Path(f"{stem}.json").exists()
-    utils.write_text(f"{stem}-predictions.tsv",
-                     "".join("\t".join(row) + "\n" for row in [("pronunciation", "spelling", *predictions), *rows]))
-    utils.write_json(f"{stem}.json", {"args": args, "config": config, **result})
+    with utils.uninterrupted():  # never the predictions of one run beside the scores of another
+        utils.write_text(f"{stem}-predictions.tsv", "".join(
+            "\t".join(row) + "\n" for row in [("pronunciation", "spelling", *predictions), *rows]))
+        utils.write_json(f"{stem}.json", {"args": args, "config": config, **result})
     print(f"Wrote {stem}.json and {stem}-predictions.tsv" + (" (replacing an earlier run's)" if replacing else ""))
 
 

@@ -4,6 +4,7 @@ Nothing here holds state: every function takes what it needs (device, paths, opt
 as arguments, so the scripts and the tests can call them in any order.
 """
 import argparse
+import contextlib
 import difflib
 import json
 import os
@@ -11,6 +12,7 @@ import random
 import signal
 import sys
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -33,6 +35,27 @@ class Interrupted(Exception):
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def uninterrupted():
+    """Hold Ctrl-C (and SIGTERM) until the block ends, then deliver it: the files a run writes
+    together (a checkpoint and its configuration, its history, its resume file) are all written
+    or none is. Nested blocks hand the signal to the outer one. Only the main thread is ever
+    interrupted, so elsewhere this holds nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+    handlers = {signum: signal.signal(signum, lambda signum, frame: held.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    for signum in dict.fromkeys(held):
+        signal.raise_signal(signum)
 
 
 def run_main(main, argv=None):
@@ -306,8 +329,9 @@ def checkpoint_config_path(path):
 def save_checkpoint(model, path, config):
     """Save exactly `model.state_dict()` at `path`, what the course's driver loads with
     `torch.load(path, weights_only=True)`, and `config` (JSON) beside it; both atomically."""
-    write_json(checkpoint_config_path(path), config)
-    _atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
+    with uninterrupted():
+        write_json(checkpoint_config_path(path), config)
+        _atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
 
 
 def load_checkpoint(path, device="cpu"):
@@ -398,9 +422,10 @@ def save_figure(fig, stem):
     width, 6.5 in), so its fonts print at their point sizes. The PDF carries no creation date, so that
     the same figure gives the same bytes.
     """
-    for suffix, metadata in ((".png", None), (".pdf", {"CreationDate": None})):
-        _atomic_write(Path(stem).with_suffix(suffix),
-                      lambda tmp: fig.savefig(tmp, dpi=200, bbox_inches="tight", metadata=metadata))
+    with uninterrupted():
+        for suffix, metadata in ((".png", None), (".pdf", {"CreationDate": None})):
+            _atomic_write(Path(stem).with_suffix(suffix),
+                          lambda tmp: fig.savefig(tmp, dpi=200, bbox_inches="tight", metadata=metadata))
     pyplot().close(fig)
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import utils
-from helpers import INTEL_SLICE, ROOT, q3, run_script, slice_data
+from helpers import INTEL_SLICE, ROOT, q2, q3, run_script, slice_data
 
 
 def interrupted(command, resume_file, cwd, timeout=300):
@@ -33,7 +33,8 @@ def p2g(tmp_path_factory):
     return slice_data(tmp_path_factory.mktemp("p2g") / "data", n_train=1200, n_eval=100)
 
 
-Q3_TRAIN = ["train", "--n_epochs", "3", "--hidden_size", "32", "--use_attn", "--no_progress", "--threads", "1"]
+Q3_SMALL = ["--hidden_size", "32", "--use_attn", "--no_progress", "--threads", "1"]
+Q3_TRAIN = ["train", "--n_epochs", "3", *Q3_SMALL]
 
 
 def test_q3_interrupted_then_resumed_equals_an_uninterrupted_run(p2g, tmp_path):
@@ -101,6 +102,92 @@ def test_q2_interrupted_then_resumed_equals_an_uninterrupted_run(tmp_path):
     expected, found = (torch.load(tmp_path / name / run_dir / "model.pt") for name in ("whole", "cut"))
     assert all(torch.equal(expected[key], found[key]) for key in expected)
     assert not (cut_dir / "model.pt.resume").exists()
+
+
+def interrupt_after(monkeypatch, module, name):
+    """Make `module.name` (a function that writes a run's file) raise SIGINT in this process just
+    after its first call returns: Ctrl-C pressed between two of the files a run writes together."""
+    original = getattr(module, name)
+    calls = []
+
+    def then_interrupted(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if not calls:
+            calls.append(name)
+            signal.raise_signal(signal.SIGINT)
+        return result
+    monkeypatch.setattr(module, name, then_interrupted)
+
+
+def q2_epochs_kept(run_dir):
+    """The epochs that results.json and the resume file hold: the two must always agree."""
+    resume = torch.load(utils.resume_path(run_dir / "model.pt"), weights_only=True)["progress"]
+    return len(json.loads((run_dir / "results.json").read_text())["val_acc"]), len(resume["history"]["val_acc"])
+
+
+Q2_FLAGS = ["-epochs", "2", "-data_path", str(INTEL_SLICE), "-threads", "1", "-no_progress", "-no_batch_norm",
+            "-run_name", "run"]
+
+
+@pytest.mark.parametrize("write", ["save_training_state", "write_json"])
+def test_q2_ctrl_c_between_an_epochs_files_keeps_them_in_step(write, tmp_path, monkeypatch):
+    interrupt_after(monkeypatch, utils, write)
+    with pytest.raises(utils.Interrupted, match="the 1 epoch.s. before it are kept in"):
+        q2.main([*Q2_FLAGS, "-results_dir", str(tmp_path)])
+    assert q2_epochs_kept(tmp_path / "run") == (1, 1)
+
+
+def test_q2_ctrl_c_while_testing_keeps_the_trained_run_and_resume_tests_it(tmp_path, monkeypatch):
+    interrupt_after(monkeypatch, q2.Evaluator, "test")
+    with pytest.raises(utils.Interrupted, match="while testing.*the same command with -resume tests it"):
+        q2.main([*Q2_FLAGS, "-results_dir", str(tmp_path)])
+    assert q2_epochs_kept(tmp_path / "run") == (2, 2)
+    monkeypatch.undo()
+    results = q2.main([*Q2_FLAGS, "-results_dir", str(tmp_path), "-resume"])
+    assert results["status"] == "completed" and len(results["val_acc"]) == 2 and "test_acc" in results
+    assert (tmp_path / "run" / "model.pt").exists() and not utils.resume_path(tmp_path / "run" / "model.pt").exists()
+
+
+@pytest.mark.parametrize("write", ["save_checkpoint", "save_training_state"])
+def test_q3_ctrl_c_between_an_epochs_files_keeps_them_in_step(write, p2g, tmp_path, monkeypatch):
+    checkpoint = tmp_path / "cut.pt"
+    interrupt_after(monkeypatch, utils, write)
+    with pytest.raises(utils.Interrupted, match="the 1 epoch.s. before it are kept in"):
+        q3.main(["train", "--n_epochs", "2", *Q3_SMALL, "--data_dir", str(p2g), "--results_dir", str(tmp_path),
+                 "--checkpoint_name", str(checkpoint)])
+    resume = torch.load(utils.resume_path(checkpoint), weights_only=True)["progress"]
+    assert len(resume["history"]) == 1 and utils.read_json(tmp_path / "cut.json")["epoch"] == 1
+
+
+def test_q3_ctrl_c_while_the_last_files_are_written_finishes_them_first(p2g, tmp_path, monkeypatch):
+    checkpoint = tmp_path / "cut.pt"
+    interrupt_after(monkeypatch, utils, "plot_series")
+    with pytest.raises(KeyboardInterrupt):
+        q3.main(["train", "--n_epochs", "1", *Q3_SMALL, "--data_dir", str(p2g), "--results_dir", str(tmp_path),
+                 "--checkpoint_name", str(checkpoint)])
+    assert (tmp_path / "cut-train.json").exists() and utils.read_json(tmp_path / "cut.json")["finished"] is True
+    assert not utils.resume_path(checkpoint).exists()
+
+
+def test_uninterrupted_holds_ctrl_c_and_sigterm_until_the_outermost_block_ends():
+    steps = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: steps.append("SIGTERM delivered"))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with utils.uninterrupted():
+                with utils.uninterrupted():
+                    signal.raise_signal(signal.SIGTERM)
+                    signal.raise_signal(signal.SIGINT)
+                    steps.append("inner block ended")
+                steps.append("outer block ended")
+        assert steps == ["inner block ended", "outer block ended", "SIGTERM delivered"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with pytest.raises(ValueError):  # an error in the block is the block's, not an interrupt
+            with utils.uninterrupted():
+                raise ValueError
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.mark.parametrize("script, argv, hint", [
