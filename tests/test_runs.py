@@ -14,12 +14,26 @@ import utils
 from helpers import INTEL_SLICE, ROOT, q2, q3, run_script, slice_data
 
 
+def ctrl_c_as_in_a_terminal():
+    """SIGINT's default action, which Python turns into KeyboardInterrupt: a test run in the
+    background (nohup, `&`) inherits SIGINT ignored, and a Python started so keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises_keyboard_interrupt():
+    """In this process too, whatever SIGINT disposition pytest was started with."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def interrupted(command, resume_file, cwd, timeout=300):
     """Run `command` (a script and its flags), send it SIGINT once `resume_file` exists (an epoch has
     ended), and return the CompletedProcess-like (returncode, stdout, stderr)."""
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     process = subprocess.Popen([sys.executable, *map(str, command)], cwd=cwd, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=ctrl_c_as_in_a_terminal)
     deadline = time.monotonic() + timeout
     while not resume_file.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
