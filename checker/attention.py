@@ -54,10 +54,8 @@ def first_tensor(value):
 
 def probe(st):
     """The AttentionProfile of the student's attention: (B, 1, H) queries first, then (B, T, H)."""
-    profile = AttentionProfile()
     if not hasattr(st.models, "BahdanauAttention"):
-        profile.problem, profile.problem_is_students = "models.py defines no BahdanauAttention", True
-        return profile
+        return AttentionProfile("models.py defines no BahdanauAttention", problem_is_students=True)
     B, S = 3, 6
     query = torch.randn(B, QUERY_STEPS, HIDDEN, generator=torch.Generator().manual_seed(3)).to(st.device)
     encoder_outputs = torch.randn(B, S, HIDDEN, generator=torch.Generator().manual_seed(4)).to(st.device)
@@ -67,17 +65,13 @@ def probe(st):
         with torch.no_grad():
             raw = [attn(query[:, t:t + 1], encoder_outputs, src_lengths) for t in range(QUERY_STEPS)]
     except (Exception, SystemExit) as error:
-        profile.problem = f"{ONE_STEP_CALL} raises {describe_error(error, st.folder)}"
-        profile.problem_is_students = student_frame(error, st.folder) is not None
-        return profile
-    if isinstance(raw[0], (tuple, list)):
-        profile.returns_pair = len(raw[0])
+        return AttentionProfile(f"{ONE_STEP_CALL} raises {describe_error(error, st.folder)}",
+                                problem_is_students=student_frame(error, st.folder) is not None)
     steps = [first_tensor(value) for value in raw]
     if not all(has_shape(step, (B, 1, HIDDEN)) for step in steps):
-        profile.problem = (f"{ONE_STEP_CALL} gives {describe_value(steps[0])}, expected (B, 1, H) = "
-                           f"{(B, 1, HIDDEN)}")
-        profile.problem_is_students = True
-        return profile
+        return AttentionProfile(f"{ONE_STEP_CALL} gives {describe_value(steps[0])}, expected (B, 1, H) = "
+                                f"{(B, 1, HIDDEN)}", problem_is_students=True)
+    profile = AttentionProfile(returns_pair=len(raw[0]) if isinstance(raw[0], (tuple, list)) else 0)
     try:
         with torch.no_grad():
             whole = first_tensor(attn(query, encoder_outputs, src_lengths))
@@ -86,9 +80,8 @@ def probe(st):
         return profile
     if not has_shape(whole, (B, QUERY_STEPS, HIDDEN)):
         profile.several_steps = f"gives {describe_value(whole)}, expected {(B, QUERY_STEPS, HIDDEN)}"
-    elif max_difference(whole, torch.cat(steps, dim=1)) > TOLERANCE:
-        profile.several_steps = (f"gives other values than {QUERY_STEPS} queries of one step (by "
-                                 f"{max_difference(whole, torch.cat(steps, dim=1)):.2g})")
+    elif (difference := max_difference(whole, torch.cat(steps, dim=1))) > TOLERANCE:
+        profile.several_steps = f"gives other values than {QUERY_STEPS} queries of one step (by {difference:.2g})"
     return profile
 
 
@@ -131,8 +124,8 @@ def check_attention_shapes(st):
         cannot_judge(f"not checked: {profile.problem}")
     if profile.returns_pair:
         breaks(f"attention returns a tuple of {profile.returns_pair} (the first of shape (B, T, H)); the contract is "
-             f"one tensor (B, T, H), the attention-enhanced states, as the skeleton's decoder loop uses it: "
-             f"output = self.attn(output, encoder_outputs, src_lengths)")
+               f"one tensor (B, T, H), the attention-enhanced states, as the skeleton's decoder loop uses it: "
+               f"output = self.attn(output, encoder_outputs, src_lengths)")
     outputs, step, (B, T) = decoder_outputs(st, use_attn=True)
     try:
         plain, _, _ = decoder_outputs(st, use_attn=False)
@@ -147,8 +140,8 @@ def check_attention_shapes(st):
     expect_tensor(step, (B, 1, HIDDEN), "decoder with attention, one column (B, 1, H)")
     if profile.one_step_only:
         departs(f"attention works for a query of one step (B, 1, H), as your decoder calls it, but a "
-                          f"query of {QUERY_STEPS} steps (B, T, H) {profile.several_steps}; {SKELETON_DOCSTRING}; "
-                          f"the other attention checks use one step at a time")
+                f"query of {QUERY_STEPS} steps (B, T, H) {profile.several_steps}; {SKELETON_DOCSTRING}; "
+                f"the other attention checks use one step at a time")
     return (f"attention (B, T, H) for queries of 1 and {QUERY_STEPS} steps; decoder with attention: outputs "
             f"(B, {'T-1' if columns == T - 1 else 'T'}, H) as without, one column (B, 1, H)")
 
@@ -171,11 +164,11 @@ def check_attention_padding(st):
                     for row, length in enumerate(lengths))
     if perturbed > TOLERANCE:
         breaks(f"changing the encoder outputs at padded positions changes the output (by {perturbed:.2g}): padding "
-             f"gets weight; set padded scores to -inf before the softmax (e = e.masked_fill(~mask, float('-inf')): "
-             f"keep its result; 0 is not enough, exp(0) is not 0){steps_note(profile)}")
+               f"gets weight; set padded scores to -inf before the softmax (e = e.masked_fill(~mask, float('-inf')): "
+               f"keep its result; 0 is not enough, exp(0) is not 0){steps_note(profile)}")
     if alone > TOLERANCE:
         breaks(f"padding gets no weight, but a word's output alone differs from inside a padded batch (by "
-             f"{alone:.2g}); is the softmax taken over the source positions?{steps_note(profile)}")
+               f"{alone:.2g}); is the softmax taken over the source positions?{steps_note(profile)}")
     return "padded source positions get zero weight" + steps_note(profile)
 
 
@@ -281,14 +274,10 @@ VARIANTS = (("", {}),
             ("no tanh around W_out [c_t; s]", {"tanh": False}))
 
 
-def closest(tries):
-    return min(tries, key=lambda item: item[0]) if tries else None
-
-
 def closest_reading(candidates, query, h, observed):
     """(difference, Reading, variant description) of the reading and variant closest to `observed`."""
-    return closest([(max_difference(reading.output(query, h, **options), observed), reading, variant)
-                    for reading in candidates for variant, options in VARIANTS])
+    return min([(max_difference(reading.output(query, h, **options), observed), reading, variant)
+                for reading in candidates for variant, options in VARIANTS], key=lambda tried: tried[0])
 
 
 def found_parameters(module):
@@ -346,29 +335,8 @@ def check_attention_formula(st):
 
 
 def formula_in_decoder(st, profile, reading, note):
-    """Attention that returns the context c_t itself: the decoder must then compute tanh(W_out [c_t; s])."""
-    outputs, lstm_outputs, model, context = decoder_pass(st, profile)
-    if max_difference(outputs, context) < FORMULA_TOLERANCE:
-        breaks(f"your attention returns the context c_t = sum_i alpha_i h_i itself and your decoder outputs it as it "
-               f"is: no W_out, no tanh, no [c_t; s]; the statement's attention-enhanced state is "
-               f"tanh(W_out [c_t; s]){note}")
-    where = f"; W_out sits in your Decoder: attention returns c_t, the decoder computes tanh(W_out [c_t; s]){note}"
-    found = closest([(max_difference(c.enhanced(context, lstm_outputs), outputs), c)
-                     for W_out in output_maps(learnable_maps(model.decoder, "the Decoder's self"))
-                     for c in (Reading(reading.W_s, reading.W_h, reading.v, W_out, order) for order in (True, False))])
-    if found is None:
-        breaks(f"your attention returns the context c_t itself, and your Decoder has no learnable W_out (H x 2H) "
-               f"(found: {found_parameters(model.decoder)}); expected tanh(W_out [c_t; s]) in one of the two{note}")
-    difference, best = found
-    if difference > FORMULA_TOLERANCE:
-        breaks(f"your attention returns the context c_t itself, and your decoder's output is not tanh(W_out [c_t; s]) "
-               f"for W_out = {best.W_out.name} (off by {difference:.2g}){note}")
-    return verdict(best, where)
-
-
-def decoder_pass(st, profile):
-    """The student's decoder with attention on a padding-free batch, in eval mode -> (its outputs, the
-    outputs of its LSTM (the queries), the model, the context that its attention gives for them)."""
+    """Attention that returns the context c_t itself: the decoder must then compute tanh(W_out [c_t; s]).
+    The decoder's LSTM outputs are its queries, on a padding-free batch in eval mode."""
     model = build_seq2seq(st.models, st.device, use_attn=True)
     src, src_lengths = padded_batch((5,) * 16, 11, st.device, seed=8)
     tgt, _ = targets((6,) * 16, st.device, seed=9)
@@ -384,7 +352,23 @@ def decoder_pass(st, profile):
     lstm_outputs = torch.cat(seen, dim=1)
     if not has_shape(outputs, lstm_outputs.shape):
         cannot_judge(f"the decoder's outputs {describe_value(outputs)} do not line up with its LSTM's "
-                           f"{tuple(lstm_outputs.shape)}: cannot tell which query each output answers")
+                     f"{tuple(lstm_outputs.shape)}: cannot tell which query each output answers")
     with torch.no_grad():
         context = attend(profile, model.decoder.attn, lstm_outputs, enc_output, src_lengths)
-    return outputs, lstm_outputs, model, context
+    if max_difference(outputs, context) < FORMULA_TOLERANCE:
+        breaks(f"your attention returns the context c_t = sum_i alpha_i h_i itself and your decoder outputs it as it "
+               f"is: no W_out, no tanh, no [c_t; s]; the statement's attention-enhanced state is "
+               f"tanh(W_out [c_t; s]){note}")
+    where = f"; W_out sits in your Decoder: attention returns c_t, the decoder computes tanh(W_out [c_t; s]){note}"
+    found = min([(max_difference(c.enhanced(context, lstm_outputs), outputs), c)
+                 for W_out in output_maps(learnable_maps(model.decoder, "the Decoder's self"))
+                 for c in (Reading(reading.W_s, reading.W_h, reading.v, W_out, order) for order in (True, False))],
+                key=lambda tried: tried[0], default=None)
+    if found is None:
+        breaks(f"your attention returns the context c_t itself, and your Decoder has no learnable W_out (H x 2H) "
+               f"(found: {found_parameters(model.decoder)}); expected tanh(W_out [c_t; s]) in one of the two{note}")
+    difference, best = found
+    if difference > FORMULA_TOLERANCE:
+        breaks(f"your attention returns the context c_t itself, and your decoder's output is not tanh(W_out [c_t; s]) "
+               f"for W_out = {best.W_out.name} (off by {difference:.2g}){note}")
+    return verdict(best, where)

@@ -13,16 +13,6 @@ SLICE_LINES = 32
 TRAIN_SECONDS = 120
 
 
-def last_student_frame(stderr, folder):
-    """'file.py:line' of the last traceback frame in the student's folder, or ''."""
-    frames = re.findall(r'File "([^"]+)", line (\d+)', stderr)
-    for filename, line in reversed(frames):
-        path = Path(filename).resolve()
-        if path.is_relative_to(folder):
-            return f"{path.relative_to(folder)}:{line}"
-    return ""
-
-
 def own_training(st):
     """('' if the student's `hw2-q3.py train` runs one epoch on SLICE_LINES words, else what it raised),
     or None when it cannot be run here (no hw2-q3.py, no data, out of time)."""
@@ -45,5 +35,9 @@ def own_training(st):
     if run.returncode == 0:
         return ""
     lines = [line for line in run.stderr.splitlines() if line.strip()]
-    where = last_student_frame(run.stderr, st.folder)
-    return f"{lines[-1].strip() if lines else f'exit status {run.returncode}'}{f' (at {where})' if where else ''}"
+    raised = lines[-1].strip() if lines else f"exit status {run.returncode}"
+    for filename, line in reversed(re.findall(r'File "([^"]+)", line (\d+)', run.stderr)):
+        path = Path(filename).resolve()
+        if path.is_relative_to(st.folder):  # the last traceback frame in the student's folder
+            return f"{raised} (at {path.relative_to(st.folder)}:{line})"
+    return raised

@@ -79,17 +79,19 @@ def imports(layout, part):
     return [i for i in IMPORTS[part] if i[2] != "data" or (directory and (directory / "data.py").is_file())]
 
 
+def part_checks(layout, part):
+    """The part's checks after its imports, in the order they run: a Q3 folder's checkpoints last."""
+    if part == "q2":
+        return Q2_CHECKS
+    return Q3_CHECKS + [Check(f"q3.checkpoint.{path.relative_to(layout.q3_dir).as_posix()}",
+                              checkpoints.checkpoint_question(path), "models",
+                              partial(checkpoints.check_checkpoint, path)) for path in layout.checkpoints]
+
+
 def plan(layout, part):
     """[(check id, question)] of one part, imports first, in the order they run."""
-    checks = [(i, part.upper()) for i, _, _ in imports(layout, part)]
-    checks += [(c.id, c.question) for c in (Q3_CHECKS if part == "q3" else Q2_CHECKS)]
-    if part == "q3":
-        checks += [(checkpoint_id(layout, path), checkpoints.checkpoint_question(path)) for path in layout.checkpoints]
-    return checks
-
-
-def checkpoint_id(layout, path):
-    return f"q3.checkpoint.{path.relative_to(layout.q3_dir).as_posix()}"
+    return ([(i, part.upper()) for i, _, _ in imports(layout, part)]
+            + [(c.id, c.question) for c in part_checks(layout, part)])
 
 
 def header(folder, layout, options):
@@ -157,11 +159,7 @@ def check_part(folder, part, options, started=lambda check_id: None, finished=la
             started(check_id)
             finished(Result(check_id, question, "skip", absent))
         return
-    checks = Q3_CHECKS if part == "q3" else Q2_CHECKS
-    if part == "q3":
-        checks = checks + [Check(checkpoint_id(layout, path), checkpoints.checkpoint_question(path), "models",
-                                 partial(checkpoints.check_checkpoint, path)) for path in layout.checkpoints]
-    failed, raised = [], {}
+    checks, failed, raised = part_checks(layout, part), [], {}
 
     def record(result, score=None):
         if result.status == "fail":

@@ -1,4 +1,5 @@
 """Where a student's files are: the Q3 and Q2 folders, the checkpoints, and which Q3 data to score on."""
+import filecmp
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,13 +83,12 @@ def choose_data(option, folder, q3_dir):
     student's own data/ only when it holds the same files (the scores are then the course's anyway)."""
     if option is not None:
         return DataChoice(Path(option).resolve(), f"--data_dir {option}")
-    candidates = [d for d in dict.fromkeys((q3_dir / "data", folder / "data")) if holds_p2g_data(d)]
-    own = candidates[0] if candidates else None
+    own = next((d for d in (q3_dir / "data", folder / "data") if holds_p2g_data(d)), None)
     if holds_p2g_data(COURSE_DATA):
         if own is None:
             return DataChoice(COURSE_DATA, f"the course's data in {COURSE_DATA}")
-        differing = [name for name in P2G_FILES if (COURSE_DATA / name).is_file() and (
-            not (own / name).is_file() or (own / name).read_bytes() != (COURSE_DATA / name).read_bytes())]
+        differing = [name for name in P2G_FILES if (COURSE_DATA / name).is_file() and not (
+            (own / name).is_file() and filecmp.cmp(own / name, COURSE_DATA / name, shallow=False))]
         if not differing:
             return DataChoice(own, f"your {describe_path(own, folder)}, which holds the course's files")
         return DataChoice(COURSE_DATA, f"the course's data in {COURSE_DATA}; your {describe_path(own, folder)} "

@@ -4,6 +4,7 @@ builds it; a CNN whose signature differs is reported once (q2.signature) and bui
 """
 import inspect
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ class CnnBuilder:
     """How the student's CNN is built for the checks, read from its signature."""
 
     dropout_keyword: str = None  # None: the dropout probability goes first, as the course's driver passes it
-    switches: set = field(default_factory=set)  # which of maxpool, batch_norm it takes
+    switches: set = field(default_factory=lambda: {"maxpool", "batch_norm"})  # which of the two it takes
     problems: list = field(default_factory=list)  # how the signature differs from the course's
 
     def construct(self, st, batch_norm=True, maxpool=True):
@@ -60,24 +61,21 @@ def cnn_builder(st):
     """The CnnBuilder of the student's CNN class, from its parameters' names."""
     if not hasattr(st.q2, "CNN"):
         needs("not checked: hw2-q2.py has no CNN (see q2.signature)")
-    builder = CnnBuilder()
     try:
         parameters = list(inspect.signature(st.q2.CNN).parameters.values())
     except (TypeError, ValueError):  # no signature to read: build it as the course does
-        builder.switches = {"maxpool", "batch_norm"}
-        return builder
+        return CnnBuilder()
     names = [p.name for p in parameters]
     takes_any = any(p.kind == p.VAR_KEYWORD for p in parameters)
-    builder.switches = {s for s in ("maxpool", "batch_norm") if s in names or takes_any}
+    builder = CnnBuilder(switches={s for s in ("maxpool", "batch_norm") if s in names or takes_any})
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     dropout_names = [n for n in names if "drop" in n.lower()]
     if positional and "drop" not in positional[0].name.lower() and dropout_names:
         builder.dropout_keyword = dropout_names[0]
         builder.problems.append(f"its first parameter is {positional[0].name!r}, not the dropout probability "
                                 f"(it takes it as {dropout_names[0]}=)")
-    for switch in ("maxpool", "batch_norm"):
-        if switch not in builder.switches:
-            builder.problems.append(f"it takes no {switch} switch")
+    builder.problems += [f"it takes no {switch} switch" for switch in ("maxpool", "batch_norm")
+                         if switch not in builder.switches]
     return builder
 
 
@@ -131,7 +129,7 @@ def check_signature(st):
         except (Exception, SystemExit) as error:
             outcome = f", which raises {describe_error(error, st.folder)}"
         breaks(f"CNN's signature is not the course's {COURSE_SIGNATURE}: {'; '.join(builder.problems)}; the course's "
-             f"driver calls {COURSE_CALL}{outcome}"
+               f"driver calls {COURSE_CALL}{outcome}"
              + ("; the other checks build it by keyword" if builder.dropout_keyword else ""))
     return f"the course's {COURSE_SIGNATURE}: CNN({DROPOUT_PROB}, maxpool=..., batch_norm=...) builds both networks"
 
@@ -197,7 +195,7 @@ def check_output(st):
         total = out.float().exp().sum(-1)
         if not torch.isfinite(out).all() or max_difference(total, torch.ones_like(total)) > 1e-4:
             breaks(f"{label}: the outputs are not log-probabilities (exp sums to {total.min():.3g}..{total.max():.3g} "
-                 f"per image, expected 1): end the network with a log-softmax over the 6 classes")
+                   f"per image, expected 1): end the network with a log-softmax over the 6 classes")
     note = "" if len(settings) == 2 else " (batch norm not checked: no batch_norm switch, see q2.signature)"
     return "log-probabilities (B, 6) for images (B, 3, 48, 48)" + note
 
@@ -263,7 +261,7 @@ def check_maxpool_switch(st):
             size = 0  # meta tensors are not everything a student's __init__ may use; build it for real
     if size > MAX_PROBED_PARAMETERS:
         cannot_judge(f"not checked: CNN(maxpool=False, batch_norm=True) would have {size:,} parameters, as "
-                           f"without global average pooling (see q2.batchnorm_switch)")
+                     f"without global average pooling (see q2.batchnorm_switch)")
     try:
         without = builder.build(st, batch_norm=True, maxpool=False)
         sides_without = conv_input_sides(without, st.device)
@@ -322,31 +320,6 @@ def trace_dropout_calls(model, device):
     return calls
 
 
-def placement_problems(calls, n_convs):
-    """What differs from one nn.Dropout(dropout_prob) per conv block and one after the MLP's first layer."""
-    problems = []
-    rates = sorted({c.p for c in calls if c.p != DROPOUT_PROB})
-    if rates:
-        problems.append(f"dropout p = {', '.join(f'{p:g}' for p in rates)}, expected dropout_prob = {DROPOUT_PROB}")
-    per_stage = {}
-    for c in calls:
-        per_stage.setdefault(c.stage, []).append(c)
-    for k in range(1, n_convs + 1):
-        found = len(per_stage.get(("conv", k), []))
-        if found != 1:
-            problems.append(f"{found} dropouts in conv block {k}, expected one")
-    after_first = len(per_stage.get(("linear", 1), []))
-    if after_first != 1:
-        problems.append(f"{after_first} dropouts after the MLP's first affine layer (1024 features), expected one")
-    for stage, found in sorted(per_stage.items()):
-        if stage[0] == "linear" and stage[1] > 1:
-            problems.append(f"a dropout after the MLP's affine layer {stage[1]} (on {found[0].shape[-1]} features); "
-                            f"the statement's MLP has its only dropout after the first")
-        elif stage == ("input",):
-            problems.append("a dropout on the input images")
-    return problems
-
-
 def traced_networks(st):
     """[(label, dropout calls, number of convolutions)] of the networks with and without batch norm."""
     traced = []
@@ -360,7 +333,23 @@ def traced_networks(st):
 def check_dropout_placement(st):
     traced = traced_networks(st)
     for label, calls, n_convs in traced:
-        problems = placement_problems(calls, n_convs)
+        problems = []
+        rates = sorted({c.p for c in calls if c.p != DROPOUT_PROB})
+        if rates:
+            problems.append(f"dropout p = {', '.join(f'{p:g}' for p in rates)}, expected dropout_prob = {DROPOUT_PROB}")
+        per_stage = Counter(c.stage for c in calls)
+        problems += [f"{per_stage['conv', k]} dropouts in conv block {k}, expected one"
+                     for k in range(1, n_convs + 1) if per_stage["conv", k] != 1]
+        if per_stage["linear", 1] != 1:
+            problems.append(f"{per_stage['linear', 1]} dropouts after the MLP's first affine layer (1024 features), "
+                            f"expected one")
+        for stage in sorted(per_stage):
+            if stage[0] == "linear" and stage[1] > 1:
+                features = next(c.shape[-1] for c in calls if c.stage == stage)
+                problems.append(f"a dropout after the MLP's affine layer {stage[1]} (on {features} features); "
+                                f"the statement's MLP has its only dropout after the first")
+            elif stage == ("input",):
+                problems.append("a dropout on the input images")
         if problems:
             breaks(f"{label}, training mode: {'; '.join(problems)}")
     kinds = sorted({DROPOUT_FUNCTIONS[c.kind] for _, calls, _ in traced for c in calls if c.kind != "dropout"})
@@ -381,11 +370,11 @@ def check_block_order(st):
             h, w = call.conv_shape[-2:]
             if tuple(call.shape[-2:]) == (h, w):
                 breaks(f"{label}: in conv block {call.stage[1]}, dropout acts on {call.shape[1]}x{h}x{w} activations, "
-                     f"the convolution's size, so before the max-pool; the statement's block is conv -> ReLU -> "
-                     f"max-pool -> dropout (on the pooled {h // 2}x{w // 2})")
+                       f"the convolution's size, so before the max-pool; the statement's block is conv -> ReLU -> "
+                       f"max-pool -> dropout (on the pooled {h // 2}x{w // 2})")
             if tuple(call.shape[-2:]) != (h // 2, w // 2):
                 breaks(f"{label}: in conv block {call.stage[1]}, dropout acts on {tuple(call.shape[1:])} activations; "
-                     f"expected the max-pooled ones ({call.conv_shape[1]}, {h // 2}, {w // 2})")
+                       f"expected the max-pooled ones ({call.conv_shape[1]}, {h // 2}, {w // 2})")
     if not judged:
         needs("not checked: no dropout acts in the conv blocks (see q2.dropout.placement)")
     return "in every conv block dropout acts on the max-pooled activations (conv -> ReLU -> max-pool -> dropout)"
@@ -465,6 +454,6 @@ def check_layout(st):
            "(or .permute(0, 3, 1, 2) on a tensor) before the network")
     if layout == "HWC" and correlation(first, scrambled) > 0.9:
         breaks(f"{stored}; {loader} and your CNN reshape each image to (3, 48, 48) as stored, so the first conv sees "
-             f"colour and position mixed up (score {smoothness(first):.2f}); fix: {fix}")
+               f"colour and position mixed up (score {smoothness(first):.2f}); fix: {fix}")
     breaks(f"{stored}; the first conv receives images that match neither layout (score {smoothness(first):.2f}, true "
-         f"layout {scores[layout]:.2f}); check your loading and reshaping")
+           f"layout {scores[layout]:.2f}); check your loading and reshaping")

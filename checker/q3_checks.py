@@ -12,7 +12,8 @@ from . import attention
 from .driver import SLICE_LINES, own_training
 from .student import describe_error, error_text
 from .tensors import (HIDDEN, SRC_LENGTHS, TGT_LENGTHS, TGT_VOCAB, TOLERANCE, build_seq2seq, describe_value,
-                      expect_pair, expect_tensor, max_difference, padded_batch, seeded, target_columns, tiny_inputs)
+                      expect_pair, expect_tensor, has_shape, max_difference, padded_batch, seeded, target_columns,
+                      tiny_inputs)
 from .tracing import dropouts_recorded, forward_hooks
 from .verdicts import breaks, departs, needs
 
@@ -29,7 +30,7 @@ def check_reshape_state(st):
         expect_tensor(result, (1, 3, HIDDEN), f"reshape_state: {name} of (2, B, H/2) = {tuple(part.shape)} ->")
         if max_difference(result, torch.cat([part[1], part[0]], -1).unsqueeze(0)) < TOLERANCE:
             breaks(f"{name}: the halves are swapped, found [backward; forward]; expected [forward; backward] "
-                 f"(index 0 of the LSTM's final states is the forward direction)")
+                   f"(index 0 of the LSTM's final states is the forward direction)")
         if max_difference(result, torch.cat([part[0], part[1]], -1).unsqueeze(0)) > TOLERANCE:
             breaks(f"{name}: expected torch.cat([{name}[0], {name}[1]], dim=-1).unsqueeze(0), found other values")
     return "(2, B, H/2) -> (1, B, H), forward direction first"
@@ -43,9 +44,9 @@ def check_encoder_shapes(st):
         enc_output, state = expect_pair(model.encoder(src, src_lengths), "encoder(src, lengths)")
     expect_tensor(enc_output, (B, S, HIDDEN), "enc_output (B, S, H)")
     h, c = expect_pair(state, "encoder final state (h, c)")
-    if isinstance(h, torch.Tensor) and tuple(h.shape) == (1, B, HIDDEN):
+    if has_shape(h, (1, B, HIDDEN)):
         breaks(f"final states have shape (1, B, H) = {tuple(h.shape)}, already joined; expected the LSTM's "
-             f"(2, B, H/2): the course's decoder joins them itself with reshape_state")
+               f"(2, B, H/2): the course's decoder joins them itself with reshape_state")
     expect_tensor(h, (2, B, HIDDEN // 2), "final h (2, B, H/2)")
     expect_tensor(c, (2, B, HIDDEN // 2), "final c (2, B, H/2)")
     return "enc_output (B, S, H), final states (2, B, H/2)"
@@ -71,7 +72,7 @@ def check_decoder_shapes(st):
         step, _ = model.decoder(tgt[:, :1], state, enc_output, src_lengths)
         expect_tensor(step, (B, 1, HIDDEN), "decoder outputs for one column (B, 1, H)")
         logits, _ = expect_pair(model(src, src_lengths, tgt), "Seq2Seq(src, lengths, tgt)")
-    if isinstance(logits, torch.Tensor) and tuple(logits.shape) == (B, T, V):
+    if has_shape(logits, (B, T, V)):
         reads_all_of_tgt(st, logits, tgt)
     expect_tensor(logits, (B, T - 1, V), "Seq2Seq logits (B, T-1, V)")
     who = ("your decoder reads tgt[:, :-1]" if columns == T - 1
@@ -112,8 +113,8 @@ def check_encoder_padding(st):
             states = max(max_difference(part[:, row], alone[:, 0]) for part, alone in zip(state, alone_state))
             if max(outputs, states) > TOLERANCE:
                 breaks(f"a word of length {length} alone and inside a batch padded to {src.shape[1]} differs "
-                     f"(outputs by {outputs:.2g}, final states by {states:.2g}): the LSTM reads the padding; "
-                     f"pack the batch (pack_padded_sequence with the lengths, enforce_sorted=False)")
+                       f"(outputs by {outputs:.2g}, final states by {states:.2g}): the LSTM reads the padding; "
+                       f"pack the batch (pack_padded_sequence with the lengths, enforce_sorted=False)")
     return "a word's outputs and final states are the same alone and inside a padded batch"
 
 
@@ -152,7 +153,7 @@ def check_teacher_forcing(st):
         difference = max_difference(full, torch.cat(steps, dim=1))
         if difference > TOLERANCE:
             breaks(f"{label}: a full target's outputs differ from stepping one token at a time (by {difference:.2g}); "
-                 f"each step must read the previous target token and the previous step's state")
+                   f"each step must read the previous target token and the previous step's state")
     return "decoding a full target equals stepping one token at a time" + note
 
 
@@ -170,7 +171,7 @@ def check_batch_invariance(st, failed):
                 alone, _ = model(src[row:row + 1, :s], src_lengths[row:row + 1], tgt[row:row + 1, :t])
                 if not (isinstance(alone, torch.Tensor) and alone.dim() == 3 and alone.shape[1] == t - dropped):
                     needs(f"{label}: a word alone gives {describe_value(alone)}, not {t - dropped} "
-                                       f"logits (see q3.decoder.shapes)")
+                          f"logits (see q3.decoder.shapes)")
                 difference = max_difference(logits[row, :t - dropped], alone[0])
                 if difference > TOLERANCE:
                     explained = [i for i in ("q3.reshape_state", "q3.encoder.padding",
@@ -178,10 +179,10 @@ def check_batch_invariance(st, failed):
                                  if i in failed]
                     if explained:
                         needs(f"{label}: a word's logits alone differ from inside a padded batch (by "
-                                           f"{difference:.2g}), which the fault reported in {', '.join(explained)} "
-                                           f"explains (not counted twice)")
+                              f"{difference:.2g}), which the fault reported in {', '.join(explained)} "
+                              f"explains (not counted twice)")
                     breaks(f"{label}: a word's logits alone differ from inside a padded batch (by {difference:.2g}): "
-                         f"the padding changes the model's output, though encoder and attention each ignore it")
+                           f"the padding changes the model's output, though encoder and attention each ignore it")
     return "a word's logits are the same alone and inside a padded batch" + note
 
 
@@ -192,7 +193,7 @@ def check_tied(st):
         breaks(f"generator: expected nn.Linear(H, V) = ({HIDDEN}, {TGT_VOCAB}), found {generator}")
     if generator.weight is not embedding.weight:
         breaks("generator.weight is not the decoder embedding's weight; tie them: "
-             "self.generator.weight = self.decoder.embedding.weight")
+               "self.generator.weight = self.decoder.embedding.weight")
     return "generator.weight is the decoder embedding's weight"
 
 
@@ -277,7 +278,7 @@ def check_dropout_placement(st):
             problems.append(f"also on {len(stray)} other tensor(s), the first of shape {stray[0]}")
         if problems:
             breaks(f"{label}, training mode: dropout acts {'; '.join(problems)}; expected on the embeddings and the "
-                 f"final outputs of encoder and decoder only (statement Q3.1a)")
+                   f"final outputs of encoder and decoder only (statement Q3.1a)")
     where = "; with attention, on the LSTM outputs just before it" if before_attention else ""
     return ("in training mode dropout acts on the embeddings and final outputs of encoder and decoder only"
             + where + note)
@@ -325,19 +326,19 @@ def check_nucleus_support(st):
     outside = sorted(set(counts.nonzero().view(-1).tolist()) - nucleus)
     if outside:
         breaks(f"p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: sampled tokens outside the top-p set "
-             f"({int(counts[outside].sum())} of {NUCLEUS_SUPPORT_DRAWS} draws); keep only the most probable "
-             f"tokens until their mass reaches p")
+               f"({int(counts[outside].sum())} of {NUCLEUS_SUPPORT_DRAWS} draws); keep only the most probable "
+               f"tokens until their mass reaches p")
     if counts[crossing] == 0:
         breaks("p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: the token whose mass crosses p (0.15) is "
-             f"never sampled in {NUCLEUS_SUPPORT_DRAWS} draws; V^(p) is the smallest set whose mass is >= p, "
-             "so it includes the token that crosses p")
+               f"never sampled in {NUCLEUS_SUPPORT_DRAWS} draws; V^(p) is the smallest set whose mass is >= p, "
+               "so it includes the token that crosses p")
     tiny = draw_nucleus(st, logits, 1e-6, 50)
     if tiny[int(order[0])] != 50:
         breaks("p = 1e-6: expected the most probable token every time (the top-p set is the argmax alone)")
     full = draw_nucleus(st, logits, 1.0, NUCLEUS_SUPPORT_DRAWS)
     if (full == 0).any():
         breaks(f"p = 1: token(s) {full.eq(0).nonzero().view(-1).tolist()} never sampled in "
-             f"{NUCLEUS_SUPPORT_DRAWS} draws; with p = 1 every token can be drawn")
+               f"{NUCLEUS_SUPPORT_DRAWS} draws; with p = 1 every token can be drawn")
     return "stays in the top-p set, includes the token crossing p; tiny p = argmax; p = 1 samples everything"
 
 
@@ -358,6 +359,6 @@ def check_nucleus_frequencies(st):
     target = ", ".join(f"{e / NUCLEUS_FREQUENCY_DRAWS:.3f}" for e in expected.tolist())
     if p_value < CHI_SQUARE_ALPHA:
         breaks(f"p = 0.8: frequencies {observed}, expected {target} (the kept probabilities renormalised); "
-             f"chi-square {statistic:.1f}, p-value {p_value:.1g}")
+               f"chi-square {statistic:.1f}, p-value {p_value:.1g}")
     return (f"{NUCLEUS_FREQUENCY_DRAWS:,} draws match the renormalised top-p distribution at p = 0.8 "
             f"(chi-square {statistic:.1f}, p-value {p_value:.2f})")

@@ -45,9 +45,9 @@ def tiny_inputs(device):
     return src, src_lengths, tgt, tgt_lengths
 
 
-def build_seq2seq(models, device, use_attn, hidden=HIDDEN, src_vocab=SRC_VOCAB, tgt_vocab=TGT_VOCAB, seed=0):
+def build_seq2seq(models, device, use_attn, hidden=HIDDEN, src_vocab=SRC_VOCAB, tgt_vocab=TGT_VOCAB):
     """The student's Seq2Seq built as the course's driver builds it, in eval mode."""
-    seeded(seed)
+    seeded()
     encoder = models.Encoder(src_vocab, hidden, PAD_IDX, DROPOUT)
     attn = models.BahdanauAttention(hidden) if use_attn else None
     decoder = models.Decoder(hidden, tgt_vocab, attn, PAD_IDX, DROPOUT)
