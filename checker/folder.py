@@ -63,7 +63,6 @@ Q2_CHECKS = [
 
 @dataclass
 class FolderReport:
-    folder: Path
     header: str
     results: list = field(default_factory=list)
     checkpoints: list = field(default_factory=list)  # one score dict per scored checkpoint
@@ -178,16 +177,16 @@ def check_part(folder, part, options, started=lambda check_id: None, finished=la
             record(Result(check.id, check.question, finding.status, str(finding)), finding.score)
 
 
-def check_folder(folder, options, parts=PARTS):
+def check_folder(folder, options):
     """Every check of one folder, in this process."""
     folder = Path(folder).resolve()
-    report = FolderReport(folder, header(folder, find_layout(folder), options))
+    report = FolderReport(header(folder, find_layout(folder), options))
 
     def finished(result, score=None):
         report.results.append(result)
         if score is not None:
             report.checkpoints.append(score)
 
-    for part in parts:
+    for part in PARTS:
         check_part(folder, part, options, finished=finished)
     return report

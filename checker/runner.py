@@ -110,7 +110,7 @@ def parts_results(folder, parts, options, timeout):
 
 def check_folder_in_processes(folder, options, timeout):
     """Its parts in one process; those after a part that stopped it, in another."""
-    report = FolderReport(folder, header(folder, find_layout(folder), SimpleNamespace(**options)))
+    report = FolderReport(header(folder, find_layout(folder), SimpleNamespace(**options)))
     parts = list(PARTS)
     while parts:
         results, scores, parts = parts_results(folder, parts, options, timeout)

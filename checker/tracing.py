@@ -2,6 +2,7 @@
 recorded (dropout is found by what it does to values, whichever module or function calls it)."""
 import contextlib
 import inspect
+from unittest import mock
 
 from torch import nn
 
@@ -9,20 +10,16 @@ from torch import nn
 @contextlib.contextmanager
 def forward_hooks(*hooked):
     """While inside, each (module, hook) pair's hook(module, inputs, output) runs after the module."""
-    handles = [module.register_forward_hook(hook) for module, hook in hooked]
-    try:
+    with contextlib.ExitStack() as registered:
+        for module, hook in hooked:
+            registered.callback(module.register_forward_hook(hook).remove)
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @contextlib.contextmanager
 def dropouts_recorded(record, names=("dropout",)):
     """While inside, each call of torch.nn.functional's `names` that drops something (training, p > 0) is
     also handed to record(name, p, a copy of its input, its output)."""
-    originals = {name: getattr(nn.functional, name) for name in names}
-
     def recording(name, original):
         signature = inspect.signature(original)
 
@@ -37,10 +34,7 @@ def dropouts_recorded(record, names=("dropout",)):
             return output
         return dropout
 
-    for name, original in originals.items():
-        setattr(nn.functional, name, recording(name, original))
-    try:
+    with contextlib.ExitStack() as patched:
+        for name in names:
+            patched.enter_context(mock.patch.object(nn.functional, name, recording(name, getattr(nn.functional, name))))
         yield
-    finally:
-        for name, original in originals.items():
-            setattr(nn.functional, name, original)
