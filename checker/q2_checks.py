@@ -95,12 +95,12 @@ def students_fault(error, st):
     return describe_error(error, st.folder)
 
 
-def build_cnn(st, batch_norm=True, maxpool=True):
-    """The student's CNN as the checks build it; building it raising, or a CNN without layers, is
-    q2.signature's to report."""
+def build_cnn(st, batch_norm):
+    """The student's CNN with max-pooling, as the checks build it; building it raising, or a CNN without
+    layers, is q2.signature's to report."""
     builder = cnn_builder(st)
     try:
-        model = builder.build(st, batch_norm, maxpool)
+        model = builder.build(st, batch_norm)
     except (Exception, SystemExit) as error:
         needs(f"not checked: building the CNN raises {students_fault(error, st)} (see q2.signature)")
     if not trainable_count(model):
