@@ -17,6 +17,7 @@ SKIP  the checker cannot judge, and says why (never while another probe can stil
     student      the student's modules imported in isolation; their exceptions told from ours
     verdicts     the policy: the kinds of finding and the status each one gets
     tensors      tiny inputs and models built as the course's driver builds them
+    tracing      what a forward pass does inside: forward hooks, the dropout functions it calls
     q3_checks    Q3 by behaviour: reshape_state, encoder, decoder, the whole model, decoding rules
     attention    Q3.1b: the student's BahdanauAttention alone and inside their decoder
     driver       the student's own hw2-q3.py train, run for one epoch on a slice of the data

@@ -2,6 +2,7 @@
 the student's loader and network read the Intel images. Every network is built as the course's driver
 builds it; a CNN whose signature differs is reported once (q2.signature) and built by keyword elsewhere.
 """
+import ast
 import inspect
 import tempfile
 from collections import Counter
@@ -15,7 +16,7 @@ from torch import nn
 import utils
 
 from .student import describe_error, student_frame
-from .tensors import expect_tensor, max_difference, seeded
+from .tensors import describe_value, expect_tensor, max_difference, seeded
 from .tracing import dropouts_recorded, forward_hooks
 from .verdicts import breaks, cannot_judge, departs, needs
 
@@ -128,10 +129,42 @@ def check_signature(st):
             outcome = ""
         except (Exception, SystemExit) as error:
             outcome = f", which raises {describe_error(error, st.folder)}"
-        breaks(f"CNN's signature is not the course's {COURSE_SIGNATURE}: {'; '.join(builder.problems)}; the course's "
-               f"driver calls {COURSE_CALL}{outcome}"
-             + ("; the other checks build it by keyword" if builder.dropout_keyword else ""))
+        finding = (f"CNN's signature is not the course's {COURSE_SIGNATURE}: {'; '.join(builder.problems)}; the "
+                   f"course's driver calls {COURSE_CALL}{outcome}")
+        by_keyword = "; the other checks build it by keyword" if builder.dropout_keyword else ""
+        own_calls = cnn_calls(st, builder)
+        misfits = [(line, problem) for line, problem in own_calls if problem]
+        if misfits:
+            breaks(f"{finding}; your own hw2-q2.py at line {misfits[0][0]} {misfits[0][1]}{by_keyword}")
+        departs(f"{finding}; " + (f"your hw2-q2.py builds it to fit (line {own_calls[0][0]}), so it works as "
+                                  f"submitted, but the course's unmodified driver would not" if own_calls else
+                                  "your hw2-q2.py has no CNN(...) call to check against it") + by_keyword)
     return f"the course's {COURSE_SIGNATURE}: CNN({DROPOUT_PROB}, maxpool=..., batch_norm=...) builds both networks"
+
+
+def cnn_calls(st, builder):
+    """(line, what goes wrong or None) of each CNN(...) call in the student's hw2-q2.py: its arguments must
+    bind to their CNN's parameters, the dropout probability by keyword where it is not the first one."""
+    tree = ast.parse(Path(st.q2.__file__).read_text(encoding="utf-8"))
+    signature = inspect.signature(st.q2.CNN)
+    calls = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and "CNN" in (getattr(node.func, "id", None),
+                                                         getattr(node.func, "attr", None))):
+            continue
+        if any(isinstance(arg, ast.Starred) for arg in node.args) or any(k.arg is None for k in node.keywords):
+            continue  # *args or **kwargs: what they hold is not in the source
+        keywords = [k.arg for k in node.keywords]
+        try:
+            bound = signature.bind(*node.args, **dict.fromkeys(keywords))
+        except TypeError as error:
+            calls.append((node.lineno, f"calls CNN so that it raises too (TypeError: {error})"))
+            continue
+        first = next(iter(bound.arguments), None)
+        misplaced = builder.dropout_keyword and node.args and builder.dropout_keyword not in keywords
+        calls.append((node.lineno, f"passes its first argument to {first!r}, not to {builder.dropout_keyword!r}"
+                      if misplaced else None))
+    return sorted(calls)
 
 
 def layer_summary(model):
@@ -262,27 +295,28 @@ def check_maxpool_switch(st):
     if size > MAX_PROBED_PARAMETERS:
         cannot_judge(f"not checked: CNN(maxpool=False, batch_norm=True) would have {size:,} parameters, as "
                      f"without global average pooling (see q2.batchnorm_switch)")
+    unasked = ("; the statement never asks for a network without max-pooling, only the skeleton's -no_maxpool "
+               "flag does, so no result depends on it")
     try:
         without = builder.build(st, batch_norm=True, maxpool=False)
         sides_without = conv_input_sides(without, st.device)
+        with torch.no_grad():
+            output = without(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=st.device))
     except (Exception, SystemExit) as error:
-        breaks(f"CNN({DROPOUT_PROB}, maxpool=False, batch_norm=True), the course's -no_maxpool, raises "
-               f"{students_fault(error, st)}")
+        departs(f"CNN({DROPOUT_PROB}, maxpool=False, batch_norm=True), the skeleton's -no_maxpool, raises "
+                f"{students_fault(error, st)}{unasked}")
     sides_with = conv_input_sides(build_cnn(st, batch_norm=True), st.device)
     if not sides_with:
         cannot_judge("not checked: the network runs no nn.Conv2d, so what its convolutions receive cannot be seen")
     shown = ", ".join(f"{h}x{w}" for h, w in sides_without)
-    unasked = ("; the statement never asks for a network without max-pooling, only the skeleton's -no_maxpool "
-               "flag does, so no result depends on it")
     if sides_without == sides_with:
         departs(f"maxpool=False changes nothing: the convolutions still receive {shown}; the skeleton's -no_maxpool "
                 f"builds CNN(dropout, maxpool=False, ...) to leave the max-pooling out (nn.Identity){unasked}")
     if any(side != (INTEL_SIDE, INTEL_SIDE) for side in sides_without):
         departs(f"maxpool=False still shrinks the images: the convolutions receive {shown}, expected 48x48 each"
                 f"{unasked}")
-    with torch.no_grad():
-        expect_tensor(without(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=st.device)), (2, 6),
-                      "CNN(maxpool=False) outputs")
+    if not (isinstance(output, torch.Tensor) and output.shape == (2, 6)):
+        departs(f"CNN(maxpool=False) outputs {describe_value(output)} for 2 images, expected shape (2, 6){unasked}")
     return (f"maxpool=False: every convolution receives 48x48 (with max-pool: "
             f"{', '.join(f'{h}x{w}' for h, w in sides_with)}); checked with batch norm")
 

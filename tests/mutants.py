@@ -159,6 +159,20 @@ def variant(template, *replacements):
     return template
 
 
+CNN_WITHOUT_MAXPOOL = variant(CNN_INIT,
+                              ("dropout_prob, maxpool=True, batch_norm=True", "dropout_prob, batch_norm=True"),
+                              ("maxpool=maxpool, batch_norm", "maxpool=True, batch_norm"),
+                              (" if maxpool else image_side", ""))
+CNN_CLASSES_FIRST = variant(CNN_INIT, (
+    "def __init__(self, dropout_prob, maxpool=True, batch_norm=True, conv_bias=True,\n             n_classes=6,",
+    "def __init__(self, n_classes=6, dropout_prob=0.1, maxpool=True, batch_norm=True,\n             conv_bias=True,"))
+BUILD_MODEL_WITHOUT_MAXPOOL = """
+def build_model(dropout, maxpool, batch_norm, init, device):
+    model = CNN(dropout, batch_norm=batch_norm)
+    if init == "kaiming":
+        init_kaiming_(model)
+    return model.to(device, memory_format=torch.channels_last)
+"""
 ONE_STEP_ATTENTION = [("BahdanauAttention.attend", variant(ATTEND, (SCORES, ONE_STEP_SCORES))),
                       ("Decoder.step", variant(DECODER_STEP, (DECODER_ATTENDS, DECODER_STEPS_ONE_AT_A_TIME)))]
 RETURNS_CONTEXT = variant(ATTEND, ("    c_and_s = torch.cat([c, s], dim=-1)\n    s_tilde = torch.tanh(self.W_out(c_and_s))\n"
@@ -359,11 +373,7 @@ MUTANTS = {
         q2={"models.py": [("ConvBlock.__init__", variant(CONV_BLOCK_INIT, (" if maxpool else nn.Identity()", "")))]},
         expected={"q2.maxpool_switch": ("warn", "maxpool=False changes nothing")}),
     "a CNN that takes n_classes first": Mutant(
-        q2={"models.py": [("CNN.__init__", variant(CNN_INIT, (
-            "def __init__(self, dropout_prob, maxpool=True, batch_norm=True, conv_bias=True,\n"
-            "             n_classes=6, image_side=48,",
-            "def __init__(self, n_classes=6, dropout_prob=0.1, maxpool=True, batch_norm=True,\n"
-            "             conv_bias=True, image_side=48,")))]},
+        q2={"models.py": [("CNN.__init__", CNN_CLASSES_FIRST)]},
         failing={"q2.signature"},
         expected={"q2.signature": ("fail", "its first parameter is 'n_classes', not the dropout probability"),
                   "q2.params.bn": ("pass", "755,718")}),
@@ -422,4 +432,46 @@ UNSEEN_KINDS = {
         q2={"models.py": [("get_number_trainable_params", "def get_number_trainable_params(model):\n"
                                                           "    return sum(p.numel() for p in model.parameters())\n")]},
         expected={"q2.count_function": ("warn", "no result depends on it")}),
+    # The skeleton's -no_maxpool left unsupported: maxpool=False raises. The statement never asks for that
+    # network, and the course's driver passes maxpool=False only under that flag: WARN, no FAIL.
+    "maxpool=False raising (not supported)": Mutant(
+        q2={"models.py": [("ConvBlock.__init__", variant(CONV_BLOCK_INIT, (
+            "    super().__init__()\n",
+            "    super().__init__()\n    if not maxpool:\n"
+            "        raise NotImplementedError('this network always max-pools')\n")))]},
+        expected={"q2.maxpool_switch": ("warn", "raises NotImplementedError")}),
+    # A CNN with no maxpool parameter, which the group's own hw2-q2.py calls without one: it works as
+    # submitted; only the course's unmodified driver would raise: WARN, and the switch's check SKIPs.
+    "no maxpool switch, and the group's driver passes none": Mutant(
+        q2={"models.py": [("CNN.__init__", CNN_WITHOUT_MAXPOOL)],
+            "hw2-q2.py": [("build_model", BUILD_MODEL_WITHOUT_MAXPOOL)]},
+        expected={"q2.signature": ("warn", "it takes no maxpool switch; the course's driver calls"),
+                  "q2.maxpool_switch": ("skip", "takes no maxpool switch")}),
+    # Seq2Seq's generator left untied from the decoder embedding: the skeleton ties them, the statement does
+    # not ask for it, and the model still spells: WARN.
+    "the generator untied": Mutant(
+        q3={"models.py": [("Seq2Seq.__init__", """
+            def __init__(self, encoder, decoder):
+                super().__init__()
+                self.encoder = encoder
+                self.decoder = decoder
+                self.generator = nn.Linear(decoder.hidden_size, decoder.tgt_vocab_size)
+            """)]},
+        expected={"q3.seq2seq.tied": ("warn", "the statement does not ask for it")}),
+    # n_classes first, and the group's own hw2-q2.py passes dropout_prob= by name: it works as submitted: WARN.
+    "n_classes first, and the group's driver names dropout_prob": Mutant(
+        q2={"models.py": [("CNN.__init__", CNN_CLASSES_FIRST)],
+            "hw2-q2.py": [("build_model", BUILD_MODEL_WITHOUT_MAXPOOL.replace(
+                "CNN(dropout, batch_norm=batch_norm)",
+                "CNN(dropout_prob=dropout, maxpool=maxpool, batch_norm=batch_norm)"))]},
+        expected={"q2.signature": ("warn", "so it works as submitted, but the course's unmodified driver would not; "
+                                           "the other checks build it by keyword"),
+                  "q2.params.bn": ("pass", "755,718")}),
+    # The same CNN, but the group's own hw2-q2.py still passes maxpool=: building it raises as submitted: FAIL.
+    "no maxpool switch, but the group's driver passes one": Mutant(
+        q2={"models.py": [("CNN.__init__", CNN_WITHOUT_MAXPOOL)]},
+        failing={"q2.signature"},
+        expected={"q2.signature": ("fail", "calls CNN so that it raises too (TypeError: got an unexpected keyword "
+                                           "argument 'maxpool')"),
+                  "q2.maxpool_switch": ("skip", "takes no maxpool switch")}),
 }
