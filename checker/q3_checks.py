@@ -45,11 +45,31 @@ def check_encoder_shapes(st):
     expect_tensor(enc_output, (B, S, HIDDEN), "enc_output (B, S, H)")
     h, c = expect_pair(state, "encoder final state (h, c)")
     if has_shape(h, (1, B, HIDDEN)):
-        breaks(f"final states have shape (1, B, H) = {tuple(h.shape)}, already joined; expected the LSTM's "
-               f"(2, B, H/2): the course's decoder joins them itself with reshape_state")
+        already_joined(st, enc_output, h, src_lengths)
     expect_tensor(h, (2, B, HIDDEN // 2), "final h (2, B, H/2)")
     expect_tensor(c, (2, B, HIDDEN // 2), "final c (2, B, H/2)")
     return "enc_output (B, S, H), final states (2, B, H/2)"
+
+
+def already_joined(st, enc_output, h, src_lengths):
+    """An encoder whose final states come joined, (1, B, H): a FAIL if h is not [forward; backward] of each
+    word's final states, or if the student's own train raises on it; else a WARN (the course's driver joins
+    only a state of two layers, so it takes either)."""
+    B, half = h.shape[1], HIDDEN // 2
+    joined = torch.cat([enc_output[torch.arange(B), src_lengths - 1, :half], enc_output[:, 0, half:]], dim=-1)
+    shape = f"the encoder's final states come joined, (1, B, H) = {tuple(h.shape)}"
+    difference = max_difference(h[0], joined)
+    if difference > TOLERANCE:
+        breaks(f"{shape}, but h is not each word's [forward; backward] final states (read off enc_output; off by "
+               f"{difference:.2g}); return the LSTM's (2, B, H/2) and let reshape_state join them")
+    own = own_training(st)
+    if own:
+        breaks(f"{shape}: your own hw2-q3.py train raises {own} (run for one epoch on {SLICE_LINES} words); the "
+               f"skeleton's Encoder returns the LSTM's (2, B, H/2) for reshape_state to join")
+    how = ("your own hw2-q3.py train runs with them (run for one epoch here)" if own == ""
+           else "your own hw2-q3.py train could not be run here")
+    departs(f"{shape}, [forward; backward] as reshape_state joins them: {how}, and the course's driver joins only a "
+            f"state of two layers; the skeleton's Encoder returns the LSTM's (2, B, H/2)")
 
 
 def check_decoder_shapes(st):
@@ -102,7 +122,7 @@ def reads_all_of_tgt(st, logits, tgt):
     departs(f"{shape}: {how}; but {course}; the skeleton's decoder reads tgt[:, :-1] itself")
 
 
-def check_encoder_padding(st):
+def check_encoder_padding(st, failed):
     model = build_seq2seq(st.models, st.device, use_attn=False)
     src, src_lengths, _, _ = tiny_inputs(st.device)
     with torch.no_grad():
@@ -111,10 +131,16 @@ def check_encoder_padding(st):
             alone_output, alone_state = model.encoder(src[row:row + 1, :length], src_lengths[row:row + 1])
             outputs = max_difference(enc_output[row, :length], alone_output[0, :length])
             states = max(max_difference(part[:, row], alone[:, 0]) for part, alone in zip(state, alone_state))
-            if max(outputs, states) > TOLERANCE:
-                breaks(f"a word of length {length} alone and inside a batch padded to {src.shape[1]} differs "
-                       f"(outputs by {outputs:.2g}, final states by {states:.2g}): the LSTM reads the padding; "
-                       f"pack the batch (pack_padded_sequence with the lengths, enforce_sorted=False)")
+            differs = f"a word of length {length} alone and inside a batch padded to {src.shape[1]}"
+            if outputs > TOLERANCE:
+                breaks(f"{differs} differs (outputs by {outputs:.2g}, final states by {states:.2g}): the LSTM reads "
+                       f"the padding; pack the batch (pack_padded_sequence with the lengths, enforce_sorted=False)")
+            if states > TOLERANCE and "q3.encoder.shapes" in failed:
+                needs(f"{differs}: the outputs agree, the final states differ (by {states:.2g}), which the fault "
+                      f"reported in q3.encoder.shapes explains (not counted twice)")
+            if states > TOLERANCE:
+                breaks(f"{differs}: the outputs agree, but the final states differ (by {states:.2g}): a word's final "
+                       f"states depend on the other words of its batch; return the LSTM's own (h, c)")
     return "a word's outputs and final states are the same alone and inside a padded batch"
 
 
@@ -174,7 +200,7 @@ def check_batch_invariance(st, failed):
                           f"logits (see q3.decoder.shapes)")
                 difference = max_difference(logits[row, :t - dropped], alone[0])
                 if difference > TOLERANCE:
-                    explained = [i for i in ("q3.reshape_state", "q3.encoder.padding",
+                    explained = [i for i in ("q3.reshape_state", "q3.encoder.shapes", "q3.encoder.padding",
                                              *(["q3.attention.padding", "q3.attention.formula"] if use_attn else []))
                                  if i in failed]
                     if explained:

@@ -159,6 +159,8 @@ def variant(template, *replacements):
     return template
 
 
+ENCODER_JOINING = variant(ENCODER_FORWARD, ("return self.dropout(enc_output), (h, c)",
+                                            "return self.dropout(enc_output), reshape_state((h, c))"))
 CNN_WITHOUT_MAXPOOL = variant(CNN_INIT,
                               ("dropout_prob, maxpool=True, batch_norm=True", "dropout_prob, batch_norm=True"),
                               ("maxpool=maxpool, batch_norm", "maxpool=True, batch_norm"),
@@ -447,6 +449,30 @@ UNSEEN_KINDS = {
             "hw2-q2.py": [("build_model", BUILD_MODEL_WITHOUT_MAXPOOL)]},
         expected={"q2.signature": ("warn", "it takes no maxpool switch; the course's driver calls"),
                   "q2.maxpool_switch": ("skip", "takes no maxpool switch")}),
+    # The encoder joins its final states itself, rightly, while the group's hw2-q3.py still calls reshape_state
+    # on them when it decodes: their own train raises at its first validation: FAIL, with what it raised.
+    "encoder returning joined states to a driver that joins them again": Mutant(
+        q3={"models.py": [("Encoder.forward", ENCODER_JOINING)]},
+        failing={"q3.encoder.shapes"},
+        expected={"q3.encoder.shapes": ("fail", "your own hw2-q3.py train raises IndexError")}),
+    # The same encoder, with a reshape_state that lets a joined state through: it trains as submitted, and the
+    # course's driver joins only two-layer states: WARN.
+    "encoder returning joined states, reshape_state letting them through": Mutant(
+        q3={"models.py": [("Encoder.forward", ENCODER_JOINING), ("reshape_state", """
+            def reshape_state(state):
+                if state[0].shape[0] == 1:
+                    return state
+                return tuple(torch.cat([part[0], part[1]], dim=-1).unsqueeze(0) for part in state)
+            """)]},
+        expected={"q3.encoder.shapes": ("warn", "runs with them")}),
+    # The encoder joins its final states by view, which mixes the words of a batch: FAIL where it happens.
+    "encoder joining its final states by view": Mutant(
+        q3={"models.py": [("Encoder.forward", variant(ENCODER_FORWARD, (
+            "return self.dropout(enc_output), (h, c)",
+            "return self.dropout(enc_output), tuple(part.view(1, part.shape[1], -1) for part in (h, c))")))]},
+        failing={"q3.encoder.shapes"},
+        expected={"q3.encoder.shapes": ("fail", "h is not each word's [forward; backward] final states"),
+                  "q3.model.batch_invariance": ("skip", "q3.encoder.shapes")}),
     # Seq2Seq's generator left untied from the decoder embedding: the skeleton ties them, the statement does
     # not ask for it, and the model still spells: WARN.
     "the generator untied": Mutant(
