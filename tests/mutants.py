@@ -53,6 +53,10 @@ DECODER_STEPS_ONE_AT_A_TIME = '''        steps = [self.attn.attend(lstm_output[:
         lstm_output = torch.cat([s for s, _ in steps], dim=1)
         alpha = torch.cat([a for _, a in steps], dim=1)
 '''
+ATTENTION_FORWARD_PAIR = '''
+def forward(self, query, encoder_outputs, src_lengths):
+    return self.attend(query, self.memory(encoder_outputs, src_lengths))
+'''
 DECODER_INIT = '''
 def __init__(self, hidden_size, tgt_vocab_size, attn, padding_idx, dropout):
     super().__init__()
@@ -272,12 +276,14 @@ MUTANTS = {
                           ("Seq2Seq.forward", SEQ2SEQ_FORWARD_SLICING)]},
         expected={"q3.decoder.shapes": ("pass", "your Seq2Seq drops the last column")}),
     "attention returning (output, weights)": Mutant(
-        q3={"models.py": [("BahdanauAttention.forward", '''
-            def forward(self, query, encoder_outputs, src_lengths):
-                return self.attend(query, self.memory(encoder_outputs, src_lengths))
-            ''')]},
-        failing={"q3.attention.shapes"}, expected={"q3.attention.shapes": ("fail", "returns a tuple of 2"),
-                                                   "q3.attention.padding": ("pass", "zero weight")}),
+        q3={"models.py": [("BahdanauAttention.forward", ATTENTION_FORWARD_PAIR)]},
+        expected={"q3.attention.shapes": ("warn", "returns a tuple of 2"),
+                  "q3.attention.padding": ("pass", "zero weight")}),
+    "attention returning (output, weights) to a decoder that takes one tensor": Mutant(
+        q3={"models.py": [("BahdanauAttention.forward", ATTENTION_FORWARD_PAIR),
+                          ("Decoder.step", variant(DECODER_STEP, (DECODER_ATTENDS, (
+                              "        lstm_output = self.attn(lstm_output, memory.h, memory.mask.sum(-1))\n"))))]},
+        failing={"q3.attention.shapes"}, expected={"q3.attention.shapes": ("fail", "raises TypeError")}),
     "attention written for one step at a time (correct)": Mutant(
         q3={"models.py": ONE_STEP_ATTENTION},
         expected={"q3.attention.shapes": ("warn", "the skeleton's docstring"),
