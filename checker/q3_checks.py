@@ -315,10 +315,24 @@ def check_greedy_next_token(st):
     seeded()
     logits = torch.randn(TGT_VOCAB, device=st.device)
     token = st.script.greedy_next_token(logits)
+    if isinstance(token, torch.Tensor) and token.numel() == 1 and token.shape != (1,):
+        other_shape(st, f"greedy_next_token(logits (V,)) gives shape {tuple(token.shape)}")
     expect_tensor(token, (1,), "greedy_next_token(logits (V,))")
     if int(token) != int(logits.argmax()):
         breaks(f"greedy_next_token returned {int(token)}, expected the argmax {int(logits.argmax())}")
     return "the argmax, shape (1,)"
+
+
+def other_shape(st, gives):
+    """One token, in a shape other than the skeleton's (1,): a FAIL if the student's own train (which decodes
+    the validation set greedily) raises, else a WARN."""
+    own = own_training(st)
+    if own:
+        breaks(f"{gives}, not (1,), and your own hw2-q3.py train raises {own} (run for one epoch on {SLICE_LINES} "
+               f"words, decoding greedily)")
+    how = ("your own hw2-q3.py train, greedy validation included, runs with it (one epoch here)" if own == ""
+           else "your own hw2-q3.py train could not be run here")
+    departs(f"{gives}, where the skeleton's is (1,): {how}")
 
 
 def draw_nucleus(st, logits, p, n):

@@ -479,6 +479,16 @@ UNSEEN_KINDS = {
         failing={"q3.encoder.shapes"},
         expected={"q3.encoder.shapes": ("fail", "h is not each word's [forward; backward] final states"),
                   "q3.model.batch_invariance": ("skip", "q3.encoder.shapes")}),
+    # greedy_next_token giving a 0-d index for one row of logits, (B, 1) for a batch, as the group's own decoding
+    # uses it: it decodes as submitted, in another shape than the skeleton's (1,): WARN.
+    "greedy_next_token giving a 0-d index for one word": Mutant(
+        q3={"hw2-q3.py": [("greedy_next_token", """
+            def greedy_next_token(logits):
+                if logits.dim() == 1:
+                    return logits.argmax()
+                return logits.argmax(-1, keepdim=True)
+            """)]},
+        expected={"q3.greedy_next_token": ("warn", "gives shape (), where the skeleton's is (1,)")}),
     # Seq2Seq's generator left untied from the decoder embedding: the skeleton ties them, the statement does
     # not ask for it, and the model still spells: WARN.
     "the generator untied": Mutant(
