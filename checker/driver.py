@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from .layout import P2G_FILES
+from .verdicts import breaks, departs
 
 SLICE_LINES = 32
 TRAIN_SECONDS = 120
@@ -41,3 +42,15 @@ def own_training(st):
         if path.is_relative_to(st.folder):  # the last traceback frame in the student's folder
             return f"{raised} (at {path.relative_to(st.folder)}:{line})"
     return raised
+
+
+def judged_by_own_training(st, finding, skeleton):
+    """A departure from the skeleton (`finding`; `skeleton` says what the skeleton does instead): a FAIL with
+    what the student's own train raises on it, else a WARN, the submission working as submitted."""
+    own = own_training(st)
+    if own:
+        breaks(f"{finding}: your own hw2-q3.py train raises {own} (run for one epoch on {SLICE_LINES} words); "
+               f"{skeleton}")
+    how = ("your own hw2-q3.py train runs with it (one epoch here, greedy validation included)" if own == ""
+           else "your own hw2-q3.py train could not be run here")
+    departs(f"{finding}: {how}; {skeleton}")

@@ -9,7 +9,7 @@ from torch import nn
 from utils import PAD_IDX, SOS_IDX
 
 from . import attention
-from .driver import SLICE_LINES, own_training
+from .driver import judged_by_own_training
 from .student import describe_error, error_text
 from .tensors import (HIDDEN, SRC_LENGTHS, TGT_LENGTHS, TGT_VOCAB, TOLERANCE, build_seq2seq, describe_value,
                       expect_pair, expect_tensor, has_shape, max_difference, padded_batch, seeded, target_columns,
@@ -62,14 +62,8 @@ def already_joined(st, enc_output, h, src_lengths):
     if difference > TOLERANCE:
         breaks(f"{shape}, but h is not each word's [forward; backward] final states (read off enc_output; off by "
                f"{difference:.2g}); return the LSTM's (2, B, H/2) and let reshape_state join them")
-    own = own_training(st)
-    if own:
-        breaks(f"{shape}: your own hw2-q3.py train raises {own} (run for one epoch on {SLICE_LINES} words); the "
-               f"skeleton's Encoder returns the LSTM's (2, B, H/2) for reshape_state to join")
-    how = ("your own hw2-q3.py train runs with them (run for one epoch here)" if own == ""
-           else "your own hw2-q3.py train could not be run here")
-    departs(f"{shape}, [forward; backward] as reshape_state joins them: {how}, and the course's driver joins only a "
-            f"state of two layers; the skeleton's Encoder returns the LSTM's (2, B, H/2)")
+    judged_by_own_training(st, f"{shape}, [forward; backward] as reshape_state joins them", "the course's driver "
+                           "joins only a state of two layers; the skeleton's Encoder returns the LSTM's (2, B, H/2)")
 
 
 def check_decoder_shapes(st):
@@ -113,13 +107,7 @@ def reads_all_of_tgt(st, logits, tgt):
     course = (f"the course's unmodified train scores them against tgt[:, 1:], and cross_entropy(logits.reshape(-1, "
               f"V), tgt[:, 1:].reshape(-1)) raises {raised} (run here)")
     shape = f"Seq2Seq(src, lengths, tgt (B, T)) gives logits (B, T, V) = {(B, T, V)}"
-    own = own_training(st)
-    if own:
-        breaks(f"{shape}: your own hw2-q3.py train raises {own} (run for one epoch on {SLICE_LINES} words); "
-               f"{course}; read tgt[:, :-1] in the decoder or in Seq2Seq.forward")
-    how = ("your own hw2-q3.py train runs with it (run for one epoch here), so it must pass tgt[:, :-1]"
-           if own == "" else "your own hw2-q3.py train could not be run here")
-    departs(f"{shape}: {how}; but {course}; the skeleton's decoder reads tgt[:, :-1] itself")
+    judged_by_own_training(st, shape, f"{course}; the skeleton's decoder reads tgt[:, :-1] itself")
 
 
 def check_encoder_padding(st, failed):
@@ -316,23 +304,12 @@ def check_greedy_next_token(st):
     logits = torch.randn(TGT_VOCAB, device=st.device)
     token = st.script.greedy_next_token(logits)
     if isinstance(token, torch.Tensor) and token.numel() == 1 and token.shape != (1,):
-        other_shape(st, f"greedy_next_token(logits (V,)) gives shape {tuple(token.shape)}")
+        judged_by_own_training(st, f"greedy_next_token(logits (V,)) gives the argmax in shape {tuple(token.shape)}",
+                               "the skeleton's gives shape (1,)")
     expect_tensor(token, (1,), "greedy_next_token(logits (V,))")
     if int(token) != int(logits.argmax()):
         breaks(f"greedy_next_token returned {int(token)}, expected the argmax {int(logits.argmax())}")
     return "the argmax, shape (1,)"
-
-
-def other_shape(st, gives):
-    """One token, in a shape other than the skeleton's (1,): a FAIL if the student's own train (which decodes
-    the validation set greedily) raises, else a WARN."""
-    own = own_training(st)
-    if own:
-        breaks(f"{gives}, not (1,), and your own hw2-q3.py train raises {own} (run for one epoch on {SLICE_LINES} "
-               f"words, decoding greedily)")
-    how = ("your own hw2-q3.py train, greedy validation included, runs with it (one epoch here)" if own == ""
-           else "your own hw2-q3.py train could not be run here")
-    departs(f"{gives}, where the skeleton's is (1,): {how}")
 
 
 def draw_nucleus(st, logits, p, n):

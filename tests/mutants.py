@@ -470,7 +470,7 @@ UNSEEN_KINDS = {
                     return state
                 return tuple(torch.cat([part[0], part[1]], dim=-1).unsqueeze(0) for part in state)
             """)]},
-        expected={"q3.encoder.shapes": ("warn", "runs with them")}),
+        expected={"q3.encoder.shapes": ("warn", "runs with it")}),
     # The encoder joins its final states by view, which mixes the words of a batch: FAIL where it happens.
     "encoder joining its final states by view": Mutant(
         q3={"models.py": [("Encoder.forward", variant(ENCODER_FORWARD, (
@@ -488,7 +488,7 @@ UNSEEN_KINDS = {
                     return logits.argmax()
                 return logits.argmax(-1, keepdim=True)
             """)]},
-        expected={"q3.greedy_next_token": ("warn", "gives shape (), where the skeleton's is (1,)")}),
+        expected={"q3.greedy_next_token": ("warn", "gives the argmax in shape (): your own hw2-q3.py train runs")}),
     # Seq2Seq's generator left untied from the decoder embedding: the skeleton ties them, the statement does
     # not ask for it, and the model still spells: WARN.
     "the generator untied": Mutant(
