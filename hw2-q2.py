@@ -179,7 +179,6 @@ def train(model, optimizer, evaluator, data, epochs, batch_size, generator, devi
             evaluated, val_acc, val_loss = evaluator.validate(model, val_X, val_y)
             history["epoch_seconds"].append(round(time.perf_counter() - start, 2))
             if not math.isfinite(train_loss):
-                resume_path.unlink(missing_ok=True)
                 return history, best, f"diverged at epoch {epoch}"
             for key, value in zip(("train_loss", "val_loss", "val_acc"), (train_loss, val_loss, val_acc)):
                 history[key].append(value)
