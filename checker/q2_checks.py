@@ -17,7 +17,7 @@ import utils
 
 from .student import describe_error, student_frame
 from .tensors import describe_value, expect_tensor, max_difference, seeded
-from .tracing import dropouts_recorded, forward_hooks
+from .tracing import DROPOUTS, OpsRecorded, forward_hooks
 from .verdicts import breaks, cannot_judge, departs, needs
 
 COURSE_SIGNATURE = "CNN(dropout_prob, maxpool=True, batch_norm=True, conv_bias=True)"
@@ -28,9 +28,6 @@ INTEL_SIDE = 48  # the Intel images' height and width
 LAYOUT_IMAGES = 16
 TRACE_IMAGES = 4
 MAX_PROBED_PARAMETERS = 50_000_000  # a network without max-pool that flattens 128x48x48 features has 302M
-DROPOUT_FUNCTIONS = {"dropout": "nn.Dropout", "dropout1d": "nn.Dropout1d", "dropout2d": "nn.Dropout2d",
-                     "dropout3d": "nn.Dropout3d", "alpha_dropout": "nn.AlphaDropout",
-                     "feature_alpha_dropout": "nn.FeatureAlphaDropout"}
 
 
 @dataclass
@@ -321,97 +318,122 @@ def check_maxpool_switch(st):
             f"{', '.join(f'{h}x{w}' for h, w in sides_with)}); checked with batch norm")
 
 
+# What the statement's network computes, by kind, whichever module, function or tensor method does it
+KINDS = {"conv2d": "conv", "linear": "affine", "batch_norm": "batch norm", "relu": "ReLU", "max_pool2d": "max-pool",
+         **dict.fromkeys(DROPOUTS, "dropout")}
+BLOCK = ("batch norm", "ReLU", "max-pool")  # Figure 2: conv -> batch norm -> ReLU -> max-pool -> dropout
+
+
 @dataclass
-class DropoutCall:
-    kind: str  # the function's name in torch.nn.functional
-    p: float
-    shape: tuple  # of its input
-    stage: tuple  # ("input",), ("conv", k) after the k-th convolution, ("linear", k) after the k-th affine layer
-    conv_shape: tuple = None  # the output shape of the convolution of its block
+class Stage:
+    """What runs after one conv or affine layer, up to the next one."""
+
+    layer: str  # "conv" or "affine"
+    index: int  # 1 for the first of its kind
+    ops: list = field(default_factory=list)  # the Ops after it, in order
+
+    def kinds(self, keep_dropout=False):
+        """The kinds it runs, each at its first occurrence (an extra layer with parameters is the
+        parameter counts' to report, not counted twice)."""
+        kinds = [KINDS[op.name] for op in self.ops if keep_dropout or KINDS[op.name] != "dropout"]
+        return list(dict.fromkeys(kinds))
+
+    def dropouts(self):
+        return [op for op in self.ops if op.drops]
+
+    @property
+    def label(self):
+        return f"conv block {self.index}" if self.layer == "conv" else f"the MLP's affine layer {self.index}"
 
 
-def trace_dropout_calls(model, device):
-    """One training-mode forward of random images -> every dropout call that drops something, in order."""
-    calls, stage, counts, conv_shapes = [], [("input",)], {"conv": 0, "linear": 0}, {}
-
-    def entered(kind):
-        def hook(module, inputs, output):
-            counts[kind] += 1
-            stage[0] = (kind, counts[kind])
-            if kind == "conv":
-                conv_shapes[stage[0]] = tuple(output.shape)
-        return hook
-
-    def record(name, p, received, output):
-        calls.append(DropoutCall(name, p, tuple(received.shape), stage[0], conv_shapes.get(stage[0])))
-
-    hooks = [(m, entered("conv" if isinstance(m, nn.Conv2d) else "linear"))
-             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with forward_hooks(*hooks), dropouts_recorded(record, DROPOUT_FUNCTIONS), torch.no_grad():
+def traced_stages(st, batch_norm, training=True):
+    """One forward pass of random images -> (the Ops before the first conv, [Stage] after each conv and
+    affine layer, in order)."""
+    model = build_cnn(st, batch_norm).train(training)
+    with OpsRecorded(KINDS, st.wrote) as recorded, torch.no_grad():
         seeded()
-        model.train()
-        model(torch.rand(TRACE_IMAGES, 3, INTEL_SIDE, INTEL_SIDE, device=device))
-    return calls
-
-
-def traced_networks(st):
-    """[(label, dropout calls, number of convolutions)] of the networks with and without batch norm."""
-    traced = []
-    for batch_norm in batch_norm_settings(st):
-        model = build_cnn(st, batch_norm)
-        traced.append((f"batch_norm={batch_norm}", trace_dropout_calls(model, st.device),
-                       sum(isinstance(m, nn.Conv2d) for m in model.modules())))
-    return traced
+        model(torch.rand(TRACE_IMAGES, 3, INTEL_SIDE, INTEL_SIDE, device=st.device))
+    before, stages, counts = [], [], Counter()
+    for op in recorded.ops:
+        if KINDS[op.name] in ("conv", "affine"):
+            counts[KINDS[op.name]] += 1
+            stages.append(Stage(KINDS[op.name], counts[KINDS[op.name]]))
+        else:
+            (stages[-1].ops if stages else before).append(op)
+    return before, stages
 
 
 def check_dropout_placement(st):
-    traced = traced_networks(st)
-    for label, calls, n_convs in traced:
+    dropout_kinds = set()
+    for batch_norm in batch_norm_settings(st):
+        label = f"batch_norm={batch_norm}"
+        in_eval = [op for stage in traced_stages(st, batch_norm, training=False)[1] for op in stage.dropouts()]
+        if in_eval:
+            breaks(f"{label}: dropout still drops in eval mode ({in_eval[0].name} at {in_eval[0].where or 'your code'}), "
+                   f"so validation and test accuracy are random: F.dropout's training argument is True unless you "
+                   f"pass training=self.training (nn.Dropout stops by itself in eval mode)")
+        before, stages = traced_stages(st, batch_norm)
+        calls = [op for op in before if op.drops] + [op for stage in stages for op in stage.dropouts()]
+        dropout_kinds |= {op.name for op in calls}
         problems = []
-        rates = sorted({c.p for c in calls if c.p != DROPOUT_PROB})
+        rates = sorted({op.arguments.get("p", 0.5) for op in calls} - {DROPOUT_PROB})
         if rates:
             problems.append(f"dropout p = {', '.join(f'{p:g}' for p in rates)}, expected dropout_prob = {DROPOUT_PROB}")
-        per_stage = Counter(c.stage for c in calls)
-        problems += [f"{per_stage['conv', k]} dropouts in conv block {k}, expected one"
-                     for k in range(1, n_convs + 1) if per_stage["conv", k] != 1]
-        if per_stage["linear", 1] != 1:
-            problems.append(f"{per_stage['linear', 1]} dropouts after the MLP's first affine layer (1024 features), "
-                            f"expected one")
-        for stage in sorted(per_stage):
-            if stage[0] == "linear" and stage[1] > 1:
-                features = next(c.shape[-1] for c in calls if c.stage == stage)
-                problems.append(f"a dropout after the MLP's affine layer {stage[1]} (on {features} features); "
-                                f"the statement's MLP has its only dropout after the first")
-            elif stage == ("input",):
-                problems.append("a dropout on the input images")
+        if any(op.drops for op in before):
+            problems.append("a dropout on the input images")
+        for stage in stages:
+            count = len(stage.dropouts())
+            if stage.layer == "conv" and count != 1:
+                problems.append(f"{count} dropouts in conv block {stage.index}, expected one")
+            elif stage.layer == "affine" and stage.index == 1 and count != 1:
+                problems.append(f"{count} dropouts after the MLP's first affine layer (1024 features), expected one")
+            elif stage.layer == "affine" and stage.index > 1 and count:
+                problems.append(f"a dropout after the MLP's affine layer {stage.index} (on "
+                                f"{stage.dropouts()[0].input.shape[-1]} features); the statement's MLP has its only "
+                                f"dropout after the first")
         if problems:
-            breaks(f"{label}, training mode: {'; '.join(problems)}")
-    kinds = sorted({DROPOUT_FUNCTIONS[c.kind] for _, calls, _ in traced for c in calls if c.kind != "dropout"})
+            breaks(f"{label}, training mode: {'; '.join(problems)} (at {calls[0].where if calls else 'your CNN'})")
+    kinds = sorted(DROPOUTS[name] for name in dropout_kinds - {"dropout"})
     if kinds:
         departs(f"in the statement's places and rate, but {' and '.join(kinds)} where the statement has a dropout "
                 f"layer (nn.Dropout, which drops each activation on its own)")
-    return (f"in training mode, nn.Dropout(p={DROPOUT_PROB}) acts once in every conv block and once after the "
-            f"MLP's first affine layer, nowhere else")
+    return (f"in training mode, dropout(p={DROPOUT_PROB}) acts once in every conv block and once after the "
+            f"MLP's first affine layer, nowhere else, and not in eval mode")
 
 
 def check_block_order(st):
-    judged = 0
-    for label, calls, _ in traced_networks(st):
-        for call in calls:
-            if call.stage[0] != "conv" or call.conv_shape is None or len(call.shape) != 4:
-                continue
-            judged += 1
-            h, w = call.conv_shape[-2:]
-            if tuple(call.shape[-2:]) == (h, w):
-                breaks(f"{label}: in conv block {call.stage[1]}, dropout acts on {call.shape[1]}x{h}x{w} activations, "
-                       f"the convolution's size, so before the max-pool; the statement's block is conv -> ReLU -> "
-                       f"max-pool -> dropout (on the pooled {h // 2}x{w // 2})")
-            if tuple(call.shape[-2:]) != (h // 2, w // 2):
-                breaks(f"{label}: in conv block {call.stage[1]}, dropout acts on {tuple(call.shape[1:])} activations; "
-                       f"expected the max-pooled ones ({call.conv_shape[1]}, {h // 2}, {w // 2})")
-    if not judged:
-        needs("not checked: no dropout acts in the conv blocks (see q2.dropout.placement)")
-    return "in every conv block dropout acts on the max-pooled activations (conv -> ReLU -> max-pool -> dropout)"
+    for batch_norm in batch_norm_settings(st):
+        label = f"batch_norm={batch_norm}"
+        _, stages = traced_stages(st, batch_norm)
+        expected = list(BLOCK if batch_norm else BLOCK[1:])
+        for stage in stages:
+            kinds, where = stage.kinds(), (stage.ops[0].where if stage.ops else "")
+            at = f" (at {where})" if where else ""
+            if stage.layer == "conv" and kinds != expected:
+                breaks(f"{label}: {stage.label} runs conv -> {' -> '.join(kinds + ['dropout']) if kinds else 'nothing'}"
+                       f"; the statement's block is conv -> {' -> '.join(expected)} -> dropout (Figure "
+                       f"{2 if batch_norm else 1}){at}")
+            pools = [op for op in stage.ops if op.name == "max_pool2d"]
+            if any(tuple(op.output.shape[-2:]) != tuple(s // 2 for s in op.input.shape[-2:]) for op in pools):
+                breaks(f"{label}: {stage.label}'s max-pool turns {tuple(pools[0].input.shape[-2:])} into "
+                       f"{tuple(pools[0].output.shape[-2:])}; a 2x2 max-pool with stride 2 halves it{at}")
+            if stage.layer == "conv" and "max-pool" in kinds:
+                all_kinds = stage.kinds(keep_dropout=True)
+                if "dropout" in all_kinds and all_kinds.index("dropout") < all_kinds.index("max-pool"):
+                    breaks(f"{label}: in {stage.label}, dropout acts before the max-pool; the statement's block is "
+                           f"conv -> {' -> '.join(expected)} -> dropout{at}")
+            if stage.layer == "affine" and stage.index == 1:
+                if "ReLU" not in kinds:
+                    breaks(f"{label}: no ReLU after the MLP's affine layer 1 (1024 features){at}")
+                all_kinds = stage.kinds(keep_dropout=True)
+                if batch_norm and "batch norm" in all_kinds and "dropout" in all_kinds and \
+                        all_kinds.index("batch norm") > all_kinds.index("dropout"):
+                    breaks(f"{label}: the MLP's batch norm comes after its dropout; the statement puts it before the "
+                           f"dropout (Q2.2){at}")
+            if stage.layer == "affine" and stage.index == 2 and "ReLU" not in kinds:
+                breaks(f"{label}: no ReLU after the MLP's affine layer 2 (512 features){at}")
+    return ("conv -> batch norm (Q2.2) -> ReLU -> max-pool -> dropout in every block, as Figures 1 and 2 draw it; "
+            "the MLP's ReLUs, and its batch norm before the dropout")
 
 
 def smoothness(images):

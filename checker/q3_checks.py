@@ -14,7 +14,7 @@ from .student import describe_error, error_text
 from .tensors import (HIDDEN, SRC_LENGTHS, TGT_LENGTHS, TGT_VOCAB, TOLERANCE, build_seq2seq, describe_value,
                       expect_pair, expect_tensor, has_shape, max_difference, padded_batch, seeded, target_columns,
                       tiny_inputs)
-from .tracing import dropouts_recorded, forward_hooks
+from .tracing import DROPOUTS, OpsRecorded, dropouts_in_eval_mode, forward_hooks
 from .verdicts import breaks, departs, needs
 
 NUCLEUS_SUPPORT_DRAWS = 2000
@@ -225,11 +225,12 @@ def rows_within(candidate, reference):
     return bool(((candidate.unsqueeze(1) - reference.unsqueeze(0)).abs().amax(-1).min(1).values < 1e-6).all())
 
 
-def trace_dropout(model, src, src_lengths, tgt):
+def trace_dropout(model, src, src_lengths, tgt, is_students_file):
     """One training-mode forward -> (rows each place produced, [(shape, input rows, output rows)] of
-    every dropout call). Places are told apart by values, not names: the embeddings are what the
-    nn.Embedding layers return, the final outputs what encoder and decoder return (dropout on them is
-    the last thing each does); the decoder's LSTM outputs show dropout just before attention."""
+    every dropout call that drops). Places are told apart by values, not names: the embeddings are what
+    the nn.Embedding layers return, the final outputs what encoder and decoder return (dropout on them is
+    the last thing each does, maybe before a slice); the decoder's LSTM outputs show dropout just before
+    attention."""
     places = {name: [] for name in ("encoder embeddings", "encoder outputs", "decoder embeddings",
                                     "decoder outputs", "decoder LSTM outputs")}
 
@@ -245,11 +246,11 @@ def trace_dropout(model, src, src_lengths, tgt):
     watched += [(m, "decoder embeddings") for m in model.decoder.modules() if isinstance(m, nn.Embedding)]
     watched += [(m, "decoder LSTM outputs") for m in model.decoder.modules() if isinstance(m, nn.LSTM)]
     watched += [(model.encoder, "encoder outputs"), (model.decoder, "decoder outputs")]
-    calls = []
-    with forward_hooks(*((module, recorder(place)) for module, place in watched)), dropouts_recorded(
-            lambda name, p, received, output: calls.append((tuple(received.shape), rows(received), rows(output)))):
+    with forward_hooks(*((module, recorder(place)) for module, place in watched)), \
+            OpsRecorded(DROPOUTS, is_students_file) as recorded:
         model.train()
         model(src, src_lengths, tgt)
+    calls = [(tuple(op.input.shape), rows(op.input), rows(op.output)) for op in recorded.ops if op.drops]
     return {place: torch.cat(found) if found else torch.empty(0, 0) for place, found in places.items()}, calls
 
 
@@ -258,8 +259,8 @@ def dropout_place(places, received, produced, use_attn):
     for place in ("encoder embeddings", "decoder embeddings"):
         if rows_within(received, places[place]):
             return place
-    for place in ("encoder outputs", "decoder outputs"):
-        if rows_within(produced, places[place]):
+    for place in ("encoder outputs", "decoder outputs"):  # all of the outputs, or all of them and more, sliced off
+        if rows_within(produced, places[place]) or rows_within(places[place], produced):
             return place
     if use_attn and rows_within(received, places["decoder LSTM outputs"]):
         return "decoder outputs (before attention)"
@@ -272,8 +273,14 @@ def check_dropout_placement(st):
     before_attention = False
     for use_attn, label in variants:
         model = build_seq2seq(st.models, st.device, use_attn)
+        in_eval = dropouts_in_eval_mode(model, lambda m: m(src, src_lengths, tgt), st.wrote)
+        if in_eval:
+            breaks(f"{label}: dropout still drops in eval mode ({in_eval[0].name} at {in_eval[0].where or 'your code'}, "
+                   f"p={in_eval[0].arguments.get('p', 0.5):g}), so validation and test outputs are random: "
+                   f"F.dropout's training argument is True unless you pass training=self.training (self.dropout, "
+                   f"an nn.Dropout, stops by itself in eval mode)")
         seeded()
-        places, calls = trace_dropout(model, src, src_lengths, tgt)
+        places, calls = trace_dropout(model, src, src_lengths, tgt, st.wrote)
         touched, stray = set(), []
         for shape, received, produced in calls:
             if received.shape[0] == 0:

@@ -37,6 +37,10 @@ class Student:
     data_module: object = None  # data.py
     q2: object = None  # hw2-q2.py
 
+    def wrote(self, filename):
+        """Whether `filename` is one of the student's files."""
+        return is_student_file(filename, self.folder)
+
 
 def is_checker_file(path):
     return path == ENTRY_POINT or path.is_relative_to(CHECKER_DIR)
