@@ -11,16 +11,19 @@ The typesetting rules, in the order they act:
   would repeat it);
 - a link to a file of the repository would go nowhere in a PDF: the build stops and says so (write
   the path as inline code instead);
+- a code block (one graded piece) and a table are never split across pages;
 - a figure is shown at the size it was drawn (pixels / the PNG's dpi), at most the text width, so
   its fonts print at the point sizes its code chose;
 - an image followed by a paragraph wholly in italics takes that paragraph as its caption (the
   image's alt text stays its alt text), instead of showing the alt text and the paragraph twice;
-  a figure narrower than NARROW of the text width has its caption beside it, not under it;
+  a figure narrower than NARROW of the text width has its caption beside it, not under it, numbered
+  as the others;
 - a paragraph just before a table (its introduction), and a paragraph that does not end a sentence
   ("... Hence", "... the chain rule gives", "... seed 42:"), stay on the same page as the table,
   equation, figure or list after them; so does a display equation with the "where ..." after it;
 - a table whose columns do not fit the text width keeps every body cell on one line where it can and
   wraps only its headers (then, if still too wide, only its widest columns);
+- a `<div class="references">` is set in 8 pt, in three columns;
 - inline code and inline math never break across lines; a display equation wider than the text block
   is scaled down to fit.
 """
@@ -41,7 +44,7 @@ DOCUMENTS = {  # PDF: (title, its pages in order, run on one after the other)
     "report.pdf": ("Deep Learning (IST 2024-25), Homework 2: the answers", ["README.md", "q1.md", "q2.md", "q3.md"]),
     "beyond.pdf": ("Deep Learning (IST 2024-25), Homework 2: beyond the questions", ["beyond.md"]),
 }
-MARGIN_X_CM, MARGIN_Y_CM = 2.25, 2.5
+MARGIN_X_CM, MARGIN_Y_CM = 2.25, 1.8
 # A4 less the two margins: 16.5 cm, 6.50 in, the width the figure code draws full-width figures at
 # (utils.save_figure, plot_comparison in scripts/q2_experiments.py, plot_attention in hw2-q3.py)
 TEXT_WIDTH_IN = (21.0 - 2 * MARGIN_X_CM) / 2.54
@@ -55,10 +58,11 @@ FORMAT = "markdown+gfm_auto_identifiers"
 PREAMBLE = r"""
 #set text(font: ("Libertinus Serif", "DejaVu Serif", "DejaVu Sans"))
 #show raw: set text(font: ("DejaVu Sans Mono",))
-// Code blocks: 9 pt, a rule on the left; a line too long for the text width wraps with a hanging
-// indent of four columns past its own indentation, so that a wrapped line reads as one.
-#show raw.where(block: true): set text(size: 9pt)
-#show raw.where(block: true): it => block(width: 100%, inset: (left: 0.6em, y: 0.2em),
+// Code blocks: 8 pt, so that make_report's CODE_WIDTH (95) characters fit the text width, a rule on the
+// left, never split across pages (each block is one graded piece); a line still too long wraps with a
+// hanging indent of four columns past its own indentation, so that a wrapped line reads as one.
+#show raw.where(block: true): set text(size: 8pt)
+#show raw.where(block: true): it => block(width: 100%, breakable: false, inset: (left: 0.6em, y: 0.2em),
                                           stroke: (left: 0.5pt + luma(160)), {
   set par(justify: false, spacing: 0.55em, leading: 0.55em)
   for line in it.lines {
@@ -72,7 +76,7 @@ PREAMBLE = r"""
 #show link: set text(fill: rgb("#1a4f99"))
 #show heading: set block(above: 1.4em, below: 0.9em)
 #show figure: set block(breakable: false)
-#show figure.where(kind: table): set block(breakable: true)  // a long table continues on the next page
+#show figure.where(kind: table): set block(breakable: false)  // a table is read whole, on one page
 #show figure.where(kind: image): set block(above: 1.2em, below: 1.2em)
 #show figure.caption: set text(size: 9pt)
 #show figure.caption: c => layout(size => {
@@ -267,10 +271,14 @@ def is_narrow(image):
 
 
 def caption_beside(figure, caption):
-    """A narrow figure's image with its caption set beside it, in the caption's type, instead of under it."""
+    """A narrow figure's image with its caption set beside it, in the caption's type, instead of under it,
+    numbered as the other figures are ("Figure 7: ..."), and kept on one page."""
+    number = "#counter(figure.where(kind: image)).step()#context counter(figure.where(kind: image)).display()"
     return {"t": "Div", "c": [["", [], []], [
-        raw("#grid(columns: (auto, 1fr), column-gutter: 1.2em, align: horizon, ["), *figure["c"][2],
-        raw("], [\n#set text(size: 9pt)\n#set par(justify: false)"), {"t": "Para", "c": caption}, raw("])")]]}
+        raw("#block(breakable: false, above: 1.2em, below: 1.2em, grid(columns: (auto, 1fr), column-gutter: 1.2em, "
+            "align: horizon, ["), *figure["c"][2],
+        raw("], [\n#set text(size: 9pt)\n#set par(justify: false)"),
+        {"t": "Para", "c": [{"t": "RawInline", "c": ["typst", f"Figure {number}: "]}, *caption]}, raw("]))")]]}
 
 
 def arrange(blocks, alts):
@@ -298,6 +306,9 @@ def arrange(blocks, alts):
                 items[k] = arrange(item, alts)
         elif block["t"] in ("BlockQuote", "Div"):
             block["c"][-1] = arrange(block["c"][-1], alts)
+            if block["t"] == "Div" and "references" in block["c"][0][1]:  # <div class="references">: small type
+                block["c"][-1] = [raw("#columns(3, gutter: 1.2em)[#set text(size: 8pt)\n#set par(spacing: 0.45em, justify: false)"),
+                                  *block["c"][-1], raw("]")]
         if follower is not None and (
                 (block["t"] in ("Para", "Plain") and follower["t"] == "Table")
                 or (leads_on(block) and (follower["t"] in STICKS_TO or is_display_math(follower)))
@@ -330,7 +341,7 @@ def typst_source(title, pages):
     alts = {}
     tree["blocks"] = arrange(tree["blocks"], alts)
     text = lambda value: {"t": "MetaString", "c": value}
-    tree["meta"].update(title=text(title), papersize=text("a4"), fontsize=text("10.5pt"),
+    tree["meta"].update(title=text(title), papersize=text("a4"), fontsize=text("10pt"),
                         margin={"t": "MetaMap", "c": {"x": text(f"{MARGIN_X_CM}cm"), "y": text(f"{MARGIN_Y_CM}cm")}})
     source = pypandoc.convert_text(
         json.dumps(tree), "typst", format="json",

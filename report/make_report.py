@@ -14,6 +14,7 @@ cannot drift from the runs or the code, and a test checks that the committed pag
 what this script writes.
 """
 import ast
+import math
 import re
 import shutil
 import textwrap
@@ -168,6 +169,34 @@ class Results:
         means = [row[metric]["mean"] for row in self.json("q3/ablations/summary.json")["beam_alpha"]]
         return max(means) - min(means)
 
+    def bench(self):
+        """The numbers of make bench's outputs (results/bench/), by what they measure; "cpu" names the processor."""
+        texts = {name: (self.folder / "bench" / f"{name}.txt") for name in ("bench_q2", "bench_q3_1thread", "bench_q3_2threads")}
+        for path in texts.values():
+            if not path.is_file():
+                raise utils.UserError(f"{path}: no such file; run `make bench` first")
+        q2, q3_1, q3_2 = (path.read_text(encoding="utf-8") for path in texts.values())
+        number = lambda pattern, text: float(re.search(pattern, text)[1].replace(",", ""))
+        out = {"cpu": re.search(r"CPU (.+)", q2)[1].strip()}
+        for network in ("Q2.1", "Q2.2"):
+            for threads in (1, 2):
+                out[network, threads] = number(rf"{re.escape(network)}\s+{threads} channels-last\s+\S+\s+\d+\s+([\d.]+)", q2)
+        for threads in (1, 2):
+            out["Q2.1 plain", threads] = number(rf"plain DataLoader, {threads} thread\(s\): .*?([\d.]+) s per epoch", q2)
+        for model in ("no attention", "attention"):
+            block = lambda text: "\n".join(line for line in text.splitlines() if line.startswith(f"[{model}]"))
+            out[model, "20 epochs", 1] = number(r"20 epochs \+ validation ~ ([\d.]+) s wall", block(q3_1))
+            out[model, "20 epochs", 2] = number(r"20 epochs \+ validation ~ ([\d.]+) s wall", block(q3_2))
+            out[model, "stepwise"] = number(r"baseline: .*?, ([\d.]+) s with one word at a time", block(q3_1))
+            for decoding, label in (("greedy", "greedy"), ("nucleus", "nucleus p=0.8"), ("beam", "beam 5"),
+                                    ("one word", "course's one-word-at-a-time greedy loop")):
+                out[model, decoding] = number(rf"decoding, {re.escape(label)}: ([\d,]+) words/s wall", block(q3_1))
+        return out
+
+    def peers(self):
+        """The 2024-25 submissions' own scores (results/peers.json, from scripts/peer_scores.py)."""
+        return self.json("peers.json")
+
     def q3_effect(self, run, metric):
         """The change in the mean of `metric` (a label of q3_ablation) that option `run` makes to the course's recipe."""
         return self.q3_ablation(run)[metric]["mean"] - self.q3_ablation(COURSE_RUN)[metric]["mean"]
@@ -178,10 +207,21 @@ class Results:
 
 def q1_checks(results):
     rows = results.json("q1/checks.json")["rows"]
-    lines = ["| # | check | worst error | tolerance | result |", "|---|---|---|---|---|"]
-    lines += [f"| {i} | {row['check'].replace('|', '&#124;')} | {row['error']:.1e} | {row['tolerance']:.0e} | "
-              f"{'PASS' if row['passed'] else 'FAIL'} |" for i, row in enumerate(rows, 1)]
+    unknown = [row["check"] for row in rows if row["check"] not in CHECK_MATH]
+    if unknown:
+        raise utils.UserError(f"results/q1/checks.json: no maths for the check {unknown[0]!r}; add it to CHECK_MATH")
+    lines = ["| # | check | worst error | tolerance | result |", "|---:|---|---:|---:|---|"]
+    lines += [f"| {i} | {CHECK_MATH[row['check']]} | {scientific(row['error'])} | {scientific(row['tolerance'], 0)} | "
+              f"{'pass' if row['passed'] else 'FAIL'} |" for i, row in enumerate(rows, 1)]
     return "\n".join(lines)
+
+
+def scientific(value, digits=1):
+    """1.2e-15 as $1.2 \\times 10^{-15}$; 0 as 0."""
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.{digits}e}".split("e")
+    return f"${mantissa} \\times 10^{{{int(exponent)}}}$"
 
 
 def q2_sweep(results):
@@ -190,8 +230,8 @@ def q2_sweep(results):
              "|---|---:|---:|---:|---:|"]
     for lr, run in results.sweep().items():
         rate = f"**{lr:g}**" if lr == results.best_lr() else f"{lr:g}"
-        lines.append(f"| {rate} | {run['train_loss'][-1]:.4f} | {run['val_acc'][-1]:.4f} | "
-                     f"{run['best_val_acc']:.4f} ({run['best_val_epoch']}) | {run['test_acc']:.4f} |")
+        lines.append(f"| {rate} | {run['train_loss'][-1]:.3f} | {run['val_acc'][-1]:.3f} | "
+                     f"{run['best_val_acc']:.3f} ({run['best_val_epoch']}) | {run['test_acc']:.3f} |")
     return "\n".join(lines)
 
 
@@ -210,12 +250,11 @@ def q2_networks(results):
     return "\n".join([
         "| | Q2.1 | Q2.2 |", "|---|---:|---:|",
         row("trainable parameters", lambda network: f"{results.q2(network)['n_params']:,}"),
-        row("final training loss, seed 42", last("train_loss", ".4f")),
-        row("final validation loss, seed 42", last("val_loss", ".4f")),
-        row("final validation accuracy, seed 42", last("val_acc", ".4f")),
-        row("test accuracy, seed 42", lambda network: f"{results.q2(network)['test_acc']:.4f}"),
+        row("final training loss (epoch mean), seed 42", last("train_loss", ".3f")),
+        row("final validation loss, seed 42", last("val_loss", ".3f")),
+        row("final validation accuracy, seed 42", last("val_acc", ".3f")),
         row("test accuracy, seeds 42 / 1 / 2", seeds),
-        row("test accuracy, mean ± std", lambda network: format_mean_std(results.q2_seeds(network))),
+        row("test accuracy, mean ± std", lambda network: format_mean_std(results.q2_seeds(network), 3)),
     ])
 
 
@@ -266,8 +305,8 @@ def q2_options(results):
              "|---|---|---|---:|---:|---:|"]
     for network in ("Q2.1", "Q2.2"):
         course = results.q2(network)
-        lines.append(f"| {network} | none: the course's recipe | - | {course['val_acc'][-1]:.4f} | "
-                     f"{course['test_acc']:.4f} | - |")
+        lines.append(f"| {network} | none: the course's recipe | - | {course['val_acc'][-1]:.3f} | "
+                     f"{course['test_acc']:.3f} | - |")
         for option_network, flags, change in OPTIONS:
             if option_network != network:
                 continue
@@ -277,7 +316,7 @@ def q2_options(results):
                 continue
             run = results.q2(network, options=flags)
             delta = 100 * (run["test_acc"] - course["test_acc"])
-            lines.append(f"| {network} | {flag} | {change} | {run['val_acc'][-1]:.4f} | {run['test_acc']:.4f} | "
+            lines.append(f"| {network} | {flag} | {change} | {run['val_acc'][-1]:.3f} | {run['test_acc']:.3f} | "
                          f"{delta:+.1f} points |")
     return "\n".join(lines)
 
@@ -301,7 +340,7 @@ def q2_lead(results):
             lines.append(f"| {flags(q22)} | {flags(q21)} | not run yet (`make q2-comparisons`) | | |")
             continue
         a, b = results.q2("Q2.2", options=q22)["test_acc"], results.q2("Q2.1", options=q21)["test_acc"]
-        lines.append(f"| {flags(q22)} | {flags(q21)} | {a:.4f} | {b:.4f} | {100 * (a - b):+.1f} points |")
+        lines.append(f"| {flags(q22)} | {flags(q21)} | {a:.3f} | {b:.3f} | {100 * (a - b):+.1f} points |")
     return "\n".join(lines)
 
 
@@ -316,42 +355,49 @@ def q2_bn_stats(results):
                                     run["val_acc_running_bn"]),
                                    ("recomputed over 2,048 training images", run["test_acc"], run["val_acc"])):
         last = curve[-10:]
-        lines.append(f"| {label} | {test_acc:.4f} | {curve[-1]:.4f} | {min(last):.4f}–{max(last):.4f} |")
+        lines.append(f"| {label} | {test_acc:.3f} | {curve[-1]:.3f} | {min(last):.3f}–{max(last):.3f} |")
     return "\n".join(lines)
 
 
-Q3_ROWS = [  # (model, decoding, metric, label, format) of the Q3 answers' table
-    ("no-attn", "greedy", "cer", "no attention, greedy: CER", ".4f"),
-    ("no-attn", "greedy", "wer", "no attention, greedy: WER", ".3f"),
-    ("attn", "greedy", "cer", "attention, greedy: CER", ".4f"),
-    ("attn", "greedy", "wer", "attention, greedy: WER", ".3f"),
-    ("attn", "nucleus", "cer", "attention, nucleus $p = 0.8$: CER", ".4f"),
-    ("attn", "nucleus", "wer", "attention, nucleus $p = 0.8$: WER", ".3f"),
-    ("attn", "nucleus", "wer@3", "attention, nucleus $p = 0.8$: WER@3", ".3f"),
-]
+DIGITS = {"cer": 4, "wer": 3, "wer@3": 3}  # CER to 4 decimals, WER (a share of 1,000 words) to 3, everywhere
+Q3_ROWS = {  # table name: (model, decoding, metric, label) of each row; each answer has its own table
+    "q3-no-attn": [("no-attn", "greedy", "cer", "CER"), ("no-attn", "greedy", "wer", "WER")],
+    "q3-attn": [("attn", "greedy", "cer", "CER"), ("attn", "greedy", "wer", "WER")],
+    "q3-nucleus": [("attn", "nucleus", "cer", "CER"), ("attn", "nucleus", "wer", "WER"),
+                   ("attn", "nucleus", "wer@3", "WER@3")],
+}
 
 
-def q3_results(results):
-    """The test numbers Q3.1a-c ask for, for each seed, and their mean ± sample standard deviation."""
+def q3_results(results, rows):
+    """Test numbers for each seed, their mean ± sample standard deviation and, where the peers' file
+    has them, the range and median of the 2024-25 submissions' own checkpoints."""
     seeds = (SEED, *OTHER_SEEDS)
-    lines = ["| test set | " + " | ".join(f"seed {seed}" for seed in seeds) + " | mean ± std |",
-             "|---|" + "---:|" * (len(seeds) + 1)]
-    for name, decoding, metric, label, spec in Q3_ROWS:
+    peers = results.peers()["q3"]
+    with_peers = any(f"{name} {metric}" in peers for name, _, metric, _ in rows)
+    lines = ["| test set | " + " | ".join(f"seed {seed}" for seed in seeds) + " | mean ± std |"
+             + (" submissions: min–max (median) |" if with_peers else ""),
+             "|---|" + "---:|" * (len(seeds) + 1) + ("---:|" if with_peers else "")]
+    for name, decoding, metric, label in rows:
+        digits = DIGITS[metric]
         values = results.q3_seeds(name, decoding, metric)
-        lines.append(f"| {label} | " + " | ".join(format(value, spec) for value in values)
-                     + f" | {format_mean_std(mean_std(values))} |")
+        line = (f"| {label} | " + " | ".join(f"{value:.{digits}f}" for value in values)
+                + f" | {format_mean_std(mean_std(values), digits)} |")
+        if with_peers:
+            peer = peers.get(f"{name} {metric}")
+            line += (f" {peer['min']:.{digits}f}–{peer['max']:.{digits}f} ({peer['median']:.{digits}f}) |" if peer
+                     else " – |")
+        lines.append(line)
     return "\n".join(lines)
 
 
 def q3_training(results):
     """Best validation CER and its epoch, and the training time, of each model and seed."""
-    lines = ["| model | seed | best val CER | at epoch | val CER, epoch 20 | seconds (20 epochs + validation) |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| model | seed | best val CER | at epoch | val CER, epoch 20 |", "|---|---|---:|---:|---:|"]
     for name, label in (("no-attn", "no attention"), ("attn", "attention")):
         for seed in (SEED, *OTHER_SEEDS):
             run = results.q3_train(name, seed)
             lines.append(f"| {label} | {seed} | {run['best_val_cer']:.4f} | {run['best_epoch']} | "
-                         f"{run['epochs'][-1]['val_cer']:.4f} | {run['total_seconds']:.0f} |")
+                         f"{run['epochs'][-1]['val_cer']:.4f} |")
     return "\n".join(lines)
 
 
@@ -361,7 +407,8 @@ def q3_beam(results):
     for label in ("No attention, greedy", "No attention, beam 5", "Attention, greedy", "Attention, beam 5"):
         model, decoding = label.split(", ")
         row = results.q3_summary()[label]
-        lines.append(f"| {model.lower()} | {decoding} | {format_mean_std(row['cer'])} | {format_mean_std(row['wer'])} |")
+        lines.append(f"| {model.lower()} | {decoding} | {format_mean_std(row['cer'], 4)} | "
+                     f"{format_mean_std(row['wer'], 3)} |")
     return "\n".join(lines)
 
 
@@ -380,10 +427,105 @@ def q3_samples(results):
 
 
 def q3_ablations(results):
+    """make ablations' two tables (scripts/q3_ablations.py's summary), CER to 4 decimals and WER to 3."""
     if not results.exists("q3/ablations/summary.json"):
         return "*The option runs are not there yet (`make ablations`).*"
-    # what each option changes is said in the text above the table, which leaves its columns room
-    return ablations_markdown(results.json("q3/ablations/summary.json"), describe=False).rstrip("\n")
+    summary = results.json("q3/ablations/summary.json")
+    digits = lambda label: 4 if "CER" in label else 3
+    labels = list(summary["training"][0]["metrics"])
+    lines = [f"Attention model, mean ± sample std over seeds {', '.join(map(str, summary['seeds']))}; "
+             "the test set unless said otherwise.", "",
+             "| option (flag) | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+    for row in summary["training"]:
+        option = "`" + " ".join(row["flags"]) + "`" if row["flags"] else "the course's recipe"
+        lines.append(f"| {option} | " + " | ".join(format_mean_std(row["metrics"][label], digits(label))
+                                                   for label in labels) + " |")
+    lines += ["", "Beam 5, the main attention checkpoints, validation set; hypotheses ranked by "
+                  "$\\sum \\log p / \\text{length}^\\alpha$.", "", "| $\\alpha$ | CER | WER |", "|---|---:|---:|"]
+    lines += [f"| {row['length_alpha']:g} | {format_mean_std(row['cer'], 4)} | {format_mean_std(row['wer'], 3)} |"
+              for row in summary["beam_alpha"]]
+    return "\n".join(lines)
+
+
+def q3_peers(results):
+    """The submissions' own checkpoints, each group's scores as scripts/peer_scores.py read them."""
+    groups = results.peers()["q3"]["groups"]
+    fmt = lambda value, digits: "–" if value is None else f"{value:.{digits}f}"
+    lines = ["| group | no attention: CER | WER | attention: CER | WER |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {g['group']} | {fmt(g['no-attn cer'], 4)} | {fmt(g['no-attn wer'], 3)} | {fmt(g['attn cer'], 4)} | "
+              f"{fmt(g['attn wer'], 3)} |" for g in groups]
+    return "\n".join(lines)
+
+
+def speed(results):
+    """The ratios of make bench's measurements, each from one run of one benchmark."""
+    b = results.bench()
+    rows = [
+        ("Q3 training, 20 epochs + validation, attention: the course-style loop (decoder stepped one letter "
+         "at a time, validation one word at a time) over this code, 1 thread",
+         b["attention", "stepwise"] / b["attention", "20 epochs", 1]),
+        ("the same, no attention", b["no attention", "stepwise"] / b["no attention", "20 epochs", 1]),
+        ("Q3 greedy decoding of the test set, attention: batched over the course's one-word loop",
+         b["attention", "greedy"] / b["attention", "one word"]),
+        ("the same, no attention", b["no attention", "greedy"] / b["no attention", "one word"]),
+        ("Q3 test decoding, attention: greedy over beam 5", b["attention", "greedy"] / b["attention", "beam"]),
+        ("Q3 training, attention: 1 thread over 2 threads",
+         b["attention", "20 epochs", 1] / b["attention", "20 epochs", 2]),
+        ("the same, no attention", b["no attention", "20 epochs", 1] / b["no attention", "20 epochs", 2]),
+        ("Q2.1 epoch: a plain `DataLoader` over this code's loader, 1 thread", b["Q2.1 plain", 1] / b["Q2.1", 1]),
+        ("the same, 2 threads", b["Q2.1 plain", 2] / b["Q2.1", 2]),
+        ("Q2 epoch, 1 thread: Q2.1 over Q2.2", b["Q2.1", 1] / b["Q2.2", 1]),
+    ]
+    lines = ["| what is compared | ratio |", "|---|---:|"]
+    lines += [f"| {label} | {ratio:.1f} |" for label, ratio in rows]
+    return "\n".join(lines)
+
+
+CHECK_MATH = {  # q1/checks.json's checks (q1_hopfield_check.py writes them in ASCII), in the PDF's maths
+    "E(q) = E1(q) + E2(q), against (1) written out in NumPy": r"$E = E_1 + E_2$, against (1) written out",
+    "E(q) >= 0 (it is >= (||q|| - M)^2 / 2): violation": r"$E(\mathbf{q}) \ge \tfrac12(\lVert\mathbf{q}\rVert - M)^2 \ge 0$",
+    "vecmax(z) <= lse(beta, z) <= vecmax(z) + log(N)/beta: violation":
+        r"$\mathrm{vecmax}(\mathbf{z}) \le \mathrm{lse}(\beta, \mathbf{z}) \le \mathrm{vecmax}(\mathbf{z}) + \beta^{-1}\log N$",
+    "lse(beta, z) - vecmax(z) never grows with beta (1e-2..1e8): growth":
+        r"$\mathrm{lse}(\beta, \mathbf{z}) - \mathrm{vecmax}(\mathbf{z})$ non-increasing in $\beta \in [10^{-2}, 10^{8}]$",
+    "|lse(beta, z) - vecmax(z)| at beta = 1e+08 (the limit)":
+        r"$\lvert\mathrm{lse}(\beta, \mathbf{z}) - \mathrm{vecmax}(\mathbf{z})\rvert$ at $\beta = 10^{8}$",
+    "grad E1(q) = q, against autograd": r"$\nabla E_1(\mathbf{q}) = \mathbf{q}$, against autograd",
+    "grad(-E2)(q) = X^T softmax(beta X q), against autograd":
+        r"$\nabla(-E_2)(\mathbf{q}) = \mathbf{X}^\top\mathrm{softmax}(\beta\mathbf{X}\mathbf{q})$, against autograd",
+    "Hess E1 = I, against autograd": r"$\nabla^2 E_1 = \mathbf{I}$, against autograd",
+    "Hess(-E2) = beta X^T (diag(p) - p p^T) X, against autograd":
+        r"$\nabla^2(-E_2) = \beta\mathbf{X}^\top(\mathrm{diag}(\mathbf{p}) - \mathbf{p}\mathbf{p}^\top)\mathbf{X}$, against autograd",
+    "Hess E1 psd: -(smallest eigenvalue)": r"$\nabla^2 E_1$ psd: $-\lambda_{\min}$",
+    "Hess(-E2) psd: -(smallest eigenvalue)": r"$\nabla^2(-E_2)$ psd: $-\lambda_{\min}$",
+    "diag(p) - p p^T symmetric": r"$\mathbf{A} = \mathrm{diag}(\mathbf{p}) - \mathbf{p}\mathbf{p}^\top$ symmetric",
+    "diag(p) - p p^T diagonally dominant: violation": r"$\mathbf{A}$ diagonally dominant",
+    "diag(p) - p p^T has a non-negative diagonal: violation": r"$A_{ii} \ge 0$",
+    "X^T softmax(beta X q_t) = argmin E1 + E2~ found by gradient descent":
+        r"$\mathbf{X}^\top\mathrm{softmax}(\beta\mathbf{X}\mathbf{q}_t) = \arg\min_{\mathbf{q}} E_1 + \tilde E_2$, by gradient descent",
+    "E2(q_{t+1}) <= E2~(q_{t+1}) (concave below its tangent): violation":
+        r"$E_2(\mathbf{q}_{t+1}) \le \tilde E_2(\mathbf{q}_{t+1})$",
+    "E(q_{t+1}) <= E(q_t) along the CCCP iterates: largest increase":
+        r"$E(\mathbf{q}_{t+1}) \le E(\mathbf{q}_t)$ along CCCP: largest increase",
+    "iterates reach a fixed point: last step |q_{T+1} - q_T| (<= 2000 steps)":
+        r"a fixed point is reached: $\lVert\mathbf{q}_{T+1} - \mathbf{q}_T\rVert$, $T \le 2000$",
+    "the fixed point is stationary: |grad E(q_T)| by autograd":
+        r"the fixed point is stationary: $\lVert\nabla E(\mathbf{q}_T)\rVert$ by autograd",
+    "beta = 2: |q_1 - x_k| after one step from x_k with 6 signs flipped":
+        r"$\beta = 2$: $\lVert\mathbf{q}_1 - \mathbf{x}_k\rVert$, one step from $\mathbf{x}_k$ with 6 signs flipped",
+    "beta = 0.01: every noisy pattern reaches the same fixed point q*: spread":
+        r"$\beta = 0.01$: every noisy pattern reaches the same $\mathbf{q}^\ast$: spread",
+    "beta = 0.01: |q* - mean(x_i)| / min_i |x_i - mean(x_i)| (global fixed point)":
+        r"$\beta = 0.01$: $\lVert\mathbf{q}^\ast - \bar{\mathbf{x}}\rVert / \min_i\lVert\mathbf{x}_i - \bar{\mathbf{x}}\rVert$",
+    "Hopfield update of each row of Q = F.scaled_dot_product_attention(Q, X, X)":
+        r"update (3) of each row of $\mathbf{Q}$ = `scaled_dot_product_attention(Q, X, X)`",
+    "Hopfield update of each row of Q = nn.MultiheadAttention (1 head, W = I, no bias)":
+        r"update (3) of each row of $\mathbf{Q}$ = `nn.MultiheadAttention` (1 head, $\mathbf{W} = \mathbf{I}$, no bias)",
+    "Hopfield update of each row of Q = softmax(beta Q X^T) X":
+        r"update (3) of each row of $\mathbf{Q}$ = $\mathrm{softmax}(\beta\mathbf{Q}\mathbf{X}^\top)\mathbf{X}$",
+    "(X^T softmax(beta X Q^T), softmax per column)^T = softmax(beta Q X^T) X":
+        r"$\bigl(\mathbf{X}^\top\mathrm{softmax}(\beta\mathbf{X}\mathbf{Q}^\top)\bigr)^\top = \mathrm{softmax}(\beta\mathbf{Q}\mathbf{X}^\top)\mathbf{X}$ (softmax per column)",
+}
 
 
 TABLES = {
@@ -394,7 +536,9 @@ TABLES = {
     "q2-options": q2_options,
     "q2-bn-stats": q2_bn_stats,
     "q2-lead": q2_lead,
-    "q3-results": q3_results,
+    **{name: (lambda rows: lambda results: q3_results(results, rows))(rows) for name, rows in Q3_ROWS.items()},
+    "q3-peers": q3_peers,
+    "speed": speed,
     "q3-training": q3_training,
     "q3-beam": q3_beam,
     "q3-samples": q3_samples,
@@ -429,11 +573,65 @@ def docstring_lines(node):
     return lines
 
 
+CODE_WIDTH = 95  # characters of a code line the PDF sets on one line (8 pt DejaVu Sans Mono across 16.5 cm)
+
+
+def comment_start(line):
+    """The index of the `#` that starts the comment of a line of Python (outside any string), or None."""
+    quote = None
+    for i, char in enumerate(line):
+        if quote:
+            if char == quote and line[i - 1] != "\\":
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            return i
+    return None
+
+
+def fitted(line, width=CODE_WIDTH):
+    """A line of Python as lines of at most `width` characters, broken as a programmer would: a trailing
+    comment moved to a line of its own above the code, the code broken after a comma inside brackets and
+    continued under the bracket's first argument (PEP 8's aligned continuation). What cannot be broken
+    that way stays longer than `width`."""
+    if len(line) <= width:
+        return [line]
+    hash_at = comment_start(line)
+    if hash_at is not None and line[:hash_at].strip():
+        indent = line[:len(line) - len(line.lstrip())]
+        return [indent + line[hash_at:].strip(), *fitted(line[:hash_at].rstrip(), width)]
+    pieces, prefix, start = [], "", 0
+    stack, candidate, quote, i = [], None, None, 0  # open brackets' argument columns; last place to break
+    while i < len(line):
+        column = len(prefix) + i - start
+        if column >= width and candidate is not None:
+            cut, stack = candidate
+            pieces.append(prefix + line[start:cut].rstrip())
+            prefix, start, i, candidate, quote = " " * stack[-1], cut, cut, None, None  # cuts are outside strings
+            continue
+        char = line[i]
+        if quote:
+            if char == quote and line[i - 1] != "\\":
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            stack.append(column + 1)
+        elif char in ")]}" and stack:
+            stack.pop()
+        elif char == "," and stack and line[i + 1:i + 2] == " ":
+            candidate = (i + 2, list(stack))
+        i += 1
+    return [*pieces, prefix + line[start:]]
+
+
 def code_excerpt(path, names, root=ROOT):
-    """A Markdown code block with the source of each named definition of `path` (relative to `root`), in the
-    order given, decorators included, docstrings left out (the report's text says what they say). A method
-    comes under its class's header line and a `...` that stands for the rest of the class; consecutive
-    methods of one class share the header."""
+    """Markdown code blocks with the source of each named definition of `path` (relative to `root`), in the
+    order given, decorators included, docstrings left out (the report's text says what they say), each
+    line longer than CODE_WIDTH broken by `fitted`. A method comes under its class's header line and a
+    `...` that stands for the rest of the class; consecutive methods of one class share the header and
+    their block. Each piece is a block of its own, which the PDF keeps on one page."""
     source = (Path(root) / path).read_text(encoding="utf-8")
     lines = source.splitlines()
     tree = ast.parse(source, filename=str(path))
@@ -454,7 +652,45 @@ def code_excerpt(path, names, root=ROOT):
             text = f"{header}\n{indent}...\n\n{text}"
         owner_shown = owner
         excerpts.append(text)
-    return "```python\n" + "\n\n".join(textwrap.dedent(text) for text in excerpts) + "\n```"
+    blocks = ("\n".join(fitted_line for line in textwrap.dedent(text).splitlines() for fitted_line in fitted(line))
+              for text in excerpts)
+    return "\n\n".join(f"```python\n{block}\n```" for block in blocks)
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def incomplete_beta(x, a, b):
+    """The regularised incomplete beta function I_x(a, b), by its continued fraction (Numerical Recipes'
+    betacf), on the side of x where the fraction converges fast."""
+    if x <= 0 or x >= 1:
+        return 0.0 if x <= 0 else 1.0
+    if x > (a + 1) / (a + b + 2):
+        return 1 - incomplete_beta(1 - x, b, a)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    c, d = 1.0, 1 / (1 - (a + b) * x / (a + 1))
+    fraction = d
+    for m in range(1, 300):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1 / (1 + numerator * d)
+            c = 1 + numerator / c
+            fraction *= d * c
+    return front * fraction / a
+
+
+def student_t_p_value(t, df):
+    """The two-sided p-value of Student's t with `df` degrees of freedom: I_x(df/2, 1/2), x = df / (df + t^2)."""
+    return incomplete_beta(df / (df + t * t), df / 2, 0.5)
+
+
+def paired_t(after, before):
+    """The paired t-test of after[i] - before[i] (one pair per seed): {mean, std, t, df, p (two-sided), values}."""
+    differences = [a - b for a, b in zip(after, before)]
+    stats = mean_std(differences)
+    t = stats["mean"] / (stats["std"] / math.sqrt(len(differences)))
+    df = len(differences) - 1
+    return {**stats, "t": t, "df": df, "p": student_t_p_value(t, df)}
 
 
 # ----------------------------------------------------------------------------- templates
@@ -479,6 +715,10 @@ def namespace(results):
         """The largest change between neighbouring epochs."""
         return max(abs(after - before) for before, after in zip(curve, curve[1:]))
 
+    def at_epochs(first, second):
+        """'both at epoch 19' or 'at epochs 18 and 20': where two seeds reach their lowest, without repeating."""
+        return f"both at epoch {first}" if first == second else f"at epochs {first} and {second}"
+
     def slashed(values, spec):
         """'0.648 / 0.655 / 0.640': values joined as the prose's 'for seeds 42 / 1 / 2'."""
         return " / ".join(format(value, spec) for value in values)
@@ -498,7 +738,7 @@ def namespace(results):
         return code_excerpt(path, names)
 
     return {"R": results, "table": table, "figure": figure, "code": code, "ms": format_mean_std,
-            "first_epoch_below": first_epoch_below, "epoch_of_min": epoch_of_min, "largest_jump": largest_jump,
+            "paired_t": paired_t, "at_epochs": at_epochs, "first_epoch_below": first_epoch_below, "epoch_of_min": epoch_of_min, "largest_jump": largest_jump,
             "slashed": slashed, "COURSE_RUN": COURSE_RUN, **{function.__name__: function for function in builtins}}
 
 

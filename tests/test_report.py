@@ -53,17 +53,17 @@ def test_q2_tables_carry_the_json_numbers_and_say_what_is_missing(sweep):
     q2_run(sweep, "q21-lr0.01-seed1", test_acc=0.8000, val_acc=0.82)
     results = make_report.Results(sweep)
     assert make_report.q2_sweep(results).splitlines()[2:] == [
-        "| 0.1 | 0.5000 | 0.7000 | 0.7000 (2) | 0.6900 |",
-        "| **0.01** | 0.5000 | 0.8100 | 0.8100 (2) | 0.8000 |",
-        "| 0.001 | 0.5000 | 0.7900 | 0.7900 (2) | 0.7800 |"]
+        "| 0.1 | 0.500 | 0.700 | 0.700 (2) | 0.690 |",
+        "| **0.01** | 0.500 | 0.810 | 0.810 (2) | 0.800 |",
+        "| 0.001 | 0.500 | 0.790 | 0.790 (2) | 0.780 |"]
     networks = make_report.q2_networks(results)
     assert "| trainable parameters | 5,340,742 | 755,718 |" in networks
     assert "| test accuracy, seeds 42 / 1 / 2 | 0.800 / 0.800 / not run yet | 0.861 / not run yet / not run yet |" \
         in networks
-    assert "| test accuracy, mean ± std | 0.8000 ± 0.0000 | 0.8612 ± 0.0000 |" in networks
+    assert "| test accuracy, mean ± std | 0.800 ± 0.000 | 0.861 ± 0.000 |" in networks
     assert results.q2_missing() == ["q21-lr0.01-seed2", "q22-lr0.01-seed1", "q22-lr0.01-seed2"]
     options = make_report.q2_options(results)
-    assert "| Q2.2 | none: the course's recipe | - | 0.8500 | 0.8612 | - |" in options
+    assert "| Q2.2 | none: the course's recipe | - | 0.850 | 0.861 | - |" in options
     assert "| Q2.2 | `-bn_stats recomputed` | statistics recomputed for each evaluation | not run yet" in options
     assert "not there yet" in make_report.q2_bn_stats(results)
 
@@ -79,7 +79,10 @@ def test_parameter_table_sums_to_the_runs_counts_and_refuses_a_mismatch(sweep):
         make_report.q2_parameters(make_report.Results(sweep))
 
 
-def test_q3_results_table_has_each_seed_then_mean_and_std(tmp_path):
+def test_q3_results_tables_have_each_seed_then_mean_and_std_and_the_peers_range(tmp_path):
+    peers = {"groups": [], "no-attn cer": {"n": 2, "min": 0.2926, "max": 0.3213, "median": 0.3046},
+             "no-attn wer": {"n": 2, "min": 0.795, "max": 0.817, "median": 0.802}}
+    utils.write_json(tmp_path / "peers.json", {"q3": peers})
     for name, cer in (("no-attn", 0.30), ("attn", 0.20)):
         for k, seed in enumerate((42, 1, 2)):
             record = {"greedy": {"cer": cer + k / 100, "wer": 0.7 + k / 100}}
@@ -87,10 +90,14 @@ def test_q3_results_table_has_each_seed_then_mean_and_std(tmp_path):
             if name == "attn":
                 record = {"nucleus": {"cer": 0.25, "wer": 0.75, "wer@3": 0.6 + k / 100}}
                 utils.write_json(tmp_path / "q3" / f"attn-seed{seed}-test-topp0.8.json", record)
-    lines = make_report.q3_results(make_report.Results(tmp_path)).splitlines()
-    assert lines[0] == "| test set | seed 42 | seed 1 | seed 2 | mean ± std |"
-    assert lines[2] == "| no attention, greedy: CER | 0.3000 | 0.3100 | 0.3200 | 0.3100 ± 0.0100 |"
-    assert lines[-1] == "| attention, nucleus $p = 0.8$: WER@3 | 0.600 | 0.610 | 0.620 | 0.6100 ± 0.0100 |"
+    results = make_report.Results(tmp_path)
+    lines = make_report.TABLES["q3-no-attn"](results).splitlines()
+    assert lines[0] == "| test set | seed 42 | seed 1 | seed 2 | mean ± std | submissions: min–max (median) |"
+    assert lines[2] == "| CER | 0.3000 | 0.3100 | 0.3200 | 0.3100 ± 0.0100 | 0.2926–0.3213 (0.3046) |"
+    assert lines[3] == "| WER | 0.700 | 0.710 | 0.720 | 0.710 ± 0.010 | 0.795–0.817 (0.802) |"
+    lines = make_report.TABLES["q3-nucleus"](results).splitlines()
+    assert lines[0] == "| test set | seed 42 | seed 1 | seed 2 | mean ± std |"  # no submission scored nucleus
+    assert lines[-1] == "| WER@3 | 0.600 | 0.610 | 0.620 | 0.610 ± 0.010 |"
 
 
 SOURCE = '''"""A module."""
@@ -132,8 +139,63 @@ def test_methods_come_under_their_class_header_once_with_decorators(tmp_path):
     excerpt = make_report.code_excerpt("module.py", ["Model.forward", "Model.step", "plain"], root=tmp_path)
     assert excerpt.splitlines() == [
         "```python", "class Model:", "    ...", "", "    @functools.lru_cache", "    def forward(self, x):",
-        "        return self.w * x", "", "    def step(self, x):", "        return x", "",
-        "def plain(x):", "    return x + 1  # why: a comment stays", "```"]
+        "        return self.w * x", "", "    def step(self, x):", "        return x", "```", "",
+        "```python", "def plain(x):", "    return x + 1  # why: a comment stays", "```"]
+
+
+@pytest.mark.parametrize("line, width, expected", [
+    ("x = 1  # short", 40, ["x = 1  # short"]),
+    ("    y = f(a)  # a comment that makes the line too long", 30, ["    # a comment that makes the line too long",
+                                                                   "    y = f(a)"]),
+    ("z = conv(alpha, beta, gamma=1, delta=2)", 26, ["z = conv(alpha, beta,", "         gamma=1, delta=2)"]),
+    ("w = g(h(aa, bb), 'x, y', cc, dd)", 20, ["w = g(h(aa, bb),", "      'x, y', cc,", "      dd)"]),
+    ("v = 'a string, with commas, is not broken'", 20, ["v = 'a string, with commas, is not broken'"]),
+    ("u = f(a, g(bbbbbbbb, cccccccc), d)", 24, ["u = f(a, g(bbbbbbbb,", "           cccccccc), d)"]),
+])
+def test_a_long_code_line_is_broken_as_a_programmer_would(line, width, expected):
+    assert make_report.fitted(line, width) == expected
+
+
+def test_broken_lines_are_the_same_python(tmp_path):
+    """Every excerpt of the report, as broken for the PDF, parses to the same syntax tree as the source."""
+    import ast
+    import textwrap
+    for path, names in (("models.py", ["ConvBlock", "CNN", "BahdanauAttention"]),
+                        ("hw2-q3.py", ["nucleus_distribution", "nucleus_sampling"])):
+        source = (ROOT / path).read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        for name in names:
+            node = next(n for n in tree.body if getattr(n, "name", None) == name)
+            original = textwrap.dedent(ast.get_source_segment(source, node))
+            broken = "\n".join(part for line in original.splitlines() for part in make_report.fitted(line, 60))
+            assert ast.dump(ast.parse(broken)) == ast.dump(ast.parse(original)), name
+
+
+def test_paired_t_matches_known_p_values():
+    assert make_report.student_t_p_value(2.228, 10) == pytest.approx(0.05, abs=2e-4)
+    assert make_report.student_t_p_value(12.706, 1) == pytest.approx(0.05, abs=2e-4)
+    t = 2.9  # df 2 has a closed form: p = 1 - t / sqrt(2 + t^2)
+    assert make_report.student_t_p_value(t, 2) == pytest.approx(1 - t / (2 + t * t) ** 0.5, rel=1e-9)
+    result = make_report.paired_t([0.82, 0.84, 0.80], [0.80, 0.80, 0.78])
+    assert result["df"] == 2 and result["mean"] == pytest.approx(0.08 / 3)
+    assert result["t"] == pytest.approx(result["mean"] / (result["std"] / 3 ** 0.5))
+
+
+def test_every_q1_check_has_its_maths_and_a_new_one_is_refused(tmp_path):
+    rows = utils.read_json(ROOT / "results" / "q1" / "checks.json")["rows"]
+    assert all(row["check"] in make_report.CHECK_MATH for row in rows)
+    utils.write_json(tmp_path / "q1" / "checks.json", {"rows": [{"check": "a new check", "error": 0.0,
+                                                                 "tolerance": 1e-9, "passed": True}]})
+    with pytest.raises(utils.UserError, match="no maths for the check 'a new check'"):
+        make_report.q1_checks(make_report.Results(tmp_path))
+
+
+def test_speed_table_is_ratios_of_the_bench_files():
+    results = make_report.Results(ROOT / "results")
+    bench = results.bench()
+    table = make_report.speed(results)
+    ratio = bench["attention", "greedy"] / bench["attention", "one word"]
+    assert f"| {ratio:.1f} |" in table and " s " not in table
 
 
 def test_a_name_the_code_lacks_is_one_clear_error(tmp_path):
@@ -154,18 +216,23 @@ def test_batch_norm_statistics_table_shows_both_estimates_of_one_run(sweep):
     q2_run(sweep, "q22-lr0.01-seed42-bn-stats-recomputed", test_acc=0.8612, val_acc=0.89,
            val_acc_running_bn=[0.4, 0.8], test_acc_running_bn=0.7777)
     lines = make_report.q2_bn_stats(make_report.Results(sweep)).splitlines()
-    assert lines[2:] == ["| torch's running averages (the course's) | 0.7777 | 0.8000 | 0.4000–0.8000 |",
-                         "| recomputed over 2,048 training images | 0.8612 | 0.8900 | 0.5000–0.8900 |"]
+    assert lines[2:] == ["| torch's running averages (the course's) | 0.778 | 0.800 | 0.400–0.800 |",
+                         "| recomputed over 2,048 training images | 0.861 | 0.890 | 0.500–0.890 |"]
 
 
 def test_every_number_of_the_q1_table_is_in_its_json():
     rows = utils.read_json(ROOT / "results" / "q1" / "checks.json")["rows"]
     table = make_report.q1_checks(make_report.Results(ROOT / "results"))
+
+    def number(cell):  # "$1.2 \\times 10^{-15}$" or "0"
+        match = re.fullmatch(r"\$([\d.]+) \\times 10\^\{(-?\d+)\}\$", cell)
+        return float(match[1]) * 10 ** int(match[2]) if match else float(cell)
+
     for row, line in zip(rows, table.splitlines()[2:]):
         cells = [cell.strip() for cell in line.strip("|").split("|")]
-        assert float(cells[2]) == pytest.approx(row["error"], rel=0.06, abs=1e-300)
-        assert float(cells[3]) == row["tolerance"] and cells[4] == ("PASS" if row["passed"] else "FAIL")
-        assert re.sub("&#124;", "|", cells[1]) == row["check"]
+        assert number(cells[2]) == pytest.approx(row["error"], rel=0.06, abs=1e-300)
+        assert number(cells[3]) == row["tolerance"] and cells[4] == ("pass" if row["passed"] else "FAIL")
+        assert cells[1] == make_report.CHECK_MATH[row["check"]]
 
 
 def test_q3_sample_table_lists_the_json_examples(tmp_path):
@@ -200,3 +267,27 @@ def test_q2_features_draws_both_figures_from_a_state_dict(tmp_path):
 def test_q2_features_without_its_checkpoint_says_which_run_makes_it(tmp_path):
     with pytest.raises(utils.UserError, match=r"no such checkpoint; `make q2` trains Q2.2"):
         q2_features.main(["--checkpoint", str(tmp_path / "missing.pt")])
+
+
+PEERS = """| group | no attention: CER | WER | attention: CER | WER |
+|---|---|---|---|---|
+| A | 0.2926 | 0.7950 | 0.2410 | 0.7840 |
+| B | 0.3006 | 0.7980 | 0.2041 | 0.7190 |
+| I | - | - | 0.2192 | 0.7410 |
+
+Summary: without attention (2 groups) CER 0.2926-0.3006, median 0.2966; WER
+0.7950-0.7980, median 0.7965. With attention (3 groups) CER 0.2041-0.2410, median
+0.2192; WER 0.7190-0.7840, median 0.7410.
+"""
+
+
+def test_peer_scores_reads_the_groups_and_checks_the_files_summary(tmp_path):
+    from scripts import peer_scores
+    (tmp_path / "peers.md").write_text(PEERS, encoding="utf-8")
+    peer_scores.main(["--peers", str(tmp_path / "peers.md"), "--out", str(tmp_path / "peers.json")])
+    q3 = utils.read_json(tmp_path / "peers.json")["q3"]
+    assert [g["group"] for g in q3["groups"]] == ["A", "B", "I"] and q3["groups"][2]["no-attn cer"] is None
+    assert q3["no-attn cer"] == {"n": 2, "min": 0.2926, "max": 0.3006, "median": pytest.approx(0.2966)}
+    (tmp_path / "peers.md").write_text(PEERS.replace("0.2192;", "0.2200;"), encoding="utf-8")
+    with pytest.raises(utils.UserError, match="is not what its table gives"):
+        peer_scores.main(["--peers", str(tmp_path / "peers.md"), "--out", str(tmp_path / "peers.json")])
