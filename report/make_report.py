@@ -373,7 +373,8 @@ def q3_results(results, rows):
     has them, the range and median of the 2024-25 submissions' own checkpoints."""
     seeds = (SEED, *OTHER_SEEDS)
     peers = results.peers()["q3"]
-    with_peers = any(f"{name} {metric}" in peers for name, _, metric, _ in rows)
+    # the submissions were scored with greedy decoding only
+    with_peers = any(decoding == "greedy" and f"{name} {metric}" in peers for name, decoding, metric, _ in rows)
     lines = ["| test set | " + " | ".join(f"seed {seed}" for seed in seeds) + " | mean ± std |"
              + (" submissions: min–max (median) |" if with_peers else ""),
              "|---|" + "---:|" * (len(seeds) + 1) + ("---:|" if with_peers else "")]
@@ -383,7 +384,7 @@ def q3_results(results, rows):
         line = (f"| {label} | " + " | ".join(f"{value:.{digits}f}" for value in values)
                 + f" | {format_mean_std(mean_std(values), digits)} |")
         if with_peers:
-            peer = peers.get(f"{name} {metric}")
+            peer = peers.get(f"{name} {metric}") if decoding == "greedy" else None
             line += (f" {peer['min']:.{digits}f}–{peer['max']:.{digits}f} ({peer['median']:.{digits}f}) |" if peer
                      else " – |")
         lines.append(line)
