@@ -11,7 +11,8 @@ The typesetting rules, in the order they act:
   would repeat it);
 - a link to a file of the repository would go nowhere in a PDF: the build stops and says so (write
   the path as inline code instead);
-- a code block (one graded piece) and a table are never split across pages;
+- a code block (one graded piece) and a table are never split across pages; a full-width figure
+  floats to the top or bottom of its page (or the next), so that it leaves no blank behind;
 - a figure is shown at the size it was drawn (pixels / the PNG's dpi), at most the text width, so
   its fonts print at the point sizes its code chose;
 - an image followed by a paragraph wholly in italics takes that paragraph as its caption (the
@@ -78,6 +79,8 @@ PREAMBLE = r"""
 #show figure: set block(breakable: false)
 #show figure.where(kind: table): set block(breakable: false)  // a table is read whole, on one page
 #show figure.where(kind: image): set block(above: 1.2em, below: 1.2em)
+// A full-width figure floats to the top or bottom of its page, or the next, so that it leaves no blank
+#show figure.where(kind: image): set figure(placement: auto)
 #show figure.caption: set text(size: 9pt)
 #show figure.caption: c => layout(size => {
   // a one-line caption is centred under its figure, a longer one is set as a justified paragraph
