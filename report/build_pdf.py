@@ -274,13 +274,13 @@ def is_narrow(image):
 
 
 def caption_beside(figure, caption):
-    """A narrow figure's image with its caption set beside it, in the caption's type, instead of under it,
-    numbered as the other figures are ("Figure 7: ..."), and kept on one page."""
-    number = "#counter(figure.where(kind: image)).step()#context counter(figure.where(kind: image)).display()"
+    """A narrow figure's image with its caption set beside it, in the caption's type, instead of under it:
+    a figure (numbered, floating as the others) whose body is the image and its "Figure N: ..." caption."""
+    number = "#context counter(figure.where(kind: image)).display()"
     return {"t": "Div", "c": [["", [], []], [
-        raw("#block(breakable: false, above: 1.2em, below: 1.2em, grid(columns: (auto, 1fr), column-gutter: 1.2em, "
+        raw("#figure(kind: image, placement: auto, grid(columns: (auto, 1fr), column-gutter: 1.2em, "
             "align: horizon, ["), *figure["c"][2],
-        raw("], [\n#set text(size: 9pt)\n#set par(justify: false)"),
+        raw("], [\n#set text(size: 9pt)\n#set par(justify: false)\n#set align(left)"),
         {"t": "Para", "c": [{"t": "RawInline", "c": ["typst", f"Figure {number}: "]}, *caption]}, raw("]))")]]}
 
 
