@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 from .student import describe_error, student_frame
-from .tensors import (HIDDEN, TOLERANCE, build_seq2seq, describe_value, expect_pair, expect_tensor, has_shape,
+from .tensors import (HIDDEN, TOLERANCE, build_seq2seq, describe_value, expect_finite, expect_pair, expect_tensor,
+                      has_shape,
                       max_difference, padded_batch, seeded, target_columns, targets, tiny_inputs)
-from .tracing import forward_hooks
+from .tracing import OpsRecorded, forward_hooks
 from .verdicts import breaks, cannot_judge, departs, needs
 
 FORMULA_TOLERANCE = 1e-4  # float32 against float64 with the same weights, even N(0, 1) ones
@@ -34,6 +35,7 @@ class AttentionProfile:
     problem_is_students: bool = False  # the problem is an exception raised in the student's files
     returns_pair: int = 0  # the length of the tuple it returns, 0 for a tensor
     several_steps: str = ""  # what a query of several steps does wrong ('' when it works)
+    wrong_softmax: str = ""  # the softmax it calls over another axis than the source positions ('' when none)
 
     @property
     def one_step_only(self):
@@ -52,8 +54,24 @@ def first_tensor(value):
     return value
 
 
+def softmax_over_wrong_axis(ops, S):
+    """What the first softmax of `ops` that normalises another axis than the S source positions does, or ''."""
+    for op in ops:
+        scores, dim = op.input, op.arguments.get("dim")
+        if not isinstance(scores, torch.Tensor) or scores.dim() == 0:
+            continue
+        dim = (0 if scores.dim() in (1, 3) else 1) if dim is None else dim  # torch's implicit softmax dim
+        if scores.shape[dim] != S:
+            consequence = ": every weight is 1" if scores.shape[dim] == 1 else ""
+            return (f"the softmax normalises dim={dim} of the scores {tuple(scores.shape)}, an axis of "
+                    f"{scores.shape[dim]}, not the S = {S} source positions{consequence} (at "
+                    f"{op.where or 'your attention'}); alpha_ti normalises e_ti over the source positions i")
+    return ""
+
+
 def probe(st):
-    """The AttentionProfile of the student's attention: (B, 1, H) queries first, then (B, T, H)."""
+    """The AttentionProfile of the student's attention: (B, 1, H) queries first, then (B, T, H); B, T, S and
+    H all differ, so the axis each softmax normalises is known by its size."""
     if not hasattr(st.models, "BahdanauAttention"):
         return AttentionProfile("models.py defines no BahdanauAttention", problem_is_students=True)
     B, S = 3, 6
@@ -62,7 +80,7 @@ def probe(st):
     src_lengths = torch.tensor([6, 3, 5], device=st.device)
     try:
         attn = build_attention(st)
-        with torch.no_grad():
+        with torch.no_grad(), OpsRecorded({"softmax"}, st.wrote) as softmaxes:
             raw = [attn(query[:, t:t + 1], encoder_outputs, src_lengths) for t in range(QUERY_STEPS)]
     except (Exception, SystemExit) as error:
         return AttentionProfile(f"{ONE_STEP_CALL} raises {describe_error(error, st.folder)}",
@@ -71,7 +89,8 @@ def probe(st):
     if not all(has_shape(step, (B, 1, HIDDEN)) for step in steps):
         return AttentionProfile(f"{ONE_STEP_CALL} gives {describe_value(steps[0])}, expected (B, 1, H) = "
                                 f"{(B, 1, HIDDEN)}", problem_is_students=True)
-    profile = AttentionProfile(returns_pair=len(raw[0]) if isinstance(raw[0], (tuple, list)) else 0)
+    profile = AttentionProfile(returns_pair=len(raw[0]) if isinstance(raw[0], (tuple, list)) else 0,
+                               wrong_softmax=softmax_over_wrong_axis(softmaxes.ops, S))
     try:
         with torch.no_grad():
             whole = first_tensor(attn(query, encoder_outputs, src_lengths))
@@ -80,8 +99,9 @@ def probe(st):
         return profile
     if not has_shape(whole, (B, QUERY_STEPS, HIDDEN)):
         profile.several_steps = f"gives {describe_value(whole)}, expected {(B, QUERY_STEPS, HIDDEN)}"
-    elif (difference := max_difference(whole, torch.cat(steps, dim=1))) > TOLERANCE:
-        profile.several_steps = f"gives other values than {QUERY_STEPS} queries of one step (by {difference:.2g})"
+    elif not profile.wrong_softmax and not torch.allclose(whole, torch.cat(steps, dim=1), atol=TOLERANCE,
+                                                          equal_nan=True):
+        profile.several_steps = "gives other values than queries of one step at a time"
     return profile
 
 
@@ -149,6 +169,9 @@ def check_attention_shapes(st):
 
 def check_attention_padding(st):
     profile, attn = usable_attention(st)
+    if profile.wrong_softmax:
+        needs("not checked: the softmax normalises another axis than the source positions (see "
+              "q3.attention.formula), and that decides which positions get weight")
     B, S, lengths = 3, 6, (6, 2, 4)
     generator = torch.Generator().manual_seed(5)
     query = torch.randn(B, QUERY_STEPS, HIDDEN, generator=generator).to(st.device)
@@ -158,18 +181,21 @@ def check_attention_padding(st):
     changed = torch.where(padded.unsqueeze(-1), 10 * torch.randn_like(encoder_outputs), encoder_outputs)
     with torch.no_grad():
         out = attend(profile, attn, query, encoder_outputs, src_lengths)
+        expect_finite(out, f"the attention output for src_lengths {list(lengths)} padded to S = {S}")
         perturbed = max_difference(out, attend(profile, attn, query, changed, src_lengths))
         alone = max(max_difference(out[row], attend(profile, attn, query[row:row + 1],
                                                     encoder_outputs[row:row + 1, :length],
                                                     src_lengths[row:row + 1])[0])
                     for row, length in enumerate(lengths))
     if perturbed > TOLERANCE:
-        breaks(f"changing the encoder outputs at padded positions changes the output (by {perturbed:.2g}): padding "
-               f"gets weight; set padded scores to -inf before the softmax (e = e.masked_fill(~mask, float('-inf')): "
-               f"keep its result; 0 is not enough, exp(0) is not 0){steps_note(profile)}")
+        breaks(f"src_lengths {lengths} padded to S = {S}: changing the encoder outputs at padded positions changes "
+               f"the output (by {perturbed:.2g}): padding gets weight; set padded scores to -inf before the softmax "
+               f"(e = e.masked_fill(~mask, float('-inf')): keep its result; 0 is not enough, exp(0) is not 0)"
+               f"{steps_note(profile)}")
     if alone > TOLERANCE:
-        breaks(f"padding gets no weight, but a word's output alone differs from inside a padded batch (by "
-               f"{alone:.2g}); is the softmax taken over the source positions?{steps_note(profile)}")
+        breaks(f"src_lengths {lengths} padded to S = {S}: padding gets no weight, but a word's output alone differs "
+               f"from inside the padded batch (by {alone:.2g}); is the softmax taken over the source positions?"
+               f"{steps_note(profile)}")
     return "padded source positions get zero weight" + steps_note(profile)
 
 
@@ -299,8 +325,36 @@ def verdict(reading, where):
     return message
 
 
+def missing_weights(st):
+    """Breaks when the learnable weights the statement's formulas need are not among the parameters of the
+    student's attention (W_out may sit in their Decoder instead): read off the parameters alone, so that it
+    is reported even where the attention cannot be run."""
+    try:
+        maps = learnable_maps(build_attention(st), "self")
+    except (Exception, SystemExit):  # it cannot be built: q3.attention.shapes says why
+        return
+    if not readings(maps, with_output=False):
+        breaks(f"no learnable W_s, W_h (H x H) and v (H) among your attention's parameters (found: "
+               f"{found_parameters(build_attention(st))}); the statement's e_ti = v^T tanh(W_s s + W_h h_i)")
+    if not readings(maps):
+        try:
+            decoder = build_seq2seq(st.models, st.device, use_attn=True).decoder
+        except (Exception, SystemExit):
+            return
+        if not output_maps([m for m in learnable_maps(decoder, "the Decoder's self") if not m.name.startswith(
+                "the Decoder's self.attn.")]):
+            breaks(f"no learnable W_out (H x 2H) among the parameters of your attention (found: "
+                   f"{found_parameters(build_attention(st))}) or of your Decoder outside it; the statement's "
+                   f"s~_t = tanh(W_out [c_t; s]) with W_out learnable")
+
+
 def check_attention_formula(st):
+    profile = probe(st)
+    if profile.problem:
+        missing_weights(st)
     profile, attn = usable_attention(st)
+    if profile.wrong_softmax:
+        breaks(profile.wrong_softmax)
     note = steps_note(profile)
     B, S, generator = 8, 5, torch.Generator().manual_seed(7)
     query = 0.5 * torch.randn(B, 1 if profile.one_step_only else QUERY_STEPS, HIDDEN, generator=generator).to(st.device)

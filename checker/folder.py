@@ -12,9 +12,9 @@ from pathlib import Path
 
 from . import attention, checkpoints, q2_checks, q3_checks
 from .layout import choose_data, describe_path, find_layout
-from .student import (Student, checker_location, describe_error, error_text, import_student_module, isolated_imports,
-                      quiet, student_frame)
-from .verdicts import CANNOT_JUDGE, MEETS, NEEDS, RAISES, Finding, Result
+from .student import (FILE_LINE, Student, checker_location, definition_line, describe_error, error_text,
+                      import_student_module, isolated_imports, quiet, student_frame)
+from .verdicts import BREAKS, CANNOT_JUDGE, MEETS, NEEDS, RAISES, Finding, Result
 
 PARTS = ("q3", "q2")
 
@@ -25,6 +25,7 @@ class Check:
     question: str
     needs: str  # the student's module the check calls: "models", "script" (hw2-q3.py), "q2" (hw2-q2.py)
     run: object  # (Student[, failed]) -> one-line message of a pass, or a Finding; raises a Finding otherwise
+    judges: tuple = ()  # the student's functions it judges, named in its FAIL ("Encoder.forward", ...)
 
 
 # (check id, the Student field the module goes to, its file's stem)
@@ -32,32 +33,34 @@ IMPORTS = {"q3": [("q3.import.models", "models", "models"), ("q3.import.data", "
                   ("q3.import.script", "script", "hw2-q3")],
            "q2": [("q2.import", "q2", "hw2-q2")]}
 Q3_CHECKS = [
-    Check("q3.reshape_state", "Q3.1a", "models", q3_checks.check_reshape_state),
-    Check("q3.encoder.shapes", "Q3.1a", "models", q3_checks.check_encoder_shapes),
-    Check("q3.decoder.shapes", "Q3.1a", "models", q3_checks.check_decoder_shapes),
-    Check("q3.attention.shapes", "Q3.1b", "models", attention.check_attention_shapes),
-    Check("q3.encoder.padding", "Q3.1a", "models", q3_checks.check_encoder_padding),
-    Check("q3.attention.padding", "Q3.1b", "models", attention.check_attention_padding),
-    Check("q3.attention.formula", "Q3.1b", "models", attention.check_attention_formula),
-    Check("q3.decoder.teacher_forcing", "Q3.1a", "models", q3_checks.check_teacher_forcing),
-    Check("q3.model.batch_invariance", "Q3.1b", "models", q3_checks.check_batch_invariance),
-    Check("q3.seq2seq.tied", "Q3.1a", "models", q3_checks.check_tied),
-    Check("q3.dropout.placement", "Q3.1a", "models", q3_checks.check_dropout_placement),
-    Check("q3.greedy_next_token", "Q3.1a", "script", q3_checks.check_greedy_next_token),
-    Check("q3.nucleus.support", "Q3.1c", "script", q3_checks.check_nucleus_support),
-    Check("q3.nucleus.frequencies", "Q3.1c", "script", q3_checks.check_nucleus_frequencies),
+    Check("q3.reshape_state", "Q3.1a", "models", q3_checks.check_reshape_state, ("reshape_state",)),
+    Check("q3.encoder.shapes", "Q3.1a", "models", q3_checks.check_encoder_shapes, ("Encoder.forward",)),
+    Check("q3.decoder.shapes", "Q3.1a", "models", q3_checks.check_decoder_shapes, ("Decoder.forward",)),
+    Check("q3.attention.shapes", "Q3.1b", "models", attention.check_attention_shapes, ("BahdanauAttention.forward",)),
+    Check("q3.encoder.padding", "Q3.1a", "models", q3_checks.check_encoder_padding, ("Encoder.forward",)),
+    Check("q3.attention.formula", "Q3.1b", "models", attention.check_attention_formula, ("BahdanauAttention.forward",)),
+    Check("q3.attention.padding", "Q3.1b", "models", attention.check_attention_padding, ("BahdanauAttention.forward",)),
+    Check("q3.decoder.teacher_forcing", "Q3.1a", "models", q3_checks.check_teacher_forcing, ("Decoder.forward",)),
+    Check("q3.model.batch_invariance", "Q3.1b", "models", q3_checks.check_batch_invariance, ("Seq2Seq.forward",)),
+    Check("q3.seq2seq.tied", "Q3.1a", "models", q3_checks.check_tied, ("Seq2Seq.__init__",)),
+    Check("q3.dropout.placement", "Q3.1a", "models", q3_checks.check_dropout_placement,
+          ("Encoder.forward", "Decoder.forward")),
+    Check("q3.greedy_next_token", "Q3.1a", "script", q3_checks.check_greedy_next_token, ("greedy_next_token",)),
+    Check("q3.nucleus.support", "Q3.1c", "script", q3_checks.check_nucleus_support, ("nucleus_sampling",)),
+    Check("q3.nucleus.frequencies", "Q3.1c", "script", q3_checks.check_nucleus_frequencies, ("nucleus_sampling",)),
 ]
 Q2_CHECKS = [
-    Check("q2.signature", "Q2.1", "q2", q2_checks.check_signature),
-    Check("q2.params.plain", "Q2.3", "q2", partial(q2_checks.check_params, batch_norm=False)),
-    Check("q2.params.bn", "Q2.3", "q2", partial(q2_checks.check_params, batch_norm=True)),
-    Check("q2.count_function", "Q2.3", "q2", q2_checks.check_count_function),
-    Check("q2.output", "Q2.1", "q2", q2_checks.check_output),
-    Check("q2.batchnorm_switch", "Q2.2", "q2", q2_checks.check_batchnorm_switch),
-    Check("q2.maxpool_switch", "Q2.4", "q2", q2_checks.check_maxpool_switch),
-    Check("q2.dropout.placement", "Q2.1", "q2", q2_checks.check_dropout_placement),
-    Check("q2.block.order", "Q2.1", "q2", q2_checks.check_block_order),
-    Check("q2.layout", "Q2.1", "q2", q2_checks.check_layout),
+    Check("q2.signature", "Q2.1", "q2", q2_checks.check_signature, ("CNN.__init__",)),
+    Check("q2.params.plain", "Q2.3", "q2", partial(q2_checks.check_params, batch_norm=False), ("CNN.__init__",)),
+    Check("q2.params.bn", "Q2.3", "q2", partial(q2_checks.check_params, batch_norm=True), ("CNN.__init__",)),
+    Check("q2.count_function", "Q2.3", "q2", q2_checks.check_count_function, ("get_number_trainable_params",)),
+    Check("q2.output", "Q2.1", "q2", q2_checks.check_output, ("CNN.forward",)),
+    Check("q2.batchnorm_switch", "Q2.2", "q2", q2_checks.check_batchnorm_switch, ("CNN.__init__",)),
+    Check("q2.maxpool_switch", "Q2.4", "q2", q2_checks.check_maxpool_switch, ("CNN.__init__",)),
+    Check("q2.dropout.placement", "Q2.1", "q2", q2_checks.check_dropout_placement,
+          ("ConvBlock.forward", "CNN.forward")),
+    Check("q2.block.order", "Q2.1", "q2", q2_checks.check_block_order, ("ConvBlock.forward", "CNN.forward")),
+    Check("q2.layout", "Q2.1", "q2", q2_checks.check_layout, ("CNN.forward",)),
 ]
 
 
@@ -112,7 +115,7 @@ def judge(check, st, failed, raised):
             found = check.run(st, failed=failed) if wants_failed else check.run(st)
         return found if isinstance(found, Finding) else Finding(MEETS, found)
     except Finding as finding:
-        return finding
+        return located(finding, check, st)
     except (Exception, SystemExit) as error:
         frame = student_frame(error, st.folder)
         if frame is None:
@@ -126,6 +129,15 @@ def judge(check, st, failed, raised):
             return Finding(NEEDS, f"needs {function or where}, which {cause} (see {raised[where]})")
         raised[where] = check.id
         return Finding(RAISES, f"raises {describe_error(error, st.folder)}")
+
+
+def located(finding, check, st):
+    """A FAIL that does not say where names the student's functions the check judges, with their file:line."""
+    if finding.kind != BREAKS or FILE_LINE.search(str(finding)):
+        return finding
+    module = getattr(st, check.needs)
+    places = [place for name in check.judges if (place := definition_line(module, name, st.folder))]
+    return Finding(BREAKS, f"{finding} [{'; '.join(places)}]", finding.score) if places else finding
 
 
 def import_modules(layout, part, started, finished):

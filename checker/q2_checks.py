@@ -17,7 +17,7 @@ import utils
 
 from .student import describe_error, student_frame
 from .tensors import describe_value, expect_tensor, max_difference, seeded
-from .tracing import DROPOUTS, OpsRecorded, forward_hooks
+from .tracing import DROPOUTS, OpsRecorded, drops_in_eval_mode, forward_hooks
 from .verdicts import breaks, cannot_judge, departs, needs
 
 COURSE_SIGNATURE = "CNN(dropout_prob, maxpool=True, batch_norm=True, conv_bias=True)"
@@ -369,9 +369,7 @@ def check_dropout_placement(st):
         label = f"batch_norm={batch_norm}"
         in_eval = [op for stage in traced_stages(st, batch_norm, training=False)[1] for op in stage.dropouts()]
         if in_eval:
-            breaks(f"{label}: dropout still drops in eval mode ({in_eval[0].name} at {in_eval[0].where or 'your code'}), "
-                   f"so validation and test accuracy are random: F.dropout's training argument is True unless you "
-                   f"pass training=self.training (nn.Dropout stops by itself in eval mode)")
+            breaks(f"{label}: {drops_in_eval_mode(in_eval[0])}")
         before, stages = traced_stages(st, batch_norm)
         calls = [op for op in before if op.drops] + [op for stage in stages for op in stage.dropouts()]
         dropout_kinds |= {op.name for op in calls}

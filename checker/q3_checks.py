@@ -14,7 +14,7 @@ from .student import describe_error, error_text
 from .tensors import (HIDDEN, SRC_LENGTHS, TGT_LENGTHS, TGT_VOCAB, TOLERANCE, build_seq2seq, describe_value,
                       expect_pair, expect_tensor, has_shape, max_difference, padded_batch, seeded, target_columns,
                       tiny_inputs)
-from .tracing import DROPOUTS, OpsRecorded, dropouts_in_eval_mode, forward_hooks
+from .tracing import DROPOUTS, OpsRecorded, drops_in_eval_mode, dropouts_in_eval_mode, forward_hooks
 from .verdicts import breaks, departs, needs
 
 NUCLEUS_SUPPORT_DRAWS = 2000
@@ -134,7 +134,9 @@ def check_encoder_padding(st, failed):
 
 def model_variants(st):
     """[(use_attn, label)] to check whole models with, and a note when attention is left out."""
-    problem = attention.probe(st).problem
+    profile = attention.probe(st)
+    problem = profile.problem or (profile.wrong_softmax and "its softmax normalises another axis than the source "
+                                                           "positions")
     if not problem:
         src, src_lengths, tgt, _ = tiny_inputs(st.device)
         try:
@@ -143,7 +145,8 @@ def model_variants(st):
         except (Exception, SystemExit) as error:
             problem = f"the model with attention raises {describe_error(error, st.folder)}"
     if problem:
-        return [(False, "without attention")], f" (attention not checked here: {problem}; see q3.attention.shapes)"
+        see = "q3.attention.formula" if profile.wrong_softmax and not profile.problem else "q3.attention.shapes"
+        return [(False, "without attention")], f" (attention not checked here: {problem}; see {see})"
     return [(False, "without attention"), (True, "with attention")], " (with and without attention)"
 
 
@@ -275,10 +278,7 @@ def check_dropout_placement(st):
         model = build_seq2seq(st.models, st.device, use_attn)
         in_eval = dropouts_in_eval_mode(model, lambda m: m(src, src_lengths, tgt), st.wrote)
         if in_eval:
-            breaks(f"{label}: dropout still drops in eval mode ({in_eval[0].name} at {in_eval[0].where or 'your code'}, "
-                   f"p={in_eval[0].arguments.get('p', 0.5):g}), so validation and test outputs are random: "
-                   f"F.dropout's training argument is True unless you pass training=self.training (self.dropout, "
-                   f"an nn.Dropout, stops by itself in eval mode)")
+            breaks(f"{label}: {drops_in_eval_mode(in_eval[0])}")
         seeded()
         places, calls = trace_dropout(model, src, src_lengths, tgt, st.wrote)
         touched, stray = set(), []

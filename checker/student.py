@@ -3,7 +3,9 @@
 """
 import contextlib
 import importlib
+import inspect
 import io
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ ENTRY_POINT = ROOT / "check_homework.py"
 # student's are imported.
 CLASHING_MODULES = ("utils", "models", "data", "hw2-q2", "hw2-q3")
 MAX_MESSAGE = 200
+FILE_LINE = re.compile(r"\.py:\d+")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,20 @@ def student_frame(error, folder):
         if path.is_file() and is_checker_file(path.resolve()):
             return None
     return None
+
+
+def definition_line(module, dotted_name, folder):
+    """'your Class.method at file.py:line' where the student's module defines `dotted_name`, or None."""
+    found = module
+    for name in dotted_name.split("."):
+        found = getattr(found, name, None)
+    try:
+        filename, (_, line) = inspect.getsourcefile(found), inspect.getsourcelines(found)
+    except (TypeError, OSError):  # not defined, or not in a source file of theirs
+        return None
+    if not filename or not is_student_file(filename, folder):
+        return None
+    return f"your {dotted_name} at {Path(filename).resolve().relative_to(folder)}:{line}"
 
 
 def checker_location(error):

@@ -85,5 +85,18 @@ def expect_pair(value, what):
     return value
 
 
+def expect_finite(value, what):
+    """Breaks, saying where, when `value` holds NaN or inf: they compare false against any tolerance."""
+    if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        bad = (~torch.isfinite(value)).reshape(value.shape or (1,))
+        kind = "NaN" if bool(value.isnan().any()) else "inf"
+        rows = sorted(set(bad.nonzero()[:, 0].tolist()))
+        breaks(f"{what} holds {kind}: {int(bad.sum())} of {value.numel()} values, in batch row(s) {rows}, the first "
+               f"at index {tuple(bad.nonzero()[0].tolist())}")
+
+
 def max_difference(a, b):
+    """The largest difference of two outputs of the student's code (NaN and inf are faults, never small)."""
+    for value in (a, b):
+        expect_finite(value, f"an output of your code of shape {tuple(value.shape)}")
     return float((a.detach().double() - b.detach().double()).abs().max()) if a.numel() else 0.0

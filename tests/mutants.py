@@ -332,8 +332,8 @@ MUTANTS = {
         q3={"models.py": [("BahdanauAttention.attend", variant(ATTEND, ("torch.softmax(e, dim=-1)",
                                                                         "torch.softmax(e, dim=1)")))]},
         failing={"q3.attention.formula"},
-        expected={"q3.attention.formula": ("fail", "softmax over the target steps, the wrong axis: alpha = "
-                                                   "softmax(e) over the source positions i, the last axis of e")}),
+        expected={"q3.attention.formula": ("fail", "the softmax normalises dim=1 of the scores (3, 1, 6), an axis of "
+                                                   "1, not the S = 6 source positions")}),
     "a frozen W_out": Mutant(
         q3={"models.py": [("BahdanauAttention.__init__", ATTENTION_INIT + "    self.W_out.weight.requires_grad_(False)\n")]},
         failing={"q3.attention.formula"},
