@@ -48,6 +48,8 @@ def parse_args(argv):
                              "cores measured 10x slower)")
     args = parser.parse_args(argv)
     for folder in args.folders:
+        parser.check(not folder.is_file(), f"{folder}: a file; expected the homework folder that holds it, "
+                                           f"{folder.resolve().parent}")
         parser.check(folder.is_dir(), f"{folder}: no such folder")
     parser.check(args.npz is None or args.npz.is_file(), f"--npz {args.npz}: no such file")
     parser.check(args.threads >= 1, f"--threads {args.threads}: expected at least 1")

@@ -23,6 +23,7 @@ TRAINING_FLAGS = ("no_batch_norm", "learning_rate", "optimizer", "batch_size", "
 # 64 keeps each layer's activations in cache: measured 1.6-2.5x faster than batches of 1000 here
 EVAL_BATCH_SIZE = 64
 BN_STATS_IMAGES = 2048  # training images whose batch-norm statistics replace the running averages
+DEFAULT_DATA = "data/intel_landscapes_48x48.npz"  # in the project; `make data` links it
 
 
 def make_optimizer(name, parameters, learning_rate, l2_decay):
@@ -152,69 +153,109 @@ class Evaluator:
         return evaluate(self.evaluated(model), X, y, self.criterion)
 
 
-def train(model, optimizer, evaluator, data, epochs, batch_size, generator, device, out_dir, record, settings,
-          resume=False, progress=False, bf16=False):
-    """Train for `epochs`, validating after each -> (history, the best validation epoch's
-    {epoch, val_acc, state}, status: "completed" or where training diverged).
+class RunFiles:
+    """What a run keeps in `out_dir` as it goes, and the line Ctrl-C (or SIGTERM) stops it with.
 
-    After every epoch, `out_dir`/results.json gets the history so far (beside `record`, the
-    run's arguments), and `out_dir`/model.pt.resume all that `resume` needs to go on, with the
-    run's `settings` (`main` removes it once the run's last file is written). Ctrl-C stops
-    the run with one line that says what was kept.
+    After every epoch, results.json (the history so far, beside `record`, the run's arguments)
+    and model.pt.resume (all that -resume needs to go on exactly, with the run's `settings`)
+    are written together, never one without the other. `finish` writes the run's last files,
+    then removes the resume file.
     """
+
+    def __init__(self, out_dir, settings, epochs):
+        self.out_dir, self.settings, self.epochs = out_dir, settings, epochs
+        self.resume_path = utils.resume_path(out_dir / "model.pt")
+        self.saved = None  # the epochs kept so far; None before training starts
+        self.best = None
+        self.finished = False
+
+    def start(self, model, optimizer, generator, evaluator, record, resume, device):
+        """-> (history, best) so far: the interrupted run's with `resume` (restored into the model,
+        optimiser, generator and evaluator), else empty. `save_epoch` saves these four, and `record`."""
+        self.model, self.optimizer, self.generator, self.evaluator = model, optimizer, generator, evaluator
+        self.record = record
+        history = {"train_loss": [], "val_loss": [], "val_acc": [], "epoch_seconds": []}
+        best = {"epoch": None, "val_acc": -1.0, "state": None}
+        if resume:
+            kept = utils.load_training_state(self.resume_path, model, optimizer, generator, self.settings, "-", device)
+            history, best, evaluator.running_bn = kept["history"], kept["best"], kept["running_bn"]
+            print(f"Resuming {self.out_dir} after epoch {len(history['val_acc'])}")
+        self.saved, self.best = len(history["val_acc"]), best
+        return history, best
+
+    def save_epoch(self, history, best):
+        epoch = len(history["val_acc"])
+        running_bn = self.evaluator.running_bn
+        with utils.uninterrupted():  # the resume file and results.json always hold the same epochs
+            utils.save_training_state(self.resume_path, self.model, self.optimizer, self.generator, {
+                "settings": self.settings, "history": history, "best": best, "running_bn": running_bn})
+            utils.write_json(self.out_dir / "results.json", {
+                **self.record, **history, **running_bn,
+                "status": f"unfinished: {epoch} of {self.epochs} epochs"})
+            self.saved, self.best = epoch, best
+
+    def finish(self, model, results, history):
+        """The final model (if trained to the end), results.json and the plots; then the resume file goes."""
+        with utils.uninterrupted():  # the run's files all written, then its resume file goes
+            if results["status"] == "completed":
+                save_model(model, self.out_dir / "model.pt", {**self.settings, "epochs": self.epochs})
+            utils.write_json(self.out_dir / "results.json", results)
+            if history["train_loss"]:
+                plot_run(history, self.out_dir, self.out_dir.name)
+            self.resume_path.unlink(missing_ok=True)
+            self.finished = True
+            print(f"Results written to {self.out_dir}/")
+
+    def what_was_kept(self):
+        """The line that says where the run stopped, what it kept and how to go on."""
+        if self.finished:
+            return f"interrupted as the run ended, once its files were all written in {self.out_dir}/"
+        if self.saved is None:
+            return "interrupted before training started: no file was written or changed"
+        if self.saved == 0:
+            return f"interrupted in epoch 1 of {self.epochs}; no epoch had ended: nothing was saved"
+        if self.saved == self.epochs:
+            return (f"interrupted after the last epoch, before or while testing; the trained run is kept in "
+                    f"{self.resume_path}; the same command with -resume tests it")
+        return (f"interrupted in epoch {self.saved + 1} of {self.epochs}; the {self.saved} epoch(s) before it are "
+                f"kept in {self.resume_path} and {self.out_dir / 'results.json'} (best validation accuracy "
+                f"{self.best['val_acc']:.4f} at epoch {self.best['epoch']}); the same command with -resume goes on")
+
+
+def train(model, optimizer, evaluator, data, epochs, batch_size, generator, device, run, history, best,
+          progress=False, bf16=False):
+    """Train from the epoch after `history`'s last to `epochs`, validating after each, saving each
+    through `run` -> (history, the best validation epoch's {epoch, val_acc, state}, status:
+    "completed" or where training diverged)."""
     (train_X, train_y), (val_X, val_y) = data["train"], data["val"]
-    resume_path = utils.resume_path(out_dir / "model.pt")
-    history = {"train_loss": [], "val_loss": [], "val_acc": [], "epoch_seconds": []}
-    best = {"epoch": None, "val_acc": -1.0, "state": None}
-    if resume:
-        kept = utils.load_training_state(resume_path, model, optimizer, generator, settings, "-", device)
-        history, best, evaluator.running_bn = kept["history"], kept["best"], kept["running_bn"]
-        print(f"Resuming {out_dir} after epoch {len(history['val_acc'])}")
-    saved = len(history["val_acc"])
-    for epoch in range(saved + 1, epochs + 1):
-        try:
-            start = time.perf_counter()
-            train_loss = train_epoch(model, optimizer, evaluator.criterion, train_X, train_y, batch_size, generator,
-                                     device, progress=progress, bf16=bf16)
-            evaluated, val_acc, val_loss = evaluator.validate(model, val_X, val_y)
-            history["epoch_seconds"].append(round(time.perf_counter() - start, 2))
-            if not math.isfinite(train_loss):
-                return history, best, f"diverged at epoch {epoch}"
-            for key, value in zip(("train_loss", "val_loss", "val_acc"), (train_loss, val_loss, val_acc)):
-                history[key].append(value)
-            if val_acc > best["val_acc"]:
-                best = {"epoch": epoch, "val_acc": val_acc, "state": copy.deepcopy(evaluated.state_dict())}
-            print(f"Epoch {epoch}/{epochs}  Training loss: {train_loss:.4f}  "
-                  f"Validation loss: {val_loss:.4f}  Validation accuracy: {val_acc:.4f}  "
-                  f"({history['epoch_seconds'][-1]:.1f}s)", flush=True)
-            with utils.uninterrupted():  # the resume file and results.json always hold the same epochs
-                utils.save_training_state(resume_path, model, optimizer, generator, {
-                    "settings": settings, "history": history, "best": best, "running_bn": evaluator.running_bn})
-                utils.write_json(out_dir / "results.json", {**record, **history, **evaluator.running_bn,
-                                                            "status": f"unfinished: {epoch} of {epochs} epochs"})
-                saved = epoch
-        except KeyboardInterrupt:
-            raise utils.Interrupted(f"interrupted in epoch {epoch} of {epochs}; " + (
-                f"the {saved} epoch(s) before it are kept in {resume_path} and {out_dir / 'results.json'} (best "
-                f"validation accuracy {best['val_acc']:.4f} at epoch {best['epoch']}); the same command with -resume "
-                f"goes on" if saved else "no epoch had ended: nothing was saved")) from None
+    for epoch in range(len(history["val_acc"]) + 1, epochs + 1):
+        start = time.perf_counter()
+        train_loss = train_epoch(model, optimizer, evaluator.criterion, train_X, train_y, batch_size, generator,
+                                 device, progress=progress, bf16=bf16)
+        evaluated, val_acc, val_loss = evaluator.validate(model, val_X, val_y)
+        history["epoch_seconds"].append(round(time.perf_counter() - start, 2))
+        if not math.isfinite(train_loss):
+            return history, best, f"diverged at epoch {epoch}"
+        for key, value in zip(("train_loss", "val_loss", "val_acc"), (train_loss, val_loss, val_acc)):
+            history[key].append(value)
+        if val_acc > best["val_acc"]:
+            best = {"epoch": epoch, "val_acc": val_acc, "state": copy.deepcopy(evaluated.state_dict())}
+        print(f"Epoch {epoch}/{epochs}  Training loss: {train_loss:.4f}  "
+              f"Validation loss: {val_loss:.4f}  Validation accuracy: {val_acc:.4f}  "
+              f"({history['epoch_seconds'][-1]:.1f}s)", flush=True)
+        run.save_epoch(history, best)
     return history, best, "completed"
 
 
-def test(model, evaluator, best, test_X, test_y, resume_path):
-    """Test accuracy of the final model and of the best validation epoch's; Ctrl-C here keeps
-    the trained run at `resume_path` (-resume then tests it)."""
-    try:
-        test_acc, test_loss = evaluator.test(model, test_X, test_y)
-        best_model = copy.deepcopy(model)
-        best_model.load_state_dict(best["state"])
-        best_test_acc, _ = evaluate(best_model, test_X, test_y, evaluator.criterion)
-    except KeyboardInterrupt:
-        raise utils.Interrupted(f"interrupted while testing, after the last epoch; the trained run is kept in "
-                                f"{resume_path}; the same command with -resume tests it") from None
-    print(f"Final test accuracy: {test_acc:.4f}")
+def test(model, evaluator, best, test_X, test_y):
+    """Test accuracy of the final model (the statement's) and of the best validation epoch's."""
+    test_acc, test_loss = evaluator.test(model, test_X, test_y)
+    best_model = copy.deepcopy(model)
+    best_model.load_state_dict(best["state"])
+    best_test_acc, _ = evaluate(best_model, test_X, test_y, evaluator.criterion)
+    print(f"Final test accuracy: {test_acc:.4f} (the model after the last epoch: the accuracy the statement asks for)")
     print(f"Best validation accuracy {best['val_acc']:.4f} at epoch {best['epoch']}; "
-          f"test accuracy of that model: {best_test_acc:.4f}")
+          f"test accuracy of that model: {best_test_acc:.4f} (ours, beside it; not asked for)")
     return {"test_acc": test_acc, "test_loss": test_loss, "test_acc_at_best_val": best_test_acc}
 
 
@@ -223,6 +264,10 @@ def load_data(path, course_reshape, device):
 
     Channels-last makes oneDNN's max-pooling many times faster on CPU; the maths is unchanged.
     """
+    path = utils.absolute(path)
+    if path == utils.absolute(utils.in_project(DEFAULT_DATA)) and not path.is_file():
+        raise utils.UserError(f"{path}: no such file; `make data` links it from ../shared, or says what to do "
+                              "without it (data/README.md)")
     data = utils.load_intel(path, course_reshape=course_reshape)
     return {split: (X.to(device).contiguous(memory_format=torch.channels_last), y.to(device))
             for split, (X, y) in data.items()}
@@ -277,8 +322,8 @@ def parse_args(argv):
     parser.add_argument("-no_maxpool", action="store_true", help="drop the max-pooling layers")
     parser.add_argument("-no_batch_norm", action="store_true",
                         help="the Q2.1 network; without it, batch norm + global average pooling (Q2.2)")
-    parser.add_argument("-data_path", default=utils.in_project("data/intel_landscapes_48x48.npz"),
-                        help="the Intel .npz file (default: the one in the project's data/)")
+    parser.add_argument("-data_path", default=utils.in_project(DEFAULT_DATA),
+                        help=f"the Intel .npz file (default: the project's {DEFAULT_DATA})")
     parser.add_argument("-device", default="cpu", help="cpu, cuda or mps")
     parser.add_argument("-seed", type=int, default=42, help="seeds initialisation, shuffling and dropout")
     parser.add_argument("-course_reshape", action="store_true",
@@ -312,36 +357,33 @@ def main(argv=None):
     if opt.threads:
         torch.set_num_threads(opt.threads)
     utils.configure_seed(opt.seed)
-    data = load_data(opt.data_path, opt.course_reshape, device)
-    model = build_model(opt.dropout, not opt.no_maxpool, opt.batch_norm, opt.init, device)
-    n_params = get_number_trainable_params(model)
-    optimizer = make_optimizer(opt.optimizer, model.parameters(), opt.learning_rate, opt.l2_decay)
-    recompute = opt.batch_norm and opt.bn_stats == "recomputed"
-    evaluator = Evaluator(nn.NLLLoss(), bn_stats_subset(data["train"][0], opt.seed) if recompute else None)
     settings = {name: getattr(opt, name) for name in TRAINING_FLAGS}
-    out_dir = Path(opt.results_dir) / (opt.run_name or default_run_name(settings, opt.epochs))
-    record = {"args": vars(opt), "argv": argv, "n_params": n_params}
+    run = RunFiles(utils.absolute(opt.results_dir) / (opt.run_name or default_run_name(settings, opt.epochs)),
+                   settings, opt.epochs)
+    with utils.stop_on_ctrl_c(run.what_was_kept):
+        data = load_data(opt.data_path, opt.course_reshape, device)
+        model = build_model(opt.dropout, not opt.no_maxpool, opt.batch_norm, opt.init, device)
+        n_params = get_number_trainable_params(model)
+        optimizer = make_optimizer(opt.optimizer, model.parameters(), opt.learning_rate, opt.l2_decay)
+        recompute = opt.batch_norm and opt.bn_stats == "recomputed"
+        evaluator = Evaluator(nn.NLLLoss(), bn_stats_subset(data["train"][0], opt.seed) if recompute else None)
+        generator = torch.Generator().manual_seed(opt.seed)
+        record = {"args": vars(opt), "argv": argv, "n_params": n_params}
+        history, best = run.start(model, optimizer, generator, evaluator, record, opt.resume, device)
 
-    history, best, status = train(model, optimizer, evaluator, data, opt.epochs, opt.batch_size,
-                                  torch.Generator().manual_seed(opt.seed), device, out_dir, record, settings,
-                                  resume=opt.resume, progress=sys.stderr.isatty() and not opt.no_progress, bf16=opt.bf16)
-    results = {**record, "status": status, **history, **evaluator.running_bn, "best_val_epoch": best["epoch"],
-               "best_val_acc": best["val_acc"] if best["epoch"] else None}
-    if status == "completed":
-        results.update(test(model, evaluator, best, *data["test"], utils.resume_path(out_dir / "model.pt")))
-        results.update(evaluator.running_bn)
-    print(f"Number of trainable parameters: {n_params}")
-    with utils.uninterrupted():  # the run's files all written, then its resume file goes
+        history, best, status = train(model, optimizer, evaluator, data, opt.epochs, opt.batch_size, generator, device,
+                                      run, history, best, progress=sys.stderr.isatty() and not opt.no_progress,
+                                      bf16=opt.bf16)
+        results = {**record, "status": status, **history, **evaluator.running_bn, "best_val_epoch": best["epoch"],
+                   "best_val_acc": best["val_acc"] if best["epoch"] else None}
         if status == "completed":
-            save_model(model, out_dir / "model.pt", {**settings, "epochs": opt.epochs})
-        utils.write_json(out_dir / "results.json", results)
-        if history["train_loss"]:
-            plot_run(history, out_dir, out_dir.name)
-        utils.resume_path(out_dir / "model.pt").unlink(missing_ok=True)
-    print(f"Results written to {out_dir}/")
+            results.update(test(model, evaluator, best, *data["test"]))
+            results.update(evaluator.running_bn)
+        print(f"Number of trainable parameters: {n_params}")
+        run.finish(model, results, history)
     if status != "completed":
         raise utils.UserError(f"-learning_rate {opt.learning_rate:g}: training loss is not finite, {status}; "
-                              f"the epochs before it are in {out_dir / 'results.json'}")
+                              f"the epochs before it are in {run.out_dir / 'results.json'}")
     return results
 
 

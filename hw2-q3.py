@@ -27,6 +27,7 @@ N_EXAMPLES = 10
 MODEL_FLAGS = ("hidden_size", "dropout", "use_attn")  # a checkpoint's JSON holds these
 TRAINING_FLAGS = ("lr", "n_epochs", "batch_size", "init", "clip_norm", "length_pool", "resume")
 DECODE_BATCH_SIZE = 500  # words decoded side by side: large batches, few steps of Python
+COURSE_CHECKPOINTS = {False: "model.pt", True: "model-attn.pt"}  # train's default without and with --use_attn
 
 
 # ----------------------------------------------------------------------------- next-token rules
@@ -323,94 +324,113 @@ def evaluate_greedy(model, split, tgt_vocab, max_len, device):
     return error_rates(spell(model, split.src, split.src_lengths, tgt_vocab, max_len, device), split.spellings)
 
 
-def train(model, data, tgt_vocab, optimizer, shuffle, checkpoint_name, checkpoint_config, n_epochs, batch_size,
-          max_len, device, history=(), clip_norm=0.0, length_pool=1, progress=False):
-    """Train from epoch len(history) + 1 to `n_epochs`, with validation CER after each -> one record per epoch.
+class RunFiles:
+    """What a training run keeps as it goes, and the line Ctrl-C (or SIGTERM) stops it with.
 
-    Whenever the CER strictly improves, the model's state_dict is saved at `checkpoint_name`
-    (`checkpoint_config` beside it); after every epoch, what `--resume` needs to go on, at
-    checkpoint_name.resume (`write_training_results` removes it). Ctrl-C stops the run with
-    one line that says what was kept.
+    After every epoch, `checkpoint`.resume holds all that --resume needs to go on exactly (with
+    the run's settings, which --resume checks); an epoch whose validation CER improves also saves
+    the model's state_dict at `checkpoint`, `config` beside it, in the same breath: the three
+    always agree. `finish` writes the run's last files, then removes the resume file.
     """
+
+    def __init__(self, checkpoint, config, n_epochs):
+        self.checkpoint, self.config, self.n_epochs = checkpoint, config, n_epochs
+        self.resume_path = utils.resume_path(checkpoint)
+        self.settings = {**config["model"], **config["settings"]}
+        self.history = None  # the epochs kept so far; None before training starts
+        self.finished = False
+
+    def start(self, model, optimizer, shuffle, resume, device):
+        """-> the epochs so far: the interrupted run's with `resume` (restored into the model,
+        optimiser and shuffle), else none. `save_epoch` saves these three."""
+        self.model, self.optimizer, self.shuffle = model, optimizer, shuffle
+        if resume:
+            progress = utils.load_training_state(self.resume_path, model, optimizer, shuffle, self.settings, "--",
+                                                 device)
+            print(f"Resuming {self.checkpoint} after epoch {len(progress['history'])}")
+            self.history = progress["history"]
+        elif self.resume_path.exists():
+            utils.warn(f"{self.checkpoint}: an interrupted run of this checkpoint is replaced by this one "
+                       f"(--resume would have gone on with it)")
+            self.history = []
+        else:
+            if self.checkpoint.exists():
+                utils.warn(f"{self.checkpoint}: replaced by this run's as soon as its first epoch ends")
+            self.history = []
+        return list(self.history)
+
+    def save_epoch(self, history, improved):
+        """Keep the epochs of `history`; the model too if the last one `improved` the validation CER."""
+        best = history[-1]
+        with utils.uninterrupted():  # the checkpoint, its JSON and the resume file always agree
+            if improved:
+                utils.save_checkpoint(self.model, self.checkpoint, {**self.config, "epoch": best["epoch"],
+                                                                    "val_cer": best["val_cer"], "finished": False})
+            utils.save_training_state(self.resume_path, self.model, self.optimizer, self.shuffle,
+                                      {"settings": self.settings, "history": history})
+            self.history = list(history)
+
+    def finish(self, stem, args):
+        """The validation CER plot and the training JSON at `stem`-val-cer.png/.pdf and `stem`-train.json;
+        then the checkpoint's JSON says it is finished and the resume file goes."""
+        history, config = self.history, self.config["model"]
+        best = min(history, key=lambda h: h["val_cer"])
+        title = f"{'With' if config['use_attn'] else 'Without'} attention (seed {args['seed']})"
+        checkpoint_config = utils.read_json(utils.checkpoint_config_path(self.checkpoint))
+        with utils.uninterrupted():  # a run is finished once all its files are written, never before
+            utils.plot_series({"validation": [h["val_cer"] for h in history]}, "Validation CER", f"{stem}-val-cer",
+                              title=title)
+            utils.write_json(f"{stem}-train.json", {
+                "args": args, "config": config, "best_epoch": best["epoch"], "best_val_cer": best["val_cer"],
+                "total_seconds": round(sum(h["seconds"] for h in history), 3), "epochs": history,
+            })
+            utils.write_json(utils.checkpoint_config_path(self.checkpoint), {**checkpoint_config, "finished": True})
+            self.resume_path.unlink()
+            self.finished = True
+            print(f"Wrote {self.checkpoint} (its configuration: {utils.checkpoint_config_path(self.checkpoint)}), "
+                  f"{stem}-val-cer.png/.pdf and {stem}-train.json")
+
+    def what_was_kept(self):
+        """The line that says where the run stopped, what it kept and how to go on."""
+        if self.finished:
+            return "interrupted as the run ended, once its files were all written (named above)"
+        if self.history is None:
+            return "interrupted before training started: no file was written or changed"
+        epoch = len(self.history) + 1
+        if not self.history:
+            return f"interrupted in epoch {epoch} of {self.n_epochs}, before any epoch ended: nothing was saved"
+        best = min(self.history, key=lambda h: h["val_cer"])
+        where = (f"interrupted in epoch {epoch} of {self.n_epochs}; the {len(self.history)} epoch(s) before it are"
+                 if epoch <= self.n_epochs else f"interrupted after the last epoch; all {len(self.history)} are")
+        return (f"{where} kept in {self.resume_path}, the best model so far (epoch {best['epoch']}, validation CER "
+                f"{best['val_cer']:.4f}) in {self.checkpoint}; the same command with --resume goes on")
+
+
+def train(model, data, tgt_vocab, optimizer, shuffle, run, history, n_epochs, batch_size, max_len, device,
+          clip_norm=0.0, length_pool=1, progress=False):
+    """Train from the epoch after `history`'s last to `n_epochs`, with validation CER after each,
+    saving each through `run` (the model whenever the CER strictly improves) -> one record per epoch."""
     criterion = nn.CrossEntropyLoss(ignore_index=PAD_IDX)
-    resume = utils.resume_path(checkpoint_name)
-    settings = {**checkpoint_config["model"], **checkpoint_config["settings"]}  # what --resume checks
     print(f"Training on {len(data['train'])} words ({get_number_trainable_params(model)} parameters)...")
-    history = list(history)
     best_cer = min((h["val_cer"] for h in history), default=math.inf)
     for epoch in range(len(history) + 1, n_epochs + 1):
-        try:
-            start = time.perf_counter()
-            loss = train_epoch(model, data["train"], optimizer, criterion, batch_size, shuffle, device,
-                               clip_norm=clip_norm, length_pool=length_pool, progress=progress)
-            train_seconds = time.perf_counter() - start
-            val = evaluate_greedy(model, data["valid"], tgt_vocab, max_len, device)
-            print(f"Epoch: [{epoch}/{n_epochs}], Loss: {loss:.4f}")
-            print(f"Validation error rate: {val['cer']:.4f}")
-            record = {"epoch": epoch, "loss": loss, "val_cer": val["cer"], "val_wer": val["wer"],
-                      "train_seconds": round(train_seconds, 3), "seconds": round(time.perf_counter() - start, 3)}
-            with utils.uninterrupted():  # the checkpoint, its JSON and the resume file always agree
-                if val["cer"] < best_cer:
-                    best_cer = val["cer"]
-                    print(f"New best error rate found: {best_cer:.4f}")
-                    print("Saving model")
-                    utils.save_checkpoint(model, checkpoint_name, {**checkpoint_config, "epoch": epoch,
-                                                                   "val_cer": best_cer, "finished": False})
-                utils.save_training_state(resume, model, optimizer, shuffle, {"settings": settings,
-                                                                              "history": [*history, record]})
-                history.append(record)
-        except KeyboardInterrupt:
-            raise utils.Interrupted(interruption(epoch, n_epochs, history, checkpoint_name)) from None
+        start = time.perf_counter()
+        loss = train_epoch(model, data["train"], optimizer, criterion, batch_size, shuffle, device,
+                           clip_norm=clip_norm, length_pool=length_pool, progress=progress)
+        train_seconds = time.perf_counter() - start
+        val = evaluate_greedy(model, data["valid"], tgt_vocab, max_len, device)
+        print(f"Epoch: [{epoch}/{n_epochs}], Loss: {loss:.4f}")
+        print(f"Validation error rate: {val['cer']:.4f}")
+        history.append({"epoch": epoch, "loss": loss, "val_cer": val["cer"], "val_wer": val["wer"],
+                        "train_seconds": round(train_seconds, 3), "seconds": round(time.perf_counter() - start, 3)})
+        improved = val["cer"] < best_cer
+        if improved:
+            best_cer = val["cer"]
+            print(f"New best error rate found: {best_cer:.4f}")
+            print("Saving model")
+        run.save_epoch(history, improved)
     print(f"Best validation error rate: {best_cer:.4f}")
     return history
-
-
-def interruption(epoch, n_epochs, history, checkpoint_name):
-    """The line that says where a run stopped, what it kept and how to go on."""
-    if not history:
-        return f"interrupted in epoch {epoch} of {n_epochs}, before any epoch ended: nothing was saved"
-    best = min(history, key=lambda h: h["val_cer"])
-    return (f"interrupted in epoch {epoch} of {n_epochs}; the {len(history)} epoch(s) before it are kept in "
-            f"{utils.resume_path(checkpoint_name)}, the best model so far (epoch {best['epoch']}, validation CER "
-            f"{best['val_cer']:.4f}) in {checkpoint_name}; the same command with --resume goes on")
-
-
-def resumed_history(checkpoint_name, model, optimizer, shuffle, settings, device):
-    """Restore the interrupted run of `checkpoint_name` into the model, optimiser and shuffle, once
-    `settings` are checked to be the run's own -> the run's history so far."""
-    progress = utils.load_training_state(utils.resume_path(checkpoint_name), model, optimizer, shuffle, settings,
-                                         "--", device)
-    print(f"Resuming {checkpoint_name} after epoch {len(progress['history'])}")
-    return progress["history"]
-
-
-def starting_over(checkpoint_name):
-    """A new run's empty history, after one warning line if it replaces an earlier run's checkpoint."""
-    if utils.resume_path(checkpoint_name).exists():
-        utils.warn(f"{checkpoint_name}: an interrupted run of this checkpoint is replaced by this one "
-                   f"(--resume would have gone on with it)")
-    elif Path(checkpoint_name).exists():
-        utils.warn(f"{checkpoint_name}: replaced by this run's as soon as its first epoch ends")
-    return []
-
-
-def write_training_results(history, stem, args, config, checkpoint_name):
-    """The validation CER plot and the training JSON of a finished run, at `stem`-val-cer.png/.pdf
-    and `stem`-train.json; then the checkpoint is marked finished and its resume file goes."""
-    best = min(history, key=lambda h: h["val_cer"])
-    title = f"{'With' if config['use_attn'] else 'Without'} attention (seed {args['seed']})"
-    checkpoint_config = utils.read_json(utils.checkpoint_config_path(checkpoint_name))
-    with utils.uninterrupted():  # a run is finished once all its files are written, never before
-        utils.plot_series({"validation": [h["val_cer"] for h in history]}, "Validation CER", f"{stem}-val-cer",
-                          title=title)
-        utils.write_json(f"{stem}-train.json", {
-            "args": args, "config": config, "best_epoch": best["epoch"], "best_val_cer": best["val_cer"],
-            "total_seconds": round(sum(h["seconds"] for h in history), 3), "epochs": history,
-        })
-        utils.write_json(utils.checkpoint_config_path(checkpoint_name), {**checkpoint_config, "finished": True})
-        utils.resume_path(checkpoint_name).unlink()
-    print(f"Wrote {checkpoint_name} (its configuration: {utils.checkpoint_config_path(checkpoint_name)}), "
-          f"{stem}-val-cer.png/.pdf and {stem}-train.json")
 
 
 # ----------------------------------------------------------------------------- test and predict
@@ -439,7 +459,8 @@ def test_nucleus(model, split, tgt_vocab, p, k, seed, max_len, device, label="Te
                 f"wer@{k}": utils.expected_word_error_rate_at_k(spelled, k),
                 f"wer@{k}_draw_std": word_error_rate_at_k_spread(spelled, k)}
     # not a line of the course's: the exact mean over all possible draws, to judge the one draw above
-    print(f"Expected over the sampling: {label} WER: {expected['wer']:.4f}, {label} WER@{k}: {expected[f'wer@{k}']:.4f} "
+    print(f"Expected over the sampling (ours; the statement asks for the draw above): {label} WER: "
+          f"{expected['wer']:.4f}, {label} WER@{k}: {expected[f'wer@{k}']:.4f} "
           f"(one draw of WER@{k} varies by ± {expected[f'wer@{k}_draw_std']:.4f})")
     columns = {"sample": passes[0], **{f"sample@{i}": spellings for i, spellings in enumerate(samples, start=1)}}
     return result, expected, columns
@@ -510,7 +531,7 @@ def write_test_results(result, predictions, split, stem, args, config):
         utils.write_text(f"{stem}-predictions.tsv", "".join(
             "\t".join(row) + "\n" for row in [("pronunciation", "spelling", *predictions), *rows]))
         utils.write_json(f"{stem}.json", {"args": args, "config": config, **result})
-    print(f"Wrote {stem}.json and {stem}-predictions.tsv" + (" (replacing an earlier run's)" if replacing else ""))
+        print(f"Wrote {stem}.json and {stem}-predictions.tsv" + (" (replacing an earlier run's)" if replacing else ""))
 
 
 def plot_attention(model, split, tgt_vocab, count, max_len, device, stem):
@@ -549,8 +570,9 @@ def plot_attention(model, split, tgt_vocab, count, max_len, device, stem):
         scale.set_label("attention weight", fontsize=9)
         scale.ax.tick_params(labelsize=8)
     replacing = Path(f"{stem}.png").exists()
-    utils.save_figure(fig, stem)
-    print(f"Wrote {stem}.png/.pdf" + (" (replacing an earlier run's)" if replacing else ""))
+    with utils.uninterrupted():  # named once written
+        utils.save_figure(fig, stem)
+        print(f"Wrote {stem}.png/.pdf" + (" (replacing an earlier run's)" if replacing else ""))
 
 
 def read_pronunciations(arguments, stdin):
@@ -582,6 +604,26 @@ def predict(model, src_vocab, tgt_vocab, pronunciations, max_len, device, topp=N
 # ----------------------------------------------------------------------------- command line
 
 
+def default_checkpoint(use_attn):
+    """The checkpoint `test` and `predict` read when none is named -> (its path, why, in a few words).
+
+    `train` saves the project's model-attn.pt with --use_attn, else model.pt, as the course's code
+    does. The course's own commands train with --use_attn and then test without it, so without
+    --use_attn the newer of the two is taken: the model trained last.
+    """
+    if use_attn:
+        return utils.in_project(COURSE_CHECKPOINTS[True]), "the default with --use_attn"
+    paths = [utils.in_project(name) for name in COURSE_CHECKPOINTS.values()]
+    found = [path for path in paths if Path(path).is_file()]
+    if not found:
+        raise UserError(f"no checkpoint to read: neither {utils.absolute(paths[0])} nor {Path(paths[1]).name} beside "
+                        "it exists; train one first (`hw2-q3.py train --use_attn`) or name one with --checkpoint_name")
+    newest = max(found, key=lambda path: Path(path).stat().st_mtime)
+    names = " and ".join(COURSE_CHECKPOINTS.values())
+    return newest, (f"the newer of {names}, so the model trained last" if len(found) > 1 else
+                    f"the only one of {names} there")
+
+
 def parse_args(argv=None):
     count, number = utils.count, utils.number
     parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -599,8 +641,9 @@ def parse_args(argv=None):
     parser.add_argument("--data_dir", default=utils.in_project("data"),
                         help="holds train.tsv, valid.tsv, test.tsv (default: the project's data/)")
     parser.add_argument("--checkpoint_name", default=None,
-                        help="the model's state_dict, with its configuration in a .json beside it "
-                             "(default: model-attn.pt with --use_attn, else model.pt)")
+                        help="the model's state_dict, with its configuration in a .json beside it (default: the "
+                             "project's model-attn.pt with --use_attn, else model.pt; test and predict without "
+                             "--use_attn take the newer of the two)")
     parser.add_argument("--topp", type=number(above=0, at_most=1), default=None,
                         help="nucleus sampling mass p in (0, 1]; default greedy")
     parser.add_argument("--k", type=count(), default=3, help="extra sampling passes for WER@k (test) or samples (predict)")
@@ -622,7 +665,8 @@ def parse_args(argv=None):
                              "(1: plain shuffle, the course's)")
     parser.add_argument("--results_dir", default=utils.in_project("runs/q3"),
                         help="where plots, JSONs and predictions are written (default: the project's runs/q3)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda or mps (default: cuda when this machine has it, else cpu, as the course's code)")
     parser.add_argument("--threads", type=count(), default=None,
                         help="torch CPU threads (default: torch's choice; the experiment scripts pass 1 per run)")
     parser.add_argument("--resume", action="store_true",
@@ -635,8 +679,10 @@ def parse_args(argv=None):
                  f"--hidden_size {args.hidden_size}: expected an even number (H/2 units per encoder direction)")
     parser.check(args.mode == "predict" or not args.pronunciations,
                  f"unexpected arguments {' '.join(args.pronunciations)!r} (pronunciations are for predict mode)")
-    if args.checkpoint_name is None:
-        args.checkpoint_name = "model-attn.pt" if args.use_attn else "model.pt"
+    if args.device is None:
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.checkpoint_name is None and args.mode == "train":
+        args.checkpoint_name = utils.in_project(COURSE_CHECKPOINTS[args.use_attn])
     return args, typed
 
 
@@ -647,43 +693,55 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     utils.configure_seed(args.seed)
     flags_config = {"hidden_size": args.hidden_size, "dropout": args.dropout, "use_attn": args.use_attn}
-    stem = Path(args.results_dir) / Path(args.checkpoint_name).stem
+    chosen = None
+    if args.checkpoint_name is None:  # test or predict
+        args.checkpoint_name, chosen = default_checkpoint(args.use_attn)
     if args.mode != "predict":
         print(arguments_line(args.mode, vars(args), typed))
+    checkpoint = utils.absolute(args.checkpoint_name)
+    if chosen:  # predict's stdout is its spellings
+        print(f"Checkpoint: {checkpoint} ({chosen}; --checkpoint_name names another)",
+              file=sys.stderr if args.mode == "predict" else sys.stdout)
 
     if args.mode == "train":
-        data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir, splits=("train", "valid"))
-        model = build_model(flags_config, len(src_vocab), len(tgt_vocab), args.init).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-        shuffle = torch.Generator().manual_seed(args.seed)
         settings = {"lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "init": args.init,
                     "clip_norm": args.clip_norm, "length_pool": args.length_pool, "max_len": args.max_len}
-        history = (resumed_history(args.checkpoint_name, model, optimizer, shuffle, {**flags_config, **settings},
-                                   device) if args.resume else starting_over(args.checkpoint_name))
-        checkpoint_config = {"model": flags_config, "settings": settings, "n_epochs": args.n_epochs,
-                             "src_vocab": src_vocab.itos, "tgt_vocab": tgt_vocab.itos}
-        history = train(model, data, tgt_vocab, optimizer, shuffle, args.checkpoint_name, checkpoint_config,
-                        args.n_epochs, args.batch_size, args.max_len, device, history, clip_norm=args.clip_norm,
-                        length_pool=args.length_pool, progress=sys.stderr.isatty() and not args.no_progress)
-        write_training_results(history, stem, vars(args), flags_config, args.checkpoint_name)
+        run = RunFiles(checkpoint, {"model": flags_config, "settings": settings, "n_epochs": args.n_epochs},
+                       args.n_epochs)
+        with utils.stop_on_ctrl_c(run.what_was_kept):
+            data, src_vocab, tgt_vocab = utils.load_p2g(args.data_dir, splits=("train", "valid"))
+            run.config.update(src_vocab=src_vocab.itos, tgt_vocab=tgt_vocab.itos)
+            model = build_model(flags_config, len(src_vocab), len(tgt_vocab), args.init).to(device)
+            optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+            shuffle = torch.Generator().manual_seed(args.seed)
+            history = run.start(model, optimizer, shuffle, args.resume, device)
+
+            train(model, data, tgt_vocab, optimizer, shuffle, run, history, args.n_epochs, args.batch_size,
+                  args.max_len, device, clip_norm=args.clip_norm, length_pool=args.length_pool,
+                  progress=sys.stderr.isatty() and not args.no_progress)
+            run.finish(utils.absolute(args.results_dir) / checkpoint.stem, vars(args))
         return
 
-    model, src_vocab, tgt_vocab, config, source = load_model(args.checkpoint_name, device, flags_config, args.data_dir)
-    if args.mode == "predict":
-        pronunciations = read_pronunciations(args.pronunciations, sys.stdin)
-        for phonemes, words in zip(pronunciations, predict(model, src_vocab, tgt_vocab, pronunciations, args.max_len,
-                                                           device, args.topp, args.k, args.seed, args.beam_size)):
-            print("\t".join([" ".join(phonemes), *words]))
-        return
+    with utils.stop_on_ctrl_c(lambda: "interrupted; no file was written but those named above"):
+        model, src_vocab, tgt_vocab, config, source = load_model(checkpoint, device, flags_config, args.data_dir)
+        if args.mode == "predict":
+            pronunciations = read_pronunciations(args.pronunciations, sys.stdin)
+            for phonemes, words in zip(pronunciations, predict(model, src_vocab, tgt_vocab, pronunciations,
+                                                               args.max_len, device, args.topp, args.k, args.seed,
+                                                               args.beam_size)):
+                print("\t".join([" ".join(phonemes), *words]))
+            return
 
-    print(model_line(config, source, flags_config, typed))
-    split = utils.load_p2g(args.data_dir, src_vocab, tgt_vocab, splits=(args.split,))[0][args.split]
-    result, predictions = test(model, split, tgt_vocab, args.max_len, device, args.topp, args.k, args.seed,
-                               args.beam_size, args.length_alpha, label="Test" if args.split == "test" else "Validation")
-    if args.attention_plots:
-        plot_attention(model, split, tgt_vocab, args.attention_plots, args.max_len, device, f"{stem}-attention")
-    write_test_results(result, predictions, split, test_stem(stem, args.split, args.topp, args.beam_size,
-                                                             args.length_alpha), vars(args), config)
+        print(model_line(config, source, flags_config, typed))
+        split = utils.load_p2g(args.data_dir, src_vocab, tgt_vocab, splits=(args.split,))[0][args.split]
+        result, predictions = test(model, split, tgt_vocab, args.max_len, device, args.topp, args.k, args.seed,
+                                   args.beam_size, args.length_alpha,
+                                   label="Test" if args.split == "test" else "Validation")
+        stem = utils.absolute(args.results_dir) / checkpoint.stem
+        if args.attention_plots:
+            plot_attention(model, split, tgt_vocab, args.attention_plots, args.max_len, device, f"{stem}-attention")
+        write_test_results(result, predictions, split, test_stem(stem, args.split, args.topp, args.beam_size,
+                                                                 args.length_alpha), vars(args), config)
 
 
 if __name__ == "__main__":

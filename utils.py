@@ -29,7 +29,7 @@ class UserError(Exception):
     """Bad input from the user: reported as one line on stderr, never as a traceback."""
 
 
-class Interrupted(Exception):
+class Interrupted(KeyboardInterrupt):
     """A run stopped by Ctrl-C (or SIGTERM): its message says what was kept and how to go on."""
 
 
@@ -58,6 +58,18 @@ def uninterrupted():
         signal.raise_signal(signum)
 
 
+@contextlib.contextmanager
+def stop_on_ctrl_c(what_was_kept):
+    """Ctrl-C (or SIGTERM) in the block ends the run with one line, `what_was_kept()`, asked for at
+    that moment; an `Interrupted` raised inside the block keeps its own line."""
+    try:
+        yield
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(what_was_kept()) from None
+
+
 def run_main(main, argv=None):
     """Run a script's `main(argv)`: a `UserError` becomes one stderr line and exit 2, an
     interruption (Ctrl-C, or SIGTERM as from `kill`) one line and exit 130."""
@@ -78,17 +90,24 @@ def run_main(main, argv=None):
 
 def in_project(relative):
     """The path `relative` to this project's folder, as the current folder reaches it: the scripts'
-    default data and results folders are the project's wherever the scripts are run from."""
+    default paths are the project's wherever the scripts are run from (a path typed on the command
+    line is the current folder's, as in any program)."""
     path = _PROJECT / relative
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
+def absolute(path):
+    """`path` from the current folder as an absolute Path (symbolic links kept as they are): what
+    the scripts read and write, and name in their messages."""
+    return Path(os.path.abspath(path))
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """-h shows each option's default (but None and False, which say nothing), and the
-    description as it is written."""
+    """-h shows each option's default once (not None and False, which say nothing, nor where the
+    help says it in its own words), and the description as it is written."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is False:
+        if action.default is None or action.default is False or "(default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
@@ -256,10 +275,9 @@ def load_intel(path, course_reshape=False, n_classes=len(INTEL_CLASSES)):
     Returns {split: (images float32 (N, 3, 48, 48), labels int64 (N,))} for
     split in train, val, test. Every problem with the file is a one-line `UserError`.
     """
-    path = Path(path)
+    path = absolute(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such file; `make data` links it from ../shared, and data/README.md says "
-                        "where the file comes from")
+        raise UserError(f"{path}: no such file; expected the Intel images .npz (data/README.md says where it comes from)")
     if not zipfile.is_zipfile(path):
         raise UserError(f"{path}: not an .npz archive; expected the Intel images (data/README.md)")
     try:
@@ -336,7 +354,7 @@ def save_checkpoint(model, path, config):
 
 def load_checkpoint(path, device="cpu"):
     """Read a state_dict and the configuration beside it -> (state_dict, config, or None without its JSON)."""
-    path = Path(path)
+    path = absolute(path)
     if path.is_dir():
         raise UserError(f"{path}: a folder; expected a checkpoint file (a .pt that `train` writes)")
     if not path.is_file():
@@ -380,7 +398,8 @@ def load_training_state(path, model, optimizer, generator, settings, flag_prefix
     `settings` ({flag name: value}) are what this command asks for: they must be what the run
     was started with (`progress["settings"]`), so that it goes on to what an uninterrupted run gives.
     """
-    if not Path(path).is_file():
+    path = absolute(path)
+    if not path.is_file():
         raise UserError(f"{path}: no unfinished run to resume here (an interrupted run leaves this file; "
                         "a finished one removes it)")
     try:
@@ -466,7 +485,7 @@ def _read_p2g_pairs(path):
     Blank lines are ignored; a line without a tab or with an empty side is skipped with
     one warning that counts them. A missing file, or one without any pair, is a `UserError`.
     """
-    path = Path(path)
+    path = absolute(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     try:
@@ -565,7 +584,7 @@ def load_p2g(data_dir, src_vocab=None, tgt_vocab=None, splits=_P2G_SPLITS):
     The vocabularies are built from train.tsv unless given (from a checkpoint). Phonemes
     that the source vocabulary lacks map to UNK with one warning per split.
     """
-    data_dir = Path(data_dir)
+    data_dir = absolute(data_dir)
     if not data_dir.is_dir():
         raise UserError(f"{data_dir}: no such data directory (expected train.tsv, valid.tsv, test.tsv in it)")
     read = {}

@@ -1,6 +1,7 @@
 """Helpers shared by the tests: the repo's scripts as modules, real-data slices, a briefly trained model."""
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,18 @@ def slice_data(target_dir, n_train=300, n_eval=60):
         lines = (ROOT / "data" / f"{split}.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:n]
         (target_dir / f"{split}.tsv").write_text("".join(lines), encoding="utf-8")
     return target_dir
+
+
+def copy_project(target, n_train=300, n_eval=30):
+    """A fresh project as a clone gives it, in `target`: the drivers and what they import, the first
+    lines of the P2G files in its data/, the Makefile, no Intel npz; its scripts' default paths are
+    `target`'s (nothing is written into this repository)."""
+    target = Path(target)
+    target.mkdir(parents=True)
+    for name in ("hw2-q2.py", "hw2-q3.py", "utils.py", "models.py", "Makefile"):
+        shutil.copy(ROOT / name, target / name)
+    slice_data(target / "data", n_train=n_train, n_eval=n_eval)
+    return target
 
 
 def train_briefly(use_attn, steps=80, hidden_size=32, seed=0, n_words=640):

@@ -296,7 +296,8 @@ def test_diverging_learning_rate_stops_with_a_message_and_keeps_the_record(tmp_p
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-data_path", "nowhere.npz"], "nowhere.npz: no such file; `make data` links it from ../shared, and data/README.md"),
+    (["-data_path", "nowhere.npz"], f"{ROOT / 'nowhere.npz'}: no such file; expected the Intel images .npz "
+                                    "(data/README.md says where it comes from)"),
     (["-data_path", "data/train.tsv"], "data/train.tsv: not an .npz archive; expected the Intel images (data/README.md)"),
     (["-device", "mps"], "-device mps"),
     (["-epochs", "0"], "argument -epochs: expected at least 1, got 0"),

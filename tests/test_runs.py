@@ -1,17 +1,20 @@
 """Runs a student can stop, resume and mistype: a real interrupt, resume == an uninterrupted run,
 and the line each mistake gets (issue: interrupts, resumable training, hints that point at the fix)."""
+import importlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 import utils
-from helpers import INTEL_SLICE, ROOT, q2, q3, run_script, slice_data
+from helpers import INTEL_SLICE, ROOT, copy_project, q2, q3, run_script, slice_data
 
 
 def ctrl_c_as_in_a_terminal():
@@ -219,14 +222,14 @@ def test_a_mistyped_flag_gets_the_flag_that_was_meant(script, argv, hint):
     assert line.startswith(f"{script}: error: unrecognized arguments: ") and hint in line, line
 
 
-def test_default_paths_are_the_projects_from_another_folder(tmp_path):
+def test_default_paths_are_the_projects_from_another_folder(tmp_path, monkeypatch):
     checkpoint = ROOT / "results" / "q3" / "attn-seed42.pt"
     result = run_script(ROOT / "hw2-q3.py", "test", "--checkpoint_name", checkpoint, "--results_dir", tmp_path / "out",
                         cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"data_dir={ROOT / 'data'}" in result.stdout
-    default = run_script(ROOT / "q1_hopfield_check.py", "--help", cwd=tmp_path)
-    assert str(ROOT / "runs" / "q1") in " ".join(default.stdout.split())
+    monkeypatch.chdir(tmp_path)
+    assert importlib.import_module("q1_hopfield_check").parse_args([]).out == str(ROOT / "runs" / "q1")
 
 
 def test_a_bare_state_dict_of_another_size_gets_the_flag_it_was_trained_with(tmp_path):
@@ -282,3 +285,135 @@ def test_make_setup_takes_torch_from_the_index_it_is_given():
     cpu = commands("TORCH_INDEX=https://download.pytorch.org/whl/cpu")
     assert "pip install --quiet --index-url https://download.pytorch.org/whl/cpu $(grep '^torch==' requirements.txt)" in cpu
     assert "--index-url" not in commands()
+
+
+# ----------------------------------------------------------------------------- the course's commands on a fresh clone
+
+
+Q3_TINY = ["--n_epochs", "1", "--hidden_size", "8", "--no_progress", "--threads", "1"]
+
+
+def written_files(project, before):
+    """The files under `project` that were not there `before` (a set of paths), as paths relative to it."""
+    return sorted(str(path.relative_to(project)) for path in project.rglob("*")
+                  if path.is_file() and path not in before and "__pycache__" not in path.parts)
+
+
+def test_the_course_commands_in_order_test_the_model_just_trained_from_any_folder(tmp_path):
+    """train --use_attn then test --topp 0.8, as the statement's commands go: test reads the model trained
+    last, says which and why on one line, from the project's folder or another; a path typed is the current
+    folder's; every file the runs write, an interrupted run's resume file too, is one git ignores."""
+    project, elsewhere = copy_project(tmp_path / "project"), tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sources = set(project.rglob("*"))
+    script = project / "hw2-q3.py"
+
+    nothing = run_script(script, "test", "--topp", "0.8", cwd=elsewhere)
+    assert nothing.returncode == 2 and "Traceback" not in nothing.stderr
+    assert f"neither {project / 'model.pt'} nor model-attn.pt beside it exists" in nothing.stderr
+    assert "`hw2-q3.py train --use_attn`" in nothing.stderr
+
+    plain = run_script(script, "train", *Q3_TINY, cwd=project)
+    assert plain.returncode == 0, plain.stderr
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # the course's rule
+    assert f"device={device}" in plain.stdout.splitlines()[0]
+    os.utime(project / "model.pt", (1e9, 1e9))  # trained long ago
+    attn = run_script(script, "train", "--use_attn", *Q3_TINY, cwd=elsewhere)
+    assert attn.returncode == 0, attn.stderr
+    assert (project / "model-attn.pt").is_file() and (project / "runs" / "q3" / "model-attn-train.json").is_file()
+
+    for cwd in (project, elsewhere):
+        tested = run_script(script, "test", "--topp", "0.8", "--k", "1", cwd=cwd)
+        assert tested.returncode == 0, tested.stderr
+        lines = tested.stdout.splitlines()
+        assert (f"Checkpoint: {project / 'model-attn.pt'} (the newer of model.pt and model-attn.pt, so the model "
+                "trained last; --checkpoint_name names another)") in lines
+        assert next(line for line in lines if line.startswith("Model: ")).startswith(
+            "Model: hidden_size=8, dropout=0.3, use_attn=True (from ")
+    assert (project / "runs" / "q3" / "model-attn-test-topp0.8.json").is_file()
+    os.utime(project / "model-attn.pt", (1e9 - 1, 1e9 - 1))
+    older = run_script(script, "test", cwd=elsewhere)
+    assert f"Checkpoint: {project / 'model.pt'} (the newer of" in older.stdout
+    asked = run_script(script, "test", "--use_attn", cwd=elsewhere)
+    assert f"Checkpoint: {project / 'model-attn.pt'} (the default with --use_attn;" in asked.stdout
+
+    missing = run_script(script, "test", "--checkpoint_name", "mine.pt", cwd=elsewhere)
+    assert missing.stderr.strip().splitlines()[-1].startswith(f"hw2-q3.py: error: {elsewhere / 'mine.pt'}: no such")
+    no_data = run_script(script, "train", "--data_dir", "p2g", cwd=elsewhere)
+    assert f"{elsewhere / 'p2g'}: no such data directory" in no_data.stderr
+    assert list(elsewhere.iterdir()) == []
+
+    code, _, _ = interrupted([script, "train", "--use_attn", "--n_epochs", "3", "--hidden_size", "8", "--no_progress"],
+                             utils.resume_path(project / "model-attn.pt"), cwd=elsewhere)
+    assert code == 130 and utils.resume_path(project / "model-attn.pt").exists()
+    written = written_files(project, sources)
+    assert {"model.pt", "model.json", "model-attn.pt", "model-attn.json", "model-attn.pt.resume"} <= set(written)
+    temporaries = [str(Path(name).parent / f".{Path(name).name}.k2j4h1{Path(name).suffix}")
+                   for name in written]  # as utils._atomic_write names them while it writes
+    checked = subprocess.run(["git", "check-ignore", "--stdin"], cwd=ROOT, input="\n".join(written + temporaries),
+                             capture_output=True, text=True)
+    assert sorted(checked.stdout.split()) == sorted(written + temporaries)
+
+
+def test_q2_names_the_file_it_tried_and_the_hint_that_holds_for_it(tmp_path):
+    project, elsewhere = copy_project(tmp_path / "project"), tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    default = run_script(project / "hw2-q2.py", cwd=elsewhere)
+    assert default.returncode == 2 and default.stderr.strip().splitlines() == [
+        f"hw2-q2.py: error: {project / 'data' / 'intel_landscapes_48x48.npz'}: no such file; `make data` links it "
+        "from ../shared, or says what to do without it (data/README.md)"]
+    course = run_script(project / "hw2-q2.py", "-data_path", "intel_landscapes.v2.npz", cwd=elsewhere)
+    assert course.returncode == 2 and course.stderr.strip().splitlines() == [
+        f"hw2-q2.py: error: {elsewhere / 'intel_landscapes.v2.npz'}: no such file; expected the Intel images .npz "
+        "(data/README.md says where it comes from)"]
+    assert list(elsewhere.iterdir()) == [] and not (project / "runs").exists()
+
+
+def test_make_data_without_shared_says_what_to_do_in_one_line(tmp_path):
+    project = copy_project(tmp_path / "project")  # no ../shared beside it
+    made = subprocess.run(["make", "data"], cwd=project, capture_output=True, text=True)
+    assert made.returncode != 0
+    first, *rest = made.stderr.strip().splitlines()
+    assert first.startswith("make data: no ../shared/data/intel/intel_landscapes_48x48.npz to link ")
+    assert "put the Intel npz at data/intel_landscapes_48x48.npz" in first and "-data_path" in first
+    assert all(line.startswith("make: ***") for line in rest)
+
+
+@pytest.mark.parametrize("module", [q2, q3])
+def test_help_shows_each_default_once(module, capsys):
+    with pytest.raises(SystemExit):
+        module.parse_args(["-h"] if module is q2 else ["--help"])
+    text = capsys.readouterr().out.split("options:")[1]
+    options = [" ".join(option.split()) for option in re.split(r"\n(?=  -)", text)]  # one block per option
+    assert all(option.count("(default") <= 1 for option in options), [o for o in options if o.count("(default") > 1]
+    assert sum("(default" in option for option in options) >= 10
+
+
+def test_q2_labels_the_test_accuracy_the_statement_asks_for(tmp_path, capsys):
+    q2.main([*Q2_FLAGS, "-results_dir", str(tmp_path), "-epochs", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    [final] = [line for line in lines if line.startswith("Final test accuracy: ")]
+    assert final.endswith(" (the model after the last epoch: the accuracy the statement asks for)")
+    [best] = [line for line in lines if "test accuracy of that model" in line]
+    assert best.endswith(" (ours, beside it; not asked for)")
+
+
+@pytest.mark.parametrize("driver", ["q2", "q3"])
+def test_ctrl_c_as_the_last_files_are_written_says_they_all_were(driver, p2g, tmp_path, monkeypatch):
+    interrupt_after(monkeypatch, utils, "plot_series")
+    with pytest.raises(utils.Interrupted, match=r"^interrupted as the run ended, once its files were all written"):
+        if driver == "q2":
+            q2.main([*Q2_FLAGS, "-results_dir", str(tmp_path), "-epochs", "1"])
+        else:
+            q3.main(["train", "--n_epochs", "1", *Q3_SMALL, "--data_dir", str(p2g), "--results_dir", str(tmp_path),
+                     "--checkpoint_name", str(tmp_path / "cut.pt")])
+    assert not list(tmp_path.rglob("*.resume"))
+    assert (tmp_path / "run" / "results.json").is_file() if driver == "q2" else (tmp_path / "cut-train.json").is_file()
+
+
+def test_check_homework_given_a_file_names_the_folder_to_give(tmp_path):
+    (tmp_path / "models.py").write_text("")
+    result = run_script(ROOT / "check_homework.py", tmp_path / "models.py")
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"check_homework.py: error: {tmp_path / 'models.py'}: a file; expected the homework folder that holds it, "
+        f"{tmp_path}"]
