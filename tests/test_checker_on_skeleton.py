@@ -269,6 +269,12 @@ VARIANTS = {
                                                        "alpha = self.softmax(scores)")),
                                init=Fill(ATTENTION_INIT.body + "    self.softmax = nn.Softmax(dim=2)\n")),
         expected={"q3.attention.formula": ("pass", ""), "q3.attention.padding": ("pass", "")}),
+    "tanh and softmax as tensor methods (correct) [c]": variant(
+        LOOP_BMM, q3=attention(changed(ATTENTION_BMM, ("self.v(torch.tanh(s + h))", "self.v((s + h).tanh())"),
+                                       ("alpha = torch.softmax(scores, dim=-1)", "alpha = scores.softmax(dim=-1)"),
+                                       (ENHANCED,
+                                        "attn_out = self.W_out(torch.cat([context, query], dim=-1)).tanh()"))),
+        expected={"q3.attention.formula": ("pass", ""), "q3.attention.padding": ("pass", "")}),
     # --- decoder
     "the loop feeding the first token at every step": variant(
         LOOP_BMM, q3=models("Decoder.forward", changed(DECODER_LOOP, ("embedded[:, t]", "embedded[:, 0]"))),
@@ -334,6 +340,12 @@ VARIANTS = {
             "enc_output = self.dropout(enc_output)",
             "enc_output = self.dropout(enc_output.reshape(-1, enc_output.size(-1))).view(enc_output.shape)"))),
         expected={"q3.dropout.placement": ("pass", "")}),
+    "pack without enforce_sorted=False: raises on a batch of unsorted lengths [g]": variant(
+        LOOP_BMM, q3=models("Encoder.forward", changed(ENCODER, (
+            "lengths.cpu(), batch_first=True, enforce_sorted=False)", "lengths.cpu(), batch_first=True)"))),
+        failing={"q3.encoder.shapes"},
+        expected={"q3.encoder.shapes": ("fail", "raises RuntimeError"),
+                  "q3.own_training": ("skip", "q3.encoder.shapes")}),
     # --- nucleus sampling (all the draws)
     "nucleus removing the token whose mass crosses p (cumulative > p, unshifted)": variant(
         ONE_CALL_EINSUM, q3={"hw2-q3.py": {"nucleus_sampling": changed(NUCLEUS_CUMSUM, (
@@ -378,6 +390,11 @@ VARIANTS = {
         failing={"q3.nucleus.support", "q3.nucleus.frequencies"},
         expected={"q3.nucleus.support": ("fail", "outside the top-p set"),
                   "q3.nucleus.frequencies": ("fail", "outside the top-p set")}),
+    "nucleus returning the position in the sorted order, not the token": variant(
+        LOOP_BROADCAST, q3={"hw2-q3.py": {"nucleus_sampling": changed(NUCLEUS_SEARCHSORTED, (
+            "return sorted_indices[sample]", "return sample"))}},
+        failing={"q3.nucleus.support", "q3.nucleus.frequencies"},
+        expected={"q3.nucleus.support": ("fail", "p = "), "q3.nucleus.frequencies": ("fail", "p = 0.8")}),
     # --- a syntax error in one file
     "a syntax error in hw2-q3.py's nucleus_sampling": variant(
         LOOP_BMM, q3={"hw2-q3.py": {"nucleus_sampling": changed(NUCLEUS_LOOP, ("if cumulative >= p:",
@@ -427,6 +444,13 @@ VARIANTS = {
         expected={"q2.output": ("fail", "raises TypeError"), "q2.batchnorm_switch": ("skip", "q2.output"),
                   "q2.maxpool_switch": ("skip", "q2.output"), "q2.dropout.placement": ("skip", "q2.output"),
                   "q2.block.order": ("skip", "q2.output")}),
+    "batch_norm=False still runs the blocks' batch norm": variant(
+        LOOP_BMM, q2=q2_file(("ConvBlock.__init__", changed(CONV_BLOCK_NAMED_INIT, (
+            "self.bn = nn.BatchNorm2d(out_channels) if batch_norm else nn.Identity()",
+            "self.bn = nn.BatchNorm2d(out_channels)")))),
+        failing={"q2.params.plain", "q2.batchnorm_switch"},
+        expected={"q2.params.plain": ("fail", "BatchNorm2d"), "q2.batchnorm_switch": ("fail", "batch_norm=False")},
+        finding="finding 18"),
     "channels 16, 32, 64": variant(
         LOOP_BMM, q2=q2_file(("CNN.__init__", changed(CNN_NAMED_INIT, ("channels = [3, 32, 64, 128]",
                                                                    "channels = [3, 16, 32, 64]")))),
