@@ -297,6 +297,11 @@ VARIANTS = {
         failing={"q3.dropout.placement"},
         expected={"q3.dropout.placement": ("fail", "eval"), "q3.decoder.teacher_forcing": ("pass", ""),
                   "q3.model.batch_invariance": ("pass", "")}),
+    "the decoder calling self.attn without checking for None: raises without attention [g]": variant(
+        LOOP_BMM, q3=models("Decoder.forward", changed(DECODER_LOOP, (
+            "        if self.attn is not None:\n            output = self.attn(", "        output = self.attn("))),
+        failing={"q3.decoder.shapes"},
+        expected={"q3.decoder.shapes": ("fail", "raises TypeError"), "q3.own_training": ("skip", "q3.decoder.shapes")}),
     "dropout on the decoder outputs, then sliced (correct) [c]": variant(
         ONE_CALL_EINSUM, q3=models("Decoder.forward", changed(
             DECODER_ONE_CALL, ("    if tgt.size(1) > 1:\n        tgt = tgt[:, :-1]\n", ""),
@@ -323,6 +328,10 @@ VARIANTS = {
         failing={"q3.dropout.placement"},
         expected={"q3.dropout.placement": ("fail", "eval"), "q3.encoder.padding": ("pass", ""),
                   "q3.model.batch_invariance": ("pass", "")}),
+    "the encoder returning its final states joined by reshape_state [a]": variant(
+        LOOP_BMM, q3=models("Encoder.forward", changed(ENCODER, ("return enc_output, final_hidden",
+                                                                "return enc_output, reshape_state(final_hidden)"))),
+        expected={"q3.encoder.shapes": ("warn", "your own hw2-q3.py train runs with it")}),
     "no packing": variant(
         LOOP_BMM, q3=models("Encoder.forward", changed(ENCODER, (
             "packed = pack(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)\n"
