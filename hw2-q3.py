@@ -621,7 +621,7 @@ def default_checkpoint(use_attn):
     newest = max(found, key=lambda path: Path(path).stat().st_mtime)
     names = " and ".join(COURSE_CHECKPOINTS.values())
     return newest, (f"the newer of {names}, so the model trained last" if len(found) > 1 else
-                    f"the only one of {names} there")
+                    f"the only one of {names} in the project's folder")
 
 
 def parse_args(argv=None):
@@ -666,7 +666,8 @@ def parse_args(argv=None):
     parser.add_argument("--results_dir", default=utils.in_project("runs/q3"),
                         help="where plots, JSONs and predictions are written (default: the project's runs/q3)")
     parser.add_argument("--device", default=None,
-                        help="cpu, cuda or mps (default: cuda when this machine has it, else cpu, as the course's code)")
+                        help="cpu, cuda or mps (default: cuda when this machine has it, else cpu, as the "
+                             "course's code)")
     parser.add_argument("--threads", type=count(), default=None,
                         help="torch CPU threads (default: torch's choice; the experiment scripts pass 1 per run)")
     parser.add_argument("--resume", action="store_true",

@@ -30,7 +30,8 @@ class UserError(Exception):
 
 
 class Interrupted(KeyboardInterrupt):
-    """A run stopped by Ctrl-C (or SIGTERM): its message says what was kept and how to go on."""
+    """A run stopped by Ctrl-C (or SIGTERM): its message says what was kept and how to go on. A
+    KeyboardInterrupt still, so that whatever stops on Ctrl-C stops on it."""
 
 
 def _interrupt(signum, frame):
@@ -277,7 +278,8 @@ def load_intel(path, course_reshape=False, n_classes=len(INTEL_CLASSES)):
     """
     path = absolute(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such file; expected the Intel images .npz (data/README.md says where it comes from)")
+        raise UserError(f"{path}: no such file; expected the Intel images .npz "
+                        "(data/README.md says where it comes from)")
     if not zipfile.is_zipfile(path):
         raise UserError(f"{path}: not an .npz archive; expected the Intel images (data/README.md)")
     try:

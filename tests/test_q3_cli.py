@@ -100,7 +100,8 @@ def test_test_mode_greedy_nucleus_beam_and_heatmaps(trained):
     record = json.loads((results / "attn-test-topp0.8-beam3.json").read_text())
     assert {"cer", "wer", "wer@3"} <= record["nucleus"].keys() and record["beam"]["beam_size"] == 3
     expected = record["nucleus_expected"]
-    assert (f"Expected over the sampling (ours; the statement asks for the draw above): Test WER: {expected['wer']:.4f}, Test WER@3: {expected['wer@3']:.4f} "
+    assert (f"Expected over the sampling (ours; the statement asks for the draw above): "
+            f"Test WER: {expected['wer']:.4f}, Test WER@3: {expected['wer@3']:.4f} "
             f"(one draw of WER@3 varies by ± {expected['wer@3_draw_std']:.4f})") in lines
     assert 0 <= expected["wer@3_draw_std"] <= 0.5 / record["n_words"] ** 0.5  # at most a fair coin's spread
     assert 0 <= expected["wer"] ** 3 <= expected["wer@3"] <= expected["wer"] <= 1  # Jensen, and k samples beat one
