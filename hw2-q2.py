@@ -8,7 +8,6 @@ import copy
 import math
 import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
