@@ -69,7 +69,10 @@ def fill(text, dotted_name, edit):
     lines, start, end = lines_of(text, dotted_name)
     raising = max(i for i in range(start, end) if NOT_IMPLEMENTED in lines[i])
     indent = lines[raising][:len(lines[raising]) - len(lines[raising].lstrip())]
-    block = lambda source: textwrap.indent(textwrap.dedent(source).strip("\n") + "\n", indent) if source else ""
+
+    def block(source):
+        return textwrap.indent(textwrap.dedent(source).strip("\n") + "\n", indent) if source else ""
+
     ends = [i for i in range(start, raising) if END_OF_TODO in lines[i]]
     if ends:  # the code inside the TODO region, the return where the raise was
         region_end = ends[0] - 1  # the "#####" line above "# END OF YOUR CODE"

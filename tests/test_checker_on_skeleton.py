@@ -3,7 +3,7 @@
 
 Every folder's verdicts were written down before the checker was first run on it: the exact set of
 FAILs, every WARN, and for each a phrase its message must contain (the cause that really happens).
-A row marked xfail is a finding (notes/corpus_findings.md): the checker said something else, and the
+A row marked xfail is a finding (../notes/corpus_findings.md): the checker said something else, and the
 row starts passing (XPASS, which strict=True turns into a failure to notice) once the checker is fixed.
 """
 import re
