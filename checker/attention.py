@@ -15,7 +15,7 @@ from torch import nn
 
 from .student import describe_error, student_frame
 from .tensors import (HIDDEN, TOLERANCE, build_seq2seq, describe_value, expect_finite, expect_pair, expect_tensor,
-                      has_shape,
+                      has_shape, own_arguments_departure,
                       max_difference, padded_batch, seeded, target_columns, targets, tiny_inputs)
 from .tracing import OpsRecorded, forward_hooks
 from .verdicts import breaks, cannot_judge, departs, needs
@@ -23,6 +23,7 @@ from .verdicts import breaks, cannot_judge, departs, needs
 FORMULA_TOLERANCE = 1e-4  # float32 against float64 with the same weights, even N(0, 1) ones
 QUERY_STEPS = 4  # a query of several steps, (B, T, H), as the skeleton's docstring allows
 ONE_STEP_CALL = "attention(query (B, 1, H), encoder_outputs (B, S, H), src_lengths (B,))"
+FLAT_CALL = "attention(query (B, H), encoder_outputs (B, S, H), src_lengths (B,)), as your decoder calls it,"
 SKELETON_DOCSTRING = ("the skeleton's docstring of BahdanauAttention.forward: query (batch_size, max_tgt_len, "
                       "hidden_size)")
 
@@ -36,6 +37,7 @@ class AttentionProfile:
     returns_pair: int = 0  # the length of the tuple it returns, 0 for a tensor
     several_steps: str = ""  # what a query of several steps does wrong ('' when it works)
     wrong_softmax: str = ""  # the softmax it calls over another axis than the source positions ('' when none)
+    flat_query: bool = False  # it takes one step's query as (B, H), as the student's own decoder hands it
 
     @property
     def one_step_only(self):
@@ -78,19 +80,25 @@ def probe(st):
     query = torch.randn(B, QUERY_STEPS, HIDDEN, generator=torch.Generator().manual_seed(3)).to(st.device)
     encoder_outputs = torch.randn(B, S, HIDDEN, generator=torch.Generator().manual_seed(4)).to(st.device)
     src_lengths = torch.tensor([6, 3, 5], device=st.device)
+    profile = AttentionProfile(flat_query=decoders_query_rank(st) == 2)
+    call = FLAT_CALL if profile.flat_query else ONE_STEP_CALL
     try:
         attn = build_attention(st)
         with torch.no_grad(), OpsRecorded({"softmax"}, st.wrote) as softmaxes:
-            raw = [attn(query[:, t:t + 1], encoder_outputs, src_lengths) for t in range(QUERY_STEPS)]
+            raw = [one_step(profile, attn, query[:, t:t + 1], encoder_outputs, src_lengths, first=False)
+                   for t in range(QUERY_STEPS)]
     except (Exception, SystemExit) as error:
-        return AttentionProfile(f"{ONE_STEP_CALL} raises {describe_error(error, st.folder)}",
+        return AttentionProfile(f"{call} raises {describe_error(error, st.folder)}",
                                 problem_is_students=student_frame(error, st.folder) is not None)
     steps = [first_tensor(value) for value in raw]
     if not all(has_shape(step, (B, 1, HIDDEN)) for step in steps):
-        return AttentionProfile(f"{ONE_STEP_CALL} gives {describe_value(steps[0])}, expected (B, 1, H) = "
-                                f"{(B, 1, HIDDEN)}", problem_is_students=True)
-    profile = AttentionProfile(returns_pair=len(raw[0]) if isinstance(raw[0], (tuple, list)) else 0,
-                               wrong_softmax=softmax_over_wrong_axis(softmaxes.ops, S))
+        return AttentionProfile(f"{call} gives {describe_value(steps[0])}, expected (B, 1, H) = {(B, 1, HIDDEN)}"
+                                f"{' once unsqueezed' if profile.flat_query else ''}", problem_is_students=True)
+    profile.returns_pair = len(raw[0]) if isinstance(raw[0], (tuple, list)) else 0
+    profile.wrong_softmax = softmax_over_wrong_axis(softmaxes.ops, S)
+    if profile.flat_query:
+        profile.several_steps = "is not what it takes: your decoder hands it one step's query as (B, H)"
+        return profile
     try:
         with torch.no_grad():
             whole = first_tensor(attn(query, encoder_outputs, src_lengths))
@@ -112,21 +120,61 @@ def usable_attention(st):
     return profile, build_attention(st)
 
 
+def decoders_query_rank(st):
+    """The rank of the query the student's own Decoder hands its attention: 2 for (B, H), 3 for (B, T, H)
+    as the skeleton's docstring has it; None when their decoder with attention does not run."""
+    ranks = []
+
+    def hook(module, args, kwargs):
+        query = args[0] if args else next(iter(kwargs.values()), None)
+        ranks.append(query.dim() if isinstance(query, torch.Tensor) else None)
+
+    try:
+        model = build_seq2seq(st, use_attn=True)
+        src, src_lengths, tgt, _ = tiny_inputs(st.device)
+        handle = model.decoder.attn.register_forward_pre_hook(hook, with_kwargs=True)
+        try:
+            with torch.no_grad():
+                enc_output, state = model.encoder(src, src_lengths)
+                model.decoder(tgt[:, :1], state, enc_output, src_lengths)
+        finally:
+            handle.remove()
+    except (Exception, SystemExit):  # what it raises is for the shape checks to report
+        return None
+    return ranks[0] if ranks else None
+
+
+def one_step(profile, attn, query, encoder_outputs, src_lengths, first=True):
+    """query (B, 1, H) -> (B, 1, H), handed over as (B, H) where the student's decoder does so; with
+    first=False, whatever the attention returns (a tuple too)."""
+    if not profile.flat_query:
+        returned = attn(query, encoder_outputs, src_lengths)
+    else:
+        returned = attn(query[:, 0], encoder_outputs, src_lengths)
+        output = first_tensor(returned)
+        if isinstance(output, torch.Tensor) and output.dim() == 2:
+            output = output.unsqueeze(1)
+        returned = (output, *returned[1:]) if isinstance(returned, (tuple, list)) else output
+    return first_tensor(returned) if first else returned
+
+
 def attend(profile, attn, query, encoder_outputs, src_lengths):
     """query (B, T, H) -> (B, T, H), one step at a time if only that works."""
     if profile.one_step_only:
-        return torch.cat([first_tensor(attn(query[:, t:t + 1], encoder_outputs, src_lengths))
+        return torch.cat([one_step(profile, attn, query[:, t:t + 1], encoder_outputs, src_lengths)
                           for t in range(query.shape[1])], dim=1)
     return first_tensor(attn(query, encoder_outputs, src_lengths))
 
 
 def steps_note(profile):
-    return " (one step at a time, as your decoder calls it: see q3.attention.shapes)" if profile.one_step_only else ""
+    shape = "(B, H)" if profile.flat_query else "(B, 1, H)"
+    return f" (one step at a time, {shape}, as your decoder calls it: see q3.attention.shapes)" \
+        if profile.one_step_only else ""
 
 
 def decoder_outputs(st, use_attn):
     """The student's decoder's outputs for a full target and for its first column, and the target's shape."""
-    model = build_seq2seq(st.models, st.device, use_attn)
+    model = build_seq2seq(st, use_attn)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
     with torch.no_grad():
         enc_output, state = model.encoder(src, src_lengths)
@@ -159,6 +207,10 @@ def check_attention_shapes(st):
                 f"skeleton's is one tensor (B, T, H), the attention-enhanced states, as its decoder loop uses it "
                 f"(output = self.attn(output, encoder_outputs, src_lengths)); your decoder with attention gives "
                 f"the right shapes, so it works as submitted")
+    own_arguments_departure(st, "BahdanauAttention")
+    if profile.flat_query:
+        departs(f"attention takes one step's query as (B, H), as your decoder hands it, where "
+                f"{SKELETON_DOCSTRING}; it works as submitted, and the other attention checks call it so")
     if profile.one_step_only:
         departs(f"attention works for a query of one step (B, 1, H), as your decoder calls it, but a "
                 f"query of {QUERY_STEPS} steps (B, T, H) {profile.several_steps}; {SKELETON_DOCSTRING}; "
@@ -169,9 +221,6 @@ def check_attention_shapes(st):
 
 def check_attention_padding(st):
     profile, attn = usable_attention(st)
-    if profile.wrong_softmax:
-        needs("not checked: the softmax normalises another axis than the source positions (see "
-              "q3.attention.formula), and that decides which positions get weight")
     B, S, lengths = 3, 6, (6, 2, 4)
     generator = torch.Generator().manual_seed(5)
     query = torch.randn(B, QUERY_STEPS, HIDDEN, generator=generator).to(st.device)
@@ -179,9 +228,13 @@ def check_attention_padding(st):
     src_lengths = torch.tensor(lengths, device=st.device)
     padded = torch.arange(S, device=st.device).unsqueeze(0) >= src_lengths.unsqueeze(1)  # (B, S)
     changed = torch.where(padded.unsqueeze(-1), 10 * torch.randn_like(encoder_outputs), encoder_outputs)
+    axis = " (see q3.attention.formula: the softmax normalises another axis than the source positions)"
     with torch.no_grad():
         out = attend(profile, attn, query, encoder_outputs, src_lengths)
-        expect_finite(out, f"the attention output for src_lengths {list(lengths)} padded to S = {S}")
+        expect_finite(out, f"the attention output for src_lengths {list(lengths)} padded to S = {S}"
+                           + (axis if profile.wrong_softmax else ""))
+        if profile.wrong_softmax:
+            needs("not checked: which positions get weight depends on the softmax's axis" + axis)
         perturbed = max_difference(out, attend(profile, attn, query, changed, src_lengths))
         alone = max(max_difference(out[row], attend(profile, attn, query[row:row + 1],
                                                     encoder_outputs[row:row + 1, :length],
@@ -338,7 +391,7 @@ def missing_weights(st):
                f"{found_parameters(build_attention(st))}); the statement's e_ti = v^T tanh(W_s s + W_h h_i)")
     if not readings(maps):
         try:
-            decoder = build_seq2seq(st.models, st.device, use_attn=True).decoder
+            decoder = build_seq2seq(st, use_attn=True).decoder
         except (Exception, SystemExit):
             return
         if not output_maps([m for m in learnable_maps(decoder, "the Decoder's self") if not m.name.startswith(
@@ -384,15 +437,30 @@ def check_attention_formula(st):
     if observed.abs().max() > 1:
         breaks(f"the output takes values outside [-1, 1] (up to {float(observed.abs().max()):.2f}), so it is not "
                f"tanh(W_out [c_t; s]): is there a layer after the tanh?{note}")
+    unused = unused_parameters(attn, lambda: attend(profile, attn, query, h, src_lengths))
+    if unused:
+        breaks(f"your attention's output does not depend on {', '.join(unused)} (no gradient reaches "
+               f"{'it' if len(unused) == 1 else 'them'}): the statement's formulas use each of W_s, W_h, v and "
+               f"W_out once{note}")
     breaks(f"the output is not the statement's tanh(W_out [c_t; s]) with c_t = sum_i softmax(e_t)_i h_i and "
-           f"e_ti = v^T tanh(W_s s + W_h h_i), for any reading of your parameters: closest {roles}, off by "
-           f"{difference:.2g}{note}")
+           f"e_ti = v^T tanh(W_s s + W_h h_i), for any reading of your parameters (the closest is off by "
+           f"{difference:.2g}; query (B, T, H) = {tuple(query.shape)}, h (B, S, H) = {tuple(h.shape)}, no padding)"
+           f"{note}")
+
+
+def unused_parameters(module, output):
+    """The names of `module`'s learnable parameters that no gradient of output().sum() reaches."""
+    module.zero_grad(set_to_none=True)
+    with torch.enable_grad():
+        output().sum().backward()
+    return [f"self.{name}" for name, p in module.named_parameters()
+            if p.requires_grad and (p.grad is None or not bool(p.grad.any()))]
 
 
 def formula_in_decoder(st, profile, reading, note):
     """Attention that returns the context c_t itself: the decoder must then compute tanh(W_out [c_t; s]).
     The decoder's LSTM outputs are its queries, on a padding-free batch in eval mode."""
-    model = build_seq2seq(st.models, st.device, use_attn=True)
+    model = build_seq2seq(st, use_attn=True)
     src, src_lengths = padded_batch((5,) * 16, 11, st.device, seed=8)
     tgt, _ = targets((6,) * 16, st.device, seed=9)
     lstms = [m for m in model.decoder.modules() if isinstance(m, nn.LSTM)]

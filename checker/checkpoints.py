@@ -261,7 +261,7 @@ def check_checkpoint(path, st, failed):
     if corpus.sizes != (src_size, tgt_size):
         breaks(f"{corpus.description} ({st.data.note}) has {corpus.sizes[0]}/{corpus.sizes[1]} source/target "
                f"symbols, the checkpoint {src_size}/{tgt_size}: trained on other data?")
-    model = build_seq2seq(st.models, st.device, use_attn, hidden, src_size, tgt_size)
+    model = build_seq2seq(st, use_attn, hidden, src_size, tgt_size)
     problems = utils.state_dict_mismatch(model.state_dict(), state_dict)
     if problems:
         breaks(f"keys don't match your models.py ({'with' if use_attn else 'without'} attention, H={hidden}): "

@@ -1,54 +1,81 @@
 """The student's own hw2-q3.py run as the statement runs it, `python hw2-q3.py train`, for one epoch
-on a slice of the data: whether the submission as submitted trains, before a check says it does not."""
+on a slice of the data: whether the submission as submitted trains. It runs in the checker's process
+(the folder's own, with its time limit), with the student's modules already imported, once per folder."""
+import contextlib
 import functools
-import os
+import io
 import re
-import subprocess
+import runpy
 import sys
 import tempfile
 from pathlib import Path
 
 from .layout import P2G_FILES
-from .verdicts import breaks, departs
+from .student import describe_error, student_frame
+from .verdicts import breaks, cannot_judge, departs, needs
 
-SLICE_LINES = 32
-TRAIN_SECONDS = 120
+SLICE_LINES = {"train.tsv": 32, "valid.tsv": 4, "test.tsv": 4}  # 4 steps of 8 words; 4 decoded greedily
 
 
 def own_training(st):
-    """('' if the student's `hw2-q3.py train` runs one epoch on SLICE_LINES words, else what it raised),
-    or None when it cannot be run here (no hw2-q3.py, no data, out of time). Run once per folder."""
-    script = st.folder / "hw2-q3.py"
-    if not script.is_file() or st.data.path is None:
+    """('' if the student's `hw2-q3.py train` runs one epoch on the slice, else what it raised, at
+    file:line), or None when it cannot be run here (no hw2-q3.py or no data)."""
+    if not (st.folder / "hw2-q3.py").is_file() or st.data.path is None or getattr(st.script, "functions_alone", 0):
         return None
     return training_outcome(st.folder, st.data.path)
 
 
 @functools.cache
 def training_outcome(folder, data_path):
-    script = folder / "hw2-q3.py"
-    with tempfile.TemporaryDirectory(prefix="own-train-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="own-train-") as scratch, contextlib.chdir(scratch):
         data = Path(scratch) / "data"
         data.mkdir()
         for name in P2G_FILES:
-            lines = (data_path / name).read_text(encoding="utf-8").splitlines(keepends=True)[:SLICE_LINES]
-            (data / name).write_text("".join(lines), encoding="utf-8")
-        command = [sys.executable, str(script), "train", "--n_epochs", "1", "--batch_size", "8", "--hidden_size",
-                   "16", "--data_dir", str(data), "--checkpoint_name", str(Path(scratch) / "probe.pt")]
+            lines = (data_path / name).read_text(encoding="utf-8").splitlines(keepends=True)
+            (data / name).write_text("".join(lines[:SLICE_LINES[name]]), encoding="utf-8")
+        argv, sys.argv = sys.argv, [str(folder / "hw2-q3.py"), "train", "--n_epochs", "1", "--batch_size", "8",
+                                    "--hidden_size", "16", "--data_dir", str(data), "--checkpoint_name",
+                                    str(Path(scratch) / "probe.pt")]
+        printed = io.StringIO()
         try:
-            run = subprocess.run(command, cwd=scratch, capture_output=True, text=True, timeout=TRAIN_SECONDS,
-                                 env={**os.environ, "PYTHONPATH": str(folder), "MPLBACKEND": "Agg"})
-        except subprocess.TimeoutExpired:
-            return None
-    if run.returncode == 0:
-        return ""
-    lines = [line for line in run.stderr.splitlines() if line.strip()]
-    raised = lines[-1].strip() if lines else f"exit status {run.returncode}"
-    for filename, line in reversed(re.findall(r'File "([^"]+)", line (\d+)', run.stderr)):
-        path = Path(filename).resolve()
-        if path.is_relative_to(folder):  # the last traceback frame in the student's folder
-            return f"{raised} (at {path.relative_to(folder)}:{line})"
-    return raised
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(printed):
+                runpy.run_path(sys.argv[0], run_name="__main__")
+        except SystemExit as error:
+            if error.code not in (None, 0):
+                lines = printed.getvalue().strip().splitlines() or [f"exit status {error.code}"]
+                return f"SystemExit: {lines[-1]}"
+        except Exception as error:
+            return describe_error(error, folder) if student_frame(error, folder) else f"{type(error).__name__}: {error}"
+        finally:
+            sys.argv = argv
+    return ""
+
+
+def raised_at(outcome):
+    """The student's file:line an own-training outcome names (the outcome itself where it names none)."""
+    found = re.search(r"\(at (\S+:\d+)", outcome)
+    return found[1] if found else outcome
+
+
+def check_own_training(st, raised, failed):
+    """The submission as submitted: the group's own `hw2-q3.py train`, run once; a fault another check
+    reported where it raises is not counted twice."""
+    if getattr(st.script, "functions_alone", False):
+        needs("not run: hw2-q3.py does not import (see q3.import.script)")
+    own = own_training(st)
+    if own is None:
+        cannot_judge("not run: no Q3 data found (pass --data_dir)")
+    if "unrecognized arguments" in own or "error: argument" in own:
+        cannot_judge(f"not run: your hw2-q3.py does not take the course's flags ({own})")
+    reported = [check for where, check in raised.items() if where == raised_at(own) or where in own]
+    if raised_at(own).startswith("models.py"):  # a fault of their models another check reported explains it
+        reported += [check for check in failed if check.startswith("q3.") and not check.startswith("q3.import.")]
+    if reported:
+        needs(f"your own hw2-q3.py train raises {own} (see {reported[0]})")
+    if own:
+        breaks(f"your own hw2-q3.py train (python hw2-q3.py train --n_epochs 1 --batch_size 8 --hidden_size 16, on "
+               f"the first 32 training words and 4 validation words) raises {own}", where=raised_at(own))
+    return "your own hw2-q3.py train runs one epoch on 32 words, greedy validation included"
 
 
 def judged_by_own_training(st, finding, skeleton):
@@ -56,8 +83,8 @@ def judged_by_own_training(st, finding, skeleton):
     what the student's own train raises on it, else a WARN, the submission working as submitted."""
     own = own_training(st)
     if own:
-        breaks(f"{finding}: your own hw2-q3.py train raises {own} (run for one epoch on {SLICE_LINES} words); "
-               f"{skeleton}")
+        breaks(f"{finding}: your own hw2-q3.py train raises {own} (run for one epoch on 32 words); "
+               f"{skeleton}", where=raised_at(own))
     how = ("your own hw2-q3.py train runs with it (one epoch here, greedy validation included)" if own == ""
            else "your own hw2-q3.py train could not be run here")
     departs(f"{finding}: {how}; {skeleton}")

@@ -1,22 +1,27 @@
 """One folder's questions run through their checks, in a fixed order, each check one Result.
 
-A check takes the student's modules (and, if it asks, the ids of the checks failed before it) and
-returns its finding. Another exception raised in the student's files RAISES (file:line); a later check
-hitting the same line NEEDS that part. One raised elsewhere is the checker's, and its check cannot
+A check takes the student's modules (and, if it asks, the ids of the checks failed before it, and where
+the student's code raised in them) and returns its finding. Another exception raised in the student's
+files RAISES (file:line); a later check hitting the same line NEEDS that part; so does Python refusing the
+course's arguments for one of their functions. One raised elsewhere is the checker's, and its check cannot
 judge: a wrong FAIL costs a student more than a SKIP that says why.
 """
+import contextlib
 import inspect
+import re
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from . import attention, checkpoints, q2_checks, q3_checks
+from . import attention, checkpoints, driver, q2_checks, q3_checks
 from .layout import choose_data, describe_path, find_layout
 from .student import (FILE_LINE, Student, checker_location, definition_line, describe_error, error_text,
-                      import_student_module, isolated_imports, quiet, student_frame)
+                      functions_alone, import_student_module, isolated_imports, quiet, student_frame)
+from .tracing import DropoutsOff
 from .verdicts import BREAKS, CANNOT_JUDGE, MEETS, NEEDS, RAISES, Finding, Result
 
 PARTS = ("q3", "q2")
+SAMPLERS = ("greedy_next_token", "nucleus_sampling")
 
 
 @dataclass
@@ -26,6 +31,7 @@ class Check:
     needs: str  # the student's module the check calls: "models", "script" (hw2-q3.py), "q2" (hw2-q2.py)
     run: object  # (Student[, failed]) -> one-line message of a pass, or a Finding; raises a Finding otherwise
     judges: tuple = ()  # the student's functions it judges, named in its FAIL ("Encoder.forward", ...)
+    real_dropout: bool = False  # whether dropout runs as the student wrote it (else it is off: DropoutsOff)
 
 
 # (check id, the Student field the module goes to, its file's stem)
@@ -44,7 +50,8 @@ Q3_CHECKS = [
     Check("q3.model.batch_invariance", "Q3.1b", "models", q3_checks.check_batch_invariance, ("Seq2Seq.forward",)),
     Check("q3.seq2seq.tied", "Q3.1a", "models", q3_checks.check_tied, ("Seq2Seq.__init__",)),
     Check("q3.dropout.placement", "Q3.1a", "models", q3_checks.check_dropout_placement,
-          ("Encoder.forward", "Decoder.forward")),
+          ("Encoder.forward", "Decoder.forward"), real_dropout=True),
+    Check("q3.own_training", "Q3.1a", "script", driver.check_own_training, ("train",)),
     Check("q3.greedy_next_token", "Q3.1a", "script", q3_checks.check_greedy_next_token, ("greedy_next_token",)),
     Check("q3.nucleus.support", "Q3.1c", "script", q3_checks.check_nucleus_support, ("nucleus_sampling",)),
     Check("q3.nucleus.frequencies", "Q3.1c", "script", q3_checks.check_nucleus_frequencies, ("nucleus_sampling",)),
@@ -58,8 +65,9 @@ Q2_CHECKS = [
     Check("q2.batchnorm_switch", "Q2.2", "q2", q2_checks.check_batchnorm_switch, ("CNN.__init__",)),
     Check("q2.maxpool_switch", "Q2.4", "q2", q2_checks.check_maxpool_switch, ("CNN.__init__",)),
     Check("q2.dropout.placement", "Q2.1", "q2", q2_checks.check_dropout_placement,
-          ("ConvBlock.forward", "CNN.forward")),
-    Check("q2.block.order", "Q2.1", "q2", q2_checks.check_block_order, ("ConvBlock.forward", "CNN.forward")),
+          ("ConvBlock.forward", "CNN.forward"), real_dropout=True),
+    Check("q2.block.order", "Q2.1", "q2", q2_checks.check_block_order, ("ConvBlock.forward", "CNN.forward"),
+          real_dropout=True),
     Check("q2.layout", "Q2.1", "q2", q2_checks.check_layout, ("CNN.forward",)),
 ]
 
@@ -87,7 +95,8 @@ def part_checks(layout, part):
         return Q2_CHECKS
     return Q3_CHECKS + [Check(f"q3.checkpoint.{path.relative_to(layout.q3_dir).as_posix()}",
                               checkpoints.checkpoint_question(path), "models",
-                              partial(checkpoints.check_checkpoint, path)) for path in layout.checkpoints]
+                              partial(checkpoints.check_checkpoint, path), real_dropout=True)
+                        for path in layout.checkpoints]
 
 
 def plan(layout, part):
@@ -110,14 +119,23 @@ def header(folder, layout, options):
 def judge(check, st, failed, raised):
     """The check's Finding. `raised` maps the student's file:line that raised in an earlier check to it."""
     try:
-        with quiet():
-            wants_failed = "failed" in inspect.signature(check.run).parameters
-            found = check.run(st, failed=failed) if wants_failed else check.run(st)
+        with quiet(), contextlib.nullcontext() if check.real_dropout or check.needs == "script" else DropoutsOff():
+            wanted = inspect.signature(check.run).parameters
+            found = check.run(st, **{name: value for name, value in (("failed", failed), ("raised", raised))
+                                     if name in wanted})
         return found if isinstance(found, Finding) else Finding(MEETS, found)
     except Finding as finding:
+        if finding.where and finding.status == "fail":
+            raised.setdefault(finding.where, check.id)
         return located(finding, check, st)
     except (Exception, SystemExit) as error:
         frame = student_frame(error, st.folder)
+        if frame is None and (callee := mismatched_signature(error, st)):
+            if callee in raised:
+                return Finding(NEEDS, f"needs {callee}, whose signature the course's call does not fit (see "
+                                      f"{raised[callee]})")
+            raised[callee] = raised[error_text(error)] = check.id
+            return Finding(RAISES, f"calling {callee} as the course's driver does raises {error_text(error)}")
         if frame is None:
             return Finding(CANNOT_JUDGE, f"not checked: the checker could not handle what your code gave it "
                                          f"({error_text(error)}, in {checker_location(error)}); please report it")
@@ -129,6 +147,15 @@ def judge(check, st, failed, raised):
             return Finding(NEEDS, f"needs {function or where}, which {cause} (see {raised[where]})")
         raised[where] = check.id
         return Finding(RAISES, f"raises {describe_error(error, st.folder)}")
+
+
+def mismatched_signature(error, st):
+    """'your Class.__init__ at file:line' when `error` is Python refusing the arguments of a call of one of
+    the student's functions (the call is the course's, the signature theirs), else None."""
+    refused = re.match(r"([\w.]+)\(\) (?:missing|got|takes)", str(error)) if isinstance(error, TypeError) else None
+    modules = (st.models, st.script, st.q2)
+    return next((place for module in modules if refused and module
+                 and (place := definition_line(module, refused[1], st.folder))), None)
 
 
 def located(finding, check, st):
@@ -150,7 +177,12 @@ def import_modules(layout, part, started, finished):
             finished(Result(check_id, part.upper(), "skip", missing[field_name]))
             continue
         module, problem = import_student_module(stem, directory, failed_files)
-        if module is None:
+        alone = functions_alone(directory / "hw2-q3.py", SAMPLERS) if module is None and stem == "hw2-q3" else None
+        if alone:  # only another file of theirs fails: their sampling functions are still judged
+            modules[field_name] = alone
+            finished(Result(check_id, part.upper(), problem[0], f"{problem[1]}; {' and '.join(SAMPLERS)} are "
+                                                                  f"checked alone"))
+        elif module is None:
             missing[field_name] = f"{stem}.py does not import (see {check_id})"
             finished(Result(check_id, part.upper(), *problem))
         else:

@@ -2,7 +2,6 @@
 the student's loader and network read the Intel images. Every network is built as the course's driver
 builds it; a CNN whose signature differs is reported once (q2.signature) and built by keyword elsewhere.
 """
-import ast
 import inspect
 import tempfile
 from collections import Counter
@@ -15,7 +14,7 @@ from torch import nn
 
 import utils
 
-from .student import describe_error, student_frame
+from .student import describe_error, own_call_values, own_calls
 from .tensors import describe_value, expect_tensor, max_difference, seeded
 from .tracing import DROPOUTS, OpsRecorded, drops_in_eval_mode, forward_hooks
 from .verdicts import breaks, cannot_judge, departs, needs
@@ -37,6 +36,7 @@ class CnnBuilder:
     dropout_keyword: str = None  # None: the dropout probability goes first, as the course's driver passes it
     switches: set = field(default_factory=lambda: {"maxpool", "batch_norm"})  # which of the two it takes
     problems: list = field(default_factory=list)  # how the signature differs from the course's
+    extra: dict = field(default_factory=dict)  # the parameters the course does not pass, as the group's call does
 
     def construct(self, st, batch_norm=True, maxpool=True):
         """A switch the CNN does not take is left out (the checks needing it skip)."""
@@ -44,8 +44,8 @@ class CnnBuilder:
                     if name in self.switches}
         seeded()
         if self.dropout_keyword:
-            return st.q2.CNN(**{self.dropout_keyword: DROPOUT_PROB}, **keywords)
-        return st.q2.CNN(DROPOUT_PROB, **keywords)
+            return st.q2.CNN(**{self.dropout_keyword: DROPOUT_PROB}, **keywords, **self.extra)
+        return st.q2.CNN(DROPOUT_PROB, **keywords, **self.extra)
 
     def build(self, st, batch_norm=True, maxpool=True):
         return self.construct(st, batch_norm, maxpool).to(st.device).eval()
@@ -74,6 +74,16 @@ def cnn_builder(st):
                                 f"(it takes it as {dropout_names[0]}=)")
     builder.problems += [f"it takes no {switch} switch" for switch in ("maxpool", "batch_norm")
                          if switch not in builder.switches]
+    course = {positional[0].name if positional else "", "maxpool", "batch_norm", "conv_bias", builder.dropout_keyword}
+    required = [p.name for p in parameters[1:] if p.default is p.empty and p.name not in course
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if required:
+        values = own_call_values(Path(st.q2.__file__), st.q2.CNN, required, st.q2)
+        builder.extra = {name: values[name] for name in required if name in values}
+        builder.problems.append(f"it needs {', '.join(required)}, which the course's driver does not pass (your "
+                                f"hw2-q2.py passes {', '.join(f'{k}={v!r}' for k, v in builder.extra.items())})"
+                                if builder.extra.keys() == set(required) else
+                                f"it needs {', '.join(required)}, which the course's driver does not pass")
     return builder
 
 
@@ -86,13 +96,6 @@ def batch_norm_settings(st):
     return (False, True) if "batch_norm" in cnn_builder(st).switches else (False,)
 
 
-def students_fault(error, st):
-    """describe_error of what the student's code raised; an exception of the checker's own is re-raised."""
-    if not student_frame(error, st.folder):
-        raise error
-    return describe_error(error, st.folder)
-
-
 def build_cnn(st, batch_norm):
     """The student's CNN with max-pooling, as the checks build it; building it raising, or a CNN without
     layers, is q2.signature's to report."""
@@ -100,7 +103,7 @@ def build_cnn(st, batch_norm):
     try:
         model = builder.build(st, batch_norm)
     except (Exception, SystemExit) as error:
-        needs(f"not checked: building the CNN raises {students_fault(error, st)} (see q2.signature)")
+        needs(f"not checked: building the CNN raises {describe_error(error, st.folder)} (see q2.signature)")
     if not trainable_count(model):
         needs("not checked: the CNN has no layers with parameters, as the skeleton's (see q2.signature)")
     return model
@@ -115,7 +118,7 @@ def check_signature(st):
             model = builder.build(st, batch_norm)
         except (Exception, SystemExit) as error:
             breaks(f"building the CNN with maxpool=True, batch_norm={batch_norm}, as the course's driver does, raises "
-                   f"{students_fault(error, st)}")
+                   f"{describe_error(error, st.folder)}")
         if not trainable_count(model):
             breaks(f"CNN(0.1, batch_norm={batch_norm}) has no layers with parameters, as the skeleton's: the "
                    f"network of Q2.1 is not implemented")
@@ -142,15 +145,9 @@ def check_signature(st):
 def cnn_calls(st, builder):
     """(line, what goes wrong or None) of each CNN(...) call in the student's hw2-q2.py: its arguments must
     bind to their CNN's parameters, the dropout probability by keyword where it is not the first one."""
-    tree = ast.parse(Path(st.q2.__file__).read_text(encoding="utf-8"))
     signature = inspect.signature(st.q2.CNN)
     calls = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and "CNN" in (getattr(node.func, "id", None),
-                                                         getattr(node.func, "attr", None))):
-            continue
-        if any(isinstance(arg, ast.Starred) for arg in node.args) or any(k.arg is None for k in node.keywords):
-            continue  # *args or **kwargs: what they hold is not in the source
+    for node in own_calls(Path(st.q2.__file__), "CNN"):
         keywords = [k.arg for k in node.keywords]
         try:
             bound = signature.bind(*node.args, **dict.fromkeys(keywords))
@@ -294,6 +291,7 @@ def check_maxpool_switch(st):
                      f"without global average pooling (see q2.batchnorm_switch)")
     unasked = ("; the statement never asks for a network without max-pooling, only the skeleton's -no_maxpool "
                "flag does, so no result depends on it")
+    sides_with = conv_input_sides(build_cnn(st, batch_norm=True), st.device)  # its fault is not maxpool's
     try:
         without = builder.build(st, batch_norm=True, maxpool=False)
         sides_without = conv_input_sides(without, st.device)
@@ -301,8 +299,7 @@ def check_maxpool_switch(st):
             output = without(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=st.device))
     except (Exception, SystemExit) as error:
         departs(f"CNN({DROPOUT_PROB}, maxpool=False, batch_norm=True), the skeleton's -no_maxpool, raises "
-                f"{students_fault(error, st)}{unasked}")
-    sides_with = conv_input_sides(build_cnn(st, batch_norm=True), st.device)
+                f"{describe_error(error, st.folder)}{unasked}")
     if not sides_with:
         cannot_judge("not checked: the network runs no nn.Conv2d, so what its convolutions receive cannot be seen")
     shown = ", ".join(f"{h}x{w}" for h, w in sides_without)
@@ -330,6 +327,7 @@ class Stage:
 
     layer: str  # "conv" or "affine"
     index: int  # 1 for the first of its kind
+    where: str  # the student's file:line that runs the layer
     ops: list = field(default_factory=list)  # the Ops after it, in order
 
     def kinds(self, keep_dropout=False):
@@ -357,7 +355,7 @@ def traced_stages(st, batch_norm, training=True):
     for op in recorded.ops:
         if KINDS[op.name] in ("conv", "affine"):
             counts[KINDS[op.name]] += 1
-            stages.append(Stage(KINDS[op.name], counts[KINDS[op.name]]))
+            stages.append(Stage(KINDS[op.name], counts[KINDS[op.name]], op.where))
         else:
             (stages[-1].ops if stages else before).append(op)
     return before, stages
@@ -405,8 +403,7 @@ def check_block_order(st):
         _, stages = traced_stages(st, batch_norm)
         expected = list(BLOCK if batch_norm else BLOCK[1:])
         for stage in stages:
-            kinds, where = stage.kinds(), (stage.ops[0].where if stage.ops else "")
-            at = f" (at {where})" if where else ""
+            kinds, at = stage.kinds(), f" (after the layer at {stage.where})" if stage.where else ""
             if stage.layer == "conv" and kinds != expected:
                 breaks(f"{label}: {stage.label} runs conv -> {' -> '.join(kinds + ['dropout']) if kinds else 'nothing'}"
                        f"; the statement's block is conv -> {' -> '.join(expected)} -> dropout (Figure "
@@ -507,7 +504,9 @@ def check_layout(st):
     fix = ("transpose, do not reshape: images.reshape(-1, 48, 48, 3).transpose(0, 3, 1, 2) "
            "(or .permute(0, 3, 1, 2) on a tensor) before the network")
     if layout == "HWC" and correlation(first, scrambled) > 0.9:
-        breaks(f"{stored}; {loader} and your CNN reshape each image to (3, 48, 48) as stored, so the first conv sees "
-               f"colour and position mixed up (score {smoothness(first):.2f}); fix: {fix}")
+        departs(f"{stored}; {loader} and your CNN reshape each image to (3, 48, 48) as stored, as the course's "
+                f"skeleton does (x.reshape(x.shape[0], 3, 48, -1)), so on this file the first conv sees colour and "
+                f"position mixed up (score {smoothness(first):.2f}); the statement fixes no layout and the course's "
+                f"own npz may store its images otherwise, so this is not counted against you; on an HWC file: {fix}")
     breaks(f"{stored}; the first conv receives images that match neither layout (score {smoothness(first):.2f}, true "
            f"layout {scores[layout]:.2f}); check your loading and reshaping")

@@ -6,14 +6,14 @@ or Seq2Seq.forward drops the last target column is the student's choice.
 import torch
 from torch import nn
 
-from utils import PAD_IDX, SOS_IDX
+from utils import PAD_IDX, SOS_IDX, UNK_IDX
 
 from . import attention
 from .driver import judged_by_own_training
 from .student import describe_error, error_text
 from .tensors import (HIDDEN, SRC_LENGTHS, TGT_LENGTHS, TGT_VOCAB, TOLERANCE, build_seq2seq, describe_value,
-                      expect_pair, expect_tensor, has_shape, max_difference, padded_batch, seeded, target_columns,
-                      tiny_inputs)
+                      expect_pair, expect_tensor, has_shape, max_difference, own_arguments_departure, padded_batch,
+                      seeded, target_columns, tiny_inputs)
 from .tracing import DROPOUTS, OpsRecorded, drops_in_eval_mode, dropouts_in_eval_mode, forward_hooks
 from .verdicts import breaks, departs, needs
 
@@ -37,7 +37,7 @@ def check_reshape_state(st):
 
 
 def check_encoder_shapes(st):
-    model = build_seq2seq(st.models, st.device, use_attn=False)
+    model = build_seq2seq(st, use_attn=False)
     src, src_lengths, _, _ = tiny_inputs(st.device)
     B, S = src.shape
     with torch.no_grad():
@@ -48,6 +48,7 @@ def check_encoder_shapes(st):
         already_joined(st, enc_output, h, src_lengths)
     expect_tensor(h, (2, B, HIDDEN // 2), "final h (2, B, H/2)")
     expect_tensor(c, (2, B, HIDDEN // 2), "final c (2, B, H/2)")
+    own_arguments_departure(st, "Encoder")
     return "enc_output (B, S, H), final states (2, B, H/2)"
 
 
@@ -67,7 +68,7 @@ def already_joined(st, enc_output, h, src_lengths):
 
 
 def check_decoder_shapes(st):
-    model = build_seq2seq(st.models, st.device, use_attn=False)
+    model = build_seq2seq(st, use_attn=False)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
     (B, T), (_, S), V = tgt.shape, src.shape, TGT_VOCAB
     with torch.no_grad():
@@ -89,6 +90,7 @@ def check_decoder_shapes(st):
     if has_shape(logits, (B, T, V)):
         reads_all_of_tgt(st, logits, tgt)
     expect_tensor(logits, (B, T - 1, V), "Seq2Seq logits (B, T-1, V)")
+    own_arguments_departure(st, "Decoder")
     who = ("your decoder reads tgt[:, :-1]" if columns == T - 1
            else "your Seq2Seq drops the last column; the decoder reads all it is given")
     return (f"logits (B, T-1, V) for the course's loss against tgt[:, 1:] ({who}); one column (B, 1, H); "
@@ -111,7 +113,7 @@ def reads_all_of_tgt(st, logits, tgt):
 
 
 def check_encoder_padding(st, failed):
-    model = build_seq2seq(st.models, st.device, use_attn=False)
+    model = build_seq2seq(st, use_attn=False)
     src, src_lengths, _, _ = tiny_inputs(st.device)
     with torch.no_grad():
         enc_output, state = model.encoder(src, src_lengths)
@@ -132,31 +134,33 @@ def check_encoder_padding(st, failed):
     return "a word's outputs and final states are the same alone and inside a padded batch"
 
 
-def model_variants(st):
-    """[(use_attn, label)] to check whole models with, and a note when attention is left out."""
+def model_variants(st, failed):
+    """[(use_attn, label)] to check whole models with, and a note when attention is left out: where it
+    cannot run, or an attention check failed (its fault is counted there, not again in the whole model)."""
     profile = attention.probe(st)
-    problem = profile.problem or (profile.wrong_softmax and "its softmax normalises another axis than the source "
-                                                           "positions")
+    faults = [check for check in failed if check.startswith("q3.attention.")]
+    problem = f"{profile.problem}; see q3.attention.shapes" if profile.problem else ""
+    if not problem and faults:
+        problem = f"it fails {', '.join(faults)}"
     if not problem:
         src, src_lengths, tgt, _ = tiny_inputs(st.device)
         try:
             with torch.no_grad():
-                build_seq2seq(st.models, st.device, use_attn=True)(src, src_lengths, tgt)
+                build_seq2seq(st, use_attn=True)(src, src_lengths, tgt)
         except (Exception, SystemExit) as error:
-            problem = f"the model with attention raises {describe_error(error, st.folder)}"
+            problem = f"the model with attention raises {describe_error(error, st.folder)}; see q3.attention.shapes"
     if problem:
-        see = "q3.attention.formula" if profile.wrong_softmax and not profile.problem else "q3.attention.shapes"
-        return [(False, "without attention")], f" (attention not checked here: {problem}; see {see})"
+        return [(False, "without attention")], f" (attention not checked here: {problem})"
     return [(False, "without attention"), (True, "with attention")], " (with and without attention)"
 
 
-def check_teacher_forcing(st):
-    variants, note = model_variants(st)
+def check_teacher_forcing(st, failed):
+    variants, note = model_variants(st, failed)
     src, src_lengths, _, _ = tiny_inputs(st.device)
     tgt, _ = padded_batch((6, 6, 6), TGT_VOCAB, st.device, seed=3)
     tgt[:, 0] = SOS_IDX
     for use_attn, label in variants:
-        model = build_seq2seq(st.models, st.device, use_attn)
+        model = build_seq2seq(st, use_attn)
         with torch.no_grad():
             enc_output, state = model.encoder(src, src_lengths)
             full, _ = model.decoder(tgt, state, enc_output, src_lengths)
@@ -171,14 +175,22 @@ def check_teacher_forcing(st):
         if difference > TOLERANCE:
             breaks(f"{label}: a full target's outputs differ from stepping one token at a time (by {difference:.2g}); "
                    f"each step must read the previous target token and the previous step's state")
-    return "decoding a full target equals stepping one token at a time" + note
+        other_start = tgt.clone()
+        other_start[:, 1] = (tgt[:, 1] + 1 - UNK_IDX) % (TGT_VOCAB - UNK_IDX - 1) + UNK_IDX + 1  # still no special
+        with torch.no_grad():
+            later, _ = model.decoder(other_start, model.encoder(src, src_lengths)[1], enc_output, src_lengths)
+        if max_difference(full[:, 2:], later[:, 2:]) < TOLERANCE:
+            breaks(f"{label}: changing the target's token 1 leaves the outputs of steps 2 on unchanged (target "
+                   f"{tgt[0].tolist()}): a step does not carry the state of the one before (each starts from the "
+                   f"encoder's); pass each step the (h, c) the LSTM returned at the previous one")
+    return "decoding a full target equals stepping one token at a time, each step carrying the state" + note
 
 
 def check_batch_invariance(st, failed):
-    variants, note = model_variants(st)
+    variants, note = model_variants(st, failed)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
     for use_attn, label in variants:
-        model = build_seq2seq(st.models, st.device, use_attn)
+        model = build_seq2seq(st, use_attn)
         with torch.no_grad():
             logits, _ = model(src, src_lengths, tgt)
             if not (isinstance(logits, torch.Tensor) and logits.dim() == 3):
@@ -204,7 +216,7 @@ def check_batch_invariance(st, failed):
 
 
 def check_tied(st):
-    model = build_seq2seq(st.models, st.device, use_attn=False)
+    model = build_seq2seq(st, use_attn=False)
     generator, embedding = model.generator, model.decoder.embedding
     if not isinstance(generator, nn.Linear) or (generator.in_features, generator.out_features) != (HIDDEN, TGT_VOCAB):
         breaks(f"generator: expected nn.Linear(H, V) = ({HIDDEN}, {TGT_VOCAB}), found {generator}")
@@ -270,12 +282,12 @@ def dropout_place(places, received, produced, use_attn):
     return None
 
 
-def check_dropout_placement(st):
-    variants, note = model_variants(st)
+def check_dropout_placement(st, failed):
+    variants, note = model_variants(st, failed)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
     before_attention = False
     for use_attn, label in variants:
-        model = build_seq2seq(st.models, st.device, use_attn)
+        model = build_seq2seq(st, use_attn)
         in_eval = dropouts_in_eval_mode(model, lambda m: m(src, src_lengths, tgt), st.wrote)
         if in_eval:
             breaks(f"{label}: {drops_in_eval_mode(in_eval[0])}")
@@ -325,13 +337,30 @@ def draw_nucleus(st, logits, p, n):
     what = f"nucleus_sampling(logits (V,), p={p:g})"
     for _ in range(n):
         token = st.script.nucleus_sampling(logits, p=p)
-        if not isinstance(token, torch.Tensor) or token.numel() != 1:
+        if not isinstance(token, torch.Tensor):
+            not_a_tensor(what, token)
+        if token.numel() != 1:
             breaks(f"{what} must return one index, shape (1,); found {describe_value(token)}")
         index = int(token)
         if not 0 <= index < len(counts):
             breaks(f"{what} returned {index}, not a token of the {len(counts)}")
         counts[index] += 1
     return counts
+
+
+def not_a_tensor(what, token):
+    breaks(f"{what} returns {describe_value(token)} {token!r:.20}, not a tensor: the course's driver calls "
+           f"next_token.view(1, 1) on it, which raises; return the index as a tensor of shape (1,)")
+
+
+def returned_shape(st, logits, p):
+    """A WARN when the sampler's one index has another shape than (1,): the course's driver's
+    next_token.view(1, 1) and int(next_token) take any single index."""
+    token = st.script.nucleus_sampling(logits, p=p)
+    if tuple(token.shape) != (1,):
+        departs(f"nucleus_sampling returns its index in shape {tuple(token.shape)}, where the skeleton's docstring "
+                f"says (1,); the course's driver reads it with next_token.view(1, 1) and int(next_token), which "
+                f"take any single index, so it works as submitted")
 
 
 def shuffled_distribution(probabilities, seed):
@@ -364,10 +393,13 @@ def check_nucleus_support(st):
     if (full == 0).any():
         breaks(f"p = 1: token(s) {full.eq(0).nonzero().view(-1).tolist()} never sampled in "
                f"{NUCLEUS_SUPPORT_DRAWS} draws; with p = 1 every token can be drawn")
+    returned_shape(st, logits, 0.75)
     return "stays in the top-p set, includes the token crossing p; tiny p = argmax; p = 1 samples everything"
 
 
 def check_nucleus_frequencies(st):
+    if not isinstance(st.script.nucleus_sampling(torch.zeros(4, device=st.device), p=0.8), torch.Tensor):
+        needs("not checked: nucleus_sampling returns no tensor (see q3.nucleus.support)")
     seeded()
     probabilities = [0.3, 0.25, 0.2, 0.12, 0.08, 0.05]
     logits, order = shuffled_distribution(probabilities, seed=1)

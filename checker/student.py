@@ -1,6 +1,7 @@
 """The student's code: their modules imported in isolation, and their exceptions told apart from ours
 (a "raises" verdict is only for one raised in the student's own files; the checker's own skips its check).
 """
+import ast
 import contextlib
 import importlib
 import inspect
@@ -8,6 +9,7 @@ import io
 import re
 import sys
 import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,11 @@ def is_checker_file(path):
     return path == ENTRY_POINT or path.is_relative_to(CHECKER_DIR)
 
 
+def is_pass_through(frame):
+    """A checker frame that only carries out the student's call (the torch-operation recorder), as torch's own do."""
+    return frame.f_code.co_name == "__torch_function__" and Path(frame.f_code.co_filename).name == "tracing.py"
+
+
 def is_student_file(filename, folder):
     path = Path(filename)
     if not path.is_file():  # "<frozen importlib._bootstrap>", "<string>", ...
@@ -67,6 +74,8 @@ def student_frame(error, folder):
         return Path(error.filename).resolve().relative_to(folder), error.lineno, ""
     for frame, line in reversed(list(traceback.walk_tb(error.__traceback__))):
         path = Path(frame.f_code.co_filename)
+        if is_pass_through(frame):
+            continue
         if is_student_file(path, folder):
             return path.resolve().relative_to(folder), line, frame.f_code.co_qualname
         if path.is_file() and is_checker_file(path.resolve()):
@@ -145,6 +154,67 @@ def isolated_imports(folder):
                 del sys.modules[name]
         sys.path[:] = saved_path
         sys.modules.update(saved_modules)
+
+
+def own_calls(path, name):
+    """The calls `name(...)` in the student's file whose arguments are all in the source (no *args, **kwargs)."""
+    return [node for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.Call)
+            and name in (getattr(node.func, "id", None), getattr(node.func, "attr", None))
+            and not any(isinstance(arg, ast.Starred) for arg in node.args)
+            and all(k.arg is not None for k in node.keywords)]
+
+
+def own_call_values(path, callee, parameters, module):
+    """{parameter: value} of `parameters` as the student's own calls of `callee` in `path` pass them, where
+    the argument is a literal, a constant of `module`, or their argument parser's default (opt.X, args.X)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    defaults = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument" and node.args:
+            keywords = {k.arg: k.value for k in node.keywords}
+            flag = str(getattr(node.args[0], "value", ""))
+            dest = getattr(keywords.get("dest"), "value", flag.lstrip("-").replace("-", "_"))
+            with contextlib.suppress(ValueError, KeyError):
+                defaults[dest] = ast.literal_eval(keywords["default"])
+
+    def value(node):
+        with contextlib.suppress(ValueError):
+            return ast.literal_eval(node)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in defaults:
+            return defaults[node.attr]
+        if isinstance(node, ast.Name) and hasattr(module, node.id):
+            return getattr(module, node.id)
+        raise ValueError(ast.unparse(node))
+
+    signature, found = inspect.signature(callee), {}
+    for node in own_calls(path, callee.__name__):
+        with contextlib.suppress(TypeError):
+            bound = signature.bind(*node.args, **{k.arg: k.value for k in node.keywords})
+            for parameter in parameters:
+                with contextlib.suppress(ValueError, KeyError):
+                    found.setdefault(parameter, value(bound.arguments[parameter]))
+    return found
+
+
+def functions_alone(path, names):
+    """A module of the functions `names` of the student's file and its imports of other packages (torch,
+    numpy, ...), or None: for a file that does not import only because another file of theirs does not."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except SyntaxError:
+        return None
+    kept = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in names
+            or isinstance(node, (ast.Import, ast.ImportFrom)) and not any(
+                (alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0] in CLASHING_MODULES
+                or (path.parent / f"{alias.name.split('.')[0]}.py").is_file() for alias in node.names)]
+    module = types.ModuleType(path.stem)
+    module.__file__, module.functions_alone = str(path), True
+    try:
+        with quiet():
+            exec(compile(ast.Module(kept, type_ignores=[]), str(path), "exec"), module.__dict__)
+    except (Exception, SystemExit):
+        return None
+    return module if all(hasattr(module, name) for name in names) else None
 
 
 def import_student_module(name, folder, failed_files):

@@ -1,4 +1,5 @@
 """Tiny Q3 inputs and models, built as the course's driver builds them, and tensor comparisons."""
+import inspect
 import random
 
 import numpy as np
@@ -6,12 +7,14 @@ import torch
 
 from utils import EOS_IDX, PAD_IDX, SOS_IDX, UNK_IDX
 
-from .verdicts import breaks
+from .student import own_call_values
+from .verdicts import breaks, departs
 
 # Large enough that a wrong formula cannot pass by accident, small enough to be instant.
 SRC_VOCAB, TGT_VOCAB, HIDDEN, DROPOUT = 11, 9, 16, 0.3
 SRC_LENGTHS, TGT_LENGTHS = (4, 6, 2), (5, 3, 7)  # unsorted, as the course's DataLoader batches them
 TOLERANCE = 1e-5
+COURSE_ARGUMENTS = {"Encoder": 4, "BahdanauAttention": 1, "Decoder": 5}  # what the course's driver passes
 
 
 def seeded(seed=0):
@@ -45,13 +48,43 @@ def tiny_inputs(device):
     return src, src_lengths, tgt, tgt_lengths
 
 
-def build_seq2seq(models, device, use_attn, hidden=HIDDEN, src_vocab=SRC_VOCAB, tgt_vocab=TGT_VOCAB):
-    """The student's Seq2Seq built as the course's driver builds it, in eval mode."""
+def build_seq2seq(st, use_attn, hidden=HIDDEN, src_vocab=SRC_VOCAB, tgt_vocab=TGT_VOCAB):
+    """The student's Seq2Seq built as the course's driver builds it, in eval mode; a parameter the course
+    does not pass gets what the group's own hw2-q3.py passes (extra_arguments)."""
     seeded()
-    encoder = models.Encoder(src_vocab, hidden, PAD_IDX, DROPOUT)
-    attn = models.BahdanauAttention(hidden) if use_attn else None
-    decoder = models.Decoder(hidden, tgt_vocab, attn, PAD_IDX, DROPOUT)
-    return models.Seq2Seq(encoder, decoder).to(device).eval()
+    models = st.models
+    encoder = models.Encoder(src_vocab, hidden, PAD_IDX, DROPOUT, **extra_arguments(st, "Encoder"))
+    attn = models.BahdanauAttention(hidden, **extra_arguments(st, "BahdanauAttention")) if use_attn else None
+    decoder = models.Decoder(hidden, tgt_vocab, attn, PAD_IDX, DROPOUT, **extra_arguments(st, "Decoder"))
+    return models.Seq2Seq(encoder, decoder).to(st.device).eval()
+
+
+def extra_arguments(st, name):
+    """{parameter: value} of what the student's class `name` requires beyond the course driver's arguments,
+    as their own hw2-q3.py passes it (none it cannot read there: the course's call then raises)."""
+    try:
+        parameters = list(inspect.signature(getattr(st.models, name)).parameters.values())
+    except (TypeError, ValueError, AttributeError):
+        return {}
+    required = [p.name for p in parameters[COURSE_ARGUMENTS[name]:] if p.default is p.empty
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    script = st.folder / "hw2-q3.py"
+    if not required or not script.is_file():
+        return {}
+    try:
+        return own_call_values(script, getattr(st.models, name), required, st.script)
+    except SyntaxError:
+        return {}
+
+
+def own_arguments_departure(st, name):
+    """A WARN when the student's class `name` needs arguments the course's driver does not pass, which their
+    own hw2-q3.py passes (the checks build it so)."""
+    extra = extra_arguments(st, name)
+    if extra:
+        departs(f"{name}.__init__ needs {', '.join(extra)}, which the course's driver does not pass; your hw2-q3.py "
+                f"passes {', '.join(f'{k}={v!r}' for k, v in extra.items())}, as the checks do, so it works as "
+                f"submitted, but the course's unmodified driver would raise TypeError")
 
 
 def describe_value(value):

@@ -21,17 +21,17 @@ STATUS = {MEETS: "pass", BREAKS: "fail", RAISES: "fail", DEPARTS: "warn", CANNOT
 class Finding(Exception):
     """What a check found, of one of the kinds above; its message is the check's line."""
 
-    def __init__(self, kind, message, score=None):
+    def __init__(self, kind, message, score=None, where=None):
         super().__init__(message)
-        self.kind, self.score = kind, score
+        self.kind, self.score, self.where = kind, score, where  # where: the student's file:line it saw raise
 
     @property
     def status(self):
         return STATUS[self.kind]
 
 
-def breaks(message):
-    raise Finding(BREAKS, message)
+def breaks(message, where=None):
+    raise Finding(BREAKS, message, where=where)
 
 
 def departs(message, score=None):
