@@ -25,7 +25,8 @@ from skeleton_students import (ATTENTION_BMM, ATTENTION_BROADCAST, ATTENTION_EIN
                                COUNT_PARAMS, DECODER_LOOP, DECODER_LOOP_ONE_STEP_ATTENTION, DECODER_LOOP_READING_ALL,
                                DECODER_ONE_CALL, DECODER_ONE_CALL_WITH_WEIGHTS, ENCODER, MAIN_PASSING_CLASSES,
                                NUCLEUS_CUMSUM, NUCLEUS_LOOP, NUCLEUS_SEARCHSORTED, SKELETON,
-                               TRAIN_HANDING_TGT_WITHOUT_EOS, Fill, changed, conv_block_init, make_skeleton_student)
+                               TRAIN_HANDING_TGT_WITHOUT_EOS, Fill, Substitute, changed, conv_block_init,
+                               make_skeleton_student)
 
 pytestmark = pytest.mark.skipif(not SKELETON.is_dir(), reason=f"the course's skeleton is not at {SKELETON}")
 
@@ -161,6 +162,7 @@ COMPLETIONS = {"the hint's loop, bmm, a loop, named layers": LOOP_BMM,
 MASK_LINE = '    scores = scores.masked_fill(~mask, float("-inf"))\n'
 W_OUT_LINE = "    self.W_out = nn.Linear(2 * hidden_size, hidden_size, bias=False)\n"
 ENHANCED = "attn_out = torch.tanh(self.W_out(torch.cat([context, query], dim=-1)))"
+LOG_SOFTMAX = "return F.log_softmax(x, dim=1)"
 NUCLEUS_LOOP_SAMPLING = ("    top_p_probs = top_p_probs / top_p_probs.sum()\n"
                          "    choice = torch.multinomial(top_p_probs, 1)\n")
 CONV_BLOCK_FUNCTIONAL = [
@@ -460,6 +462,22 @@ VARIANTS = {
         failing={"q2.params.plain", "q2.batchnorm_switch"},
         expected={"q2.params.plain": ("fail", "BatchNorm2d"), "q2.batchnorm_switch": ("fail", "batch_norm=False")},
         finding="finding 18"),
+    "a CNN without the conv_bias parameter, which the course's driver never passes (correct)": variant(
+        LOOP_BMM, q2=q2_file(("CNN.__init__", changed(CNN_NAMED_INIT, (
+            "def __init__(self, dropout_prob, maxpool=True, batch_norm=True, conv_bias=True):",
+            "def __init__(self, dropout_prob, maxpool=True, batch_norm=True):")))),
+        expected={"q2.signature": ("pass", ""), "q2.params.bn": ("pass", "755,718")}),
+    "no conv bias where batch norm follows": variant(
+        LOOP_BMM, q2=q2_file(("ConvBlock.__init__", changed(CONV_BLOCK_NAMED_INIT, (
+            "stride=1, padding=padding)", "stride=1, padding=padding, bias=not batch_norm)")))),
+        failing={"q2.params.bn"}, expected={"q2.params.bn": ("fail", "trainable parameters")}),
+    "scores, not log-probabilities, under the group's own CrossEntropyLoss [a]": variant(
+        LOOP_BMM, q2=q2_file(("CNN.forward", changed(CNN_NAMED_FORWARD, (LOG_SOFTMAX, "return x"))),
+                             ("main", Substitute("criterion = nn.NLLLoss()", "criterion = nn.CrossEntropyLoss()"))),
+        expected={"q2.output": ("warn", "CrossEntropyLoss")}, finding="finding 19"),
+    "scores, not log-probabilities, under the skeleton's NLLLoss": variant(
+        LOOP_BMM, q2=q2_file(("CNN.forward", changed(CNN_NAMED_FORWARD, (LOG_SOFTMAX, "return x")))),
+        failing={"q2.output"}, expected={"q2.output": ("fail", "log-softmax")}),
     "channels 16, 32, 64": variant(
         LOOP_BMM, q2=q2_file(("CNN.__init__", changed(CNN_NAMED_INIT, ("channels = [3, 32, 64, 128]",
                                                                    "channels = [3, 16, 32, 64]")))),
