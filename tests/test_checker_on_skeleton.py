@@ -31,6 +31,9 @@ from skeleton_students import (ATTENTION_BMM, ATTENTION_BROADCAST, ATTENTION_EIN
 pytestmark = pytest.mark.skipif(not SKELETON.is_dir(), reason=f"the course's skeleton is not at {SKELETON}")
 
 STUDENT_FILE_LINE = re.compile(r"\b(models|hw2-q3|hw2-q2|data|utils)\.py:\d+")
+# what a FAIL of these checks must give so that the student can rerun it: p, the source lengths
+INPUT_GIVEN = {"q3.nucleus.support": re.compile(r"\bp ?= ?\d"), "q3.nucleus.frequencies": re.compile(r"\bp ?= ?\d"),
+               "q3.attention.padding": re.compile("length"), "q3.encoder.padding": re.compile("length")}
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Folder:
     npz: Path = None  # --npz (q2.layout skips without it)
     samples: bool = False  # all the nucleus draws (else fewer: the folder's sampler is a completion's)
     finding: str = ""  # the finding its verdicts are an xfail of
-    unlocated: str = ""  # the finding its FAILs naming no file:line are an xfail of
+    unreproducible: str = ""  # the finding its FAILs that cannot be rerun (no file:line, no input) are an xfail of
 
 
 def completion(q3, q2, **prediction):
@@ -378,7 +381,7 @@ VARIANTS = {
             ("torch.stack(top_p_indices)[choice]", "torch.stack(top_p_indices)[[choice]]"))}},
         failing={"q3.nucleus.support"},
         expected={"q3.nucleus.support": ("fail", "raises ValueError"),
-                  "q3.nucleus.frequencies": ("skip", "nucleus_sampling")}),
+                  "q3.nucleus.frequencies": ("skip", "nucleus_sampling")}, unreproducible="finding 20"),
     "nucleus sampling the whole distribution": variant(
         ONE_CALL_EINSUM, q3={"hw2-q3.py": {"nucleus_sampling": changed(NUCLEUS_CUMSUM, (
             "next_token = sorted_indices[torch.multinomial(sorted_probs, num_samples=1)]",
@@ -572,9 +575,12 @@ def test_a_student_folder_gets_its_predicted_verdicts(name, verdicts):
                 assert re.search(r"\bq[23]\.[a-z]", result.message), result.message
 
 
-@pytest.mark.parametrize("name", [row(name, folder.unlocated) for name, folder in CORPUS.items() if folder.failing])
-def test_every_fail_names_the_students_file_and_line(name, verdicts):
-    """Rule h: a student reruns what failed from the file:line the FAIL names."""
-    unlocated = {id: r.message for id, r in verdicts(name).items()
-                 if r.status == "fail" and not STUDENT_FILE_LINE.search(r.message)}
-    assert not unlocated
+@pytest.mark.parametrize("name", [row(name, folder.unreproducible)
+                                  for name, folder in CORPUS.items() if folder.failing])
+def test_every_fail_names_the_students_file_and_line_and_its_input(name, verdicts):
+    """Rule h: a student reruns what failed from the file:line and the input (p, lengths) the FAIL names;
+    a part not implemented needs no input."""
+    fails = {id: r.message for id, r in verdicts(name).items() if r.status == "fail"}
+    assert not {id: m for id, m in fails.items() if not STUDENT_FILE_LINE.search(m)}
+    assert not {id: m for id, m in fails.items()
+                if id in INPUT_GIVEN and "is not implemented" not in m and not INPUT_GIVEN[id].search(m)}
