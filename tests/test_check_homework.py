@@ -4,6 +4,7 @@ kills its process fails one line while the batch goes on, exit codes, JSON and C
 import csv
 import importlib.util
 import json
+import re
 import shutil
 import sys
 import time
@@ -20,6 +21,7 @@ from checker.folder import Check, check_folder, judge
 from checker.student import Student
 from helpers import INTEL_SLICE, ROOT, q3, run_script, slice_data, train_briefly
 from mutants import MUTANTS, UNSEEN_KINDS
+from skeleton_students import SKELETON
 from student_copies import SKELETON_Q2, SKELETON_Q3, make_student
 
 def check(folder, **options):
@@ -53,16 +55,19 @@ def test_our_own_folder_passes_every_check():
     assert sys.modules["utils"] is utils  # ours again after the student's (here: the same files) were unloaded
 
 
-def test_a_real_checkpoint_scores_as_hw2_q3_test_on_the_course_data_by_default(tmp_path, fewer_draws):
+def test_a_real_checkpoint_scores_as_the_course_driver_on_the_course_data_by_default(tmp_path, fewer_draws):
     checkpoint = ROOT / "results" / "q3" / "attn-seed42.pt"
     folder = make_student(tmp_path)
     (folder / "hw2-q3" / checkpoint.name).symlink_to(checkpoint)
-    results, scores = check(folder)  # no --data_dir: the course's files beside check_homework.py
+    results, _ = check(folder)  # no --data_dir: the course's files beside check_homework.py
     assert results[f"q3.checkpoint.{checkpoint.name}"].status == "pass"
     message = results[f"q3.checkpoint.{checkpoint.name}"].message
     assert "with the statement's nucleus rule at p = 0.8" in message and "your nucleus_sampling" not in message
-    course = course_test_scores(checkpoint, ROOT / "data", tmp_path)
-    assert (scores[0]["test_cer"], scores[0]["test_wer"]) == (course["cer"], course["wer"])
+    assert "on 1000 words" in message and f"the course's data in {ROOT / 'data'}" in message
+    data_dir = slice_data(tmp_path / "data", n_train=10 ** 6, n_eval=100)  # the course decodes a word at a time
+    _, scores = check(folder, data_dir=data_dir)
+    course = course_driver_scores(checkpoint, folder / "hw2-q3", data_dir, tmp_path, "--use_attn")
+    assert (scores[0]["test_cer"], scores[0]["test_wer"]) == pytest.approx(course, abs=5e-5)
 
 
 def test_a_checkpoints_expected_wer_says_the_students_failing_sampler_gives_other_numbers(tmp_path):
@@ -150,8 +155,9 @@ def trained_student(tmp_path_factory):
     return root, q3_dir, data_dir
 
 
-def course_test_scores(checkpoint, data_dir, results_dir, *flags):
-    """What `hw2-q3.py test` reports for the checkpoint (run in this process: the same code, faster)."""
+def our_driver_scores(checkpoint, data_dir, results_dir, *flags):
+    """What this project's `hw2-q3.py test` reports for the checkpoint (in this process): for the exact
+    expected nucleus scores, which the course's driver, drawing once, cannot give."""
     q3.main(["test", "--checkpoint_name", str(checkpoint), "--data_dir", str(data_dir),
              "--results_dir", str(results_dir), "--no_progress", *flags])
     suffix = f"topp{flags[flags.index('--topp') + 1]}" if "--topp" in flags else "greedy"
@@ -159,21 +165,36 @@ def course_test_scores(checkpoint, data_dir, results_dir, *flags):
     return result["nucleus_expected"] if "--topp" in flags else result["greedy"]
 
 
-def test_checkpoint_scores_equal_hw2_q3_test(trained_student, tmp_path, fewer_draws):
-    root, q3_dir, data_dir = trained_student
+def course_driver_scores(checkpoint, models_dir, data_dir, scratch, *flags):
+    """(CER, WER) that the course's own `hw2-q3.py test` prints for the checkpoint: the skeleton's driver and
+    data.py beside the folder's models.py, run as the statement runs it."""
+    folder = Path(scratch) / "course-driver"
+    folder.mkdir(exist_ok=True)
+    for name in ("hw2-q3.py", "data.py"):
+        shutil.copy(SKELETON / "hw2-q3" / name, folder / name)
+    shutil.copy(models_dir / "models.py", folder / "models.py")
+    run = run_script(folder / "hw2-q3.py", "test", "--checkpoint_name", checkpoint, "--data_dir", data_dir, *flags,
+                     cwd=folder)
+    printed = re.search(r"Test CER: ([\d.]+), Test WER: ([\d.]+)", run.stdout)
+    assert printed, run.stderr
+    return float(printed[1]), float(printed[2])
+
+
+def test_checkpoint_scores_equal_the_course_drivers(trained_student, tmp_path, fewer_draws):
+    root, q3_dir, _ = trained_student
+    data_dir = slice_data(tmp_path / "data", n_train=10 ** 6, n_eval=40)  # the course decodes a word at a time
     results, scores = check(root, data_dir=data_dir)
     assert {results[f"q3.checkpoint.{name}"].status for name in ("attn.pt", "no-attn.pt")} <= {"pass", "warn"}
     assert results["q3.checkpoint.attn.pt"].question == "Q3.1b"
     by_file = {Path(s["file"]).name: s for s in scores}
     assert by_file["attn.pt"]["use_attn"] and not by_file["no-attn.pt"]["use_attn"]
-    attn = course_test_scores(q3_dir / "attn.pt", data_dir, tmp_path, "--use_attn", "--hidden_size", "32")
-    plain = course_test_scores(q3_dir / "no-attn.pt", data_dir, tmp_path)
-    assert (by_file["attn.pt"]["test_cer"], by_file["attn.pt"]["test_wer"]) == (attn["cer"], attn["wer"])
-    assert (by_file["no-attn.pt"]["test_cer"], by_file["no-attn.pt"]["test_wer"]) == (plain["cer"], plain["wer"])
-    sampled = course_test_scores(q3_dir / "attn.pt", data_dir, tmp_path, "--use_attn", "--hidden_size", "32",
+    for name, flags in (("attn.pt", ("--use_attn", "--hidden_size", "32")), ("no-attn.pt", ("--hidden_size", "32"))):
+        course = course_driver_scores(q3_dir / name, q3_dir, data_dir, tmp_path, *flags)  # printed to 4 decimals
+        assert (by_file[name]["test_cer"], by_file[name]["test_wer"]) == pytest.approx(course, abs=5e-5)
+    sampled = our_driver_scores(q3_dir / "attn.pt", data_dir, tmp_path, "--use_attn", "--hidden_size", "32",
                                  "--topp", "0.8")
-    assert by_file["attn.pt"]["expected_test_wer@3"] == pytest.approx(sampled["wer@3"], abs=1e-9)
-    assert by_file["attn.pt"]["expected_test_wer"] == pytest.approx(sampled["wer"], abs=1e-9)
+    assert by_file["attn.pt"]["expected_test_wer@3"] == pytest.approx(sampled["wer@3"], abs=1e-6)
+    assert by_file["attn.pt"]["expected_test_wer"] == pytest.approx(sampled["wer"], abs=1e-6)
     assert by_file["no-attn.pt"]["expected_test_wer@3"] is None
     assert "Test CER: " in results["q3.checkpoint.attn.pt"].message
     assert f"Test WER@3 {sampled['wer@3']:.4f}" in results["q3.checkpoint.attn.pt"].message
