@@ -236,7 +236,7 @@ VARIANTS = {
         failing={"q3.attention.shapes", "q3.attention.formula"},
         expected={"q3.attention.shapes": ("fail", "(B, 1, H)"),
                   "q3.attention.formula": ("fail", "no learnable W_out"),
-                  "q3.attention.padding": ("pass", "zero weight")}, finding="finding 7"),
+                  "q3.attention.padding": ("pass", "zero weight")}),
     "biases in W_s and W_h [e]": variant(
         LOOP_BMM, q3=attention(ATTENTION_BMM, init=changed(
             ATTENTION_INIT, ("self.W_s = nn.Linear(hidden_size, hidden_size, bias=False)",
@@ -306,7 +306,8 @@ VARIANTS = {
         LOOP_BMM, q3=models("Decoder.forward", changed(DECODER_LOOP, (
             "        if self.attn is not None:\n            output = self.attn(", "        output = self.attn("))),
         failing={"q3.decoder.shapes"},
-        expected={"q3.decoder.shapes": ("fail", "raises TypeError"), "q3.own_training": ("skip", "q3.decoder.shapes")}),
+        expected={"q3.decoder.shapes": ("fail", "raises TypeError"), "q3.own_training": ("skip", "q3.decoder.shapes")},
+        finding="finding 21"),
     "dropout on the decoder outputs, then sliced (correct) [c]": variant(
         ONE_CALL_EINSUM, q3=models("Decoder.forward", changed(
             DECODER_ONE_CALL, ("    if tgt.size(1) > 1:\n        tgt = tgt[:, :-1]\n", ""),
@@ -317,7 +318,7 @@ VARIANTS = {
     "decoder outputs stacked, (B, T-1, 1, H), which the group's pipeline takes [a]": variant(
         LOOP_BMM, q3=models("Decoder.forward", changed(DECODER_LOOP, ("outputs = torch.cat(outputs, dim=1)",
                                                                   "outputs = torch.stack(outputs, dim=1)"))),
-        expected={"q3.decoder.shapes": ("warn", "your own hw2-q3.py train runs with it")}, finding="finding 11"),
+        expected={"q3.decoder.shapes": ("warn", "your own hw2-q3.py train runs with it")}),
     "dropout on the LSTM output before the attention, as the hint's loop reads [c]": variant(
         LOOP_BMM, q3=models("Decoder.forward", changed(
             DECODER_LOOP, ("        output = self.dropout(output)\n        outputs.append(output)\n",
@@ -381,7 +382,7 @@ VARIANTS = {
             ("torch.stack(top_p_indices)[choice]", "torch.stack(top_p_indices)[[choice]]"))}},
         failing={"q3.nucleus.support"},
         expected={"q3.nucleus.support": ("fail", "raises ValueError"),
-                  "q3.nucleus.frequencies": ("skip", "nucleus_sampling")}, unreproducible="finding 20"),
+                  "q3.nucleus.frequencies": ("skip", "nucleus_sampling")}),
     "nucleus sampling the whole distribution": variant(
         ONE_CALL_EINSUM, q3={"hw2-q3.py": {"nucleus_sampling": changed(NUCLEUS_CUMSUM, (
             "next_token = sorted_indices[torch.multinomial(sorted_probs, num_samples=1)]",
@@ -463,8 +464,7 @@ VARIANTS = {
             "self.bn = nn.BatchNorm2d(out_channels) if batch_norm else nn.Identity()",
             "self.bn = nn.BatchNorm2d(out_channels)")))),
         failing={"q2.params.plain", "q2.batchnorm_switch"},
-        expected={"q2.params.plain": ("fail", "BatchNorm2d"), "q2.batchnorm_switch": ("fail", "batch_norm=False")},
-        finding="finding 18"),
+        expected={"q2.params.plain": ("fail", "BatchNorm2d"), "q2.batchnorm_switch": ("fail", "batch_norm=False")}),
     "a CNN without the conv_bias parameter, which the course's driver never passes (correct)": variant(
         LOOP_BMM, q2=q2_file(("CNN.__init__", changed(CNN_NAMED_INIT, (
             "def __init__(self, dropout_prob, maxpool=True, batch_norm=True, conv_bias=True):",
@@ -477,7 +477,7 @@ VARIANTS = {
     "scores, not log-probabilities, under the group's own CrossEntropyLoss [a]": variant(
         LOOP_BMM, q2=q2_file(("CNN.forward", changed(CNN_NAMED_FORWARD, (LOG_SOFTMAX, "return x"))),
                              ("main", Substitute("criterion = nn.NLLLoss()", "criterion = nn.CrossEntropyLoss()"))),
-        expected={"q2.output": ("warn", "CrossEntropyLoss")}, finding="finding 19"),
+        expected={"q2.output": ("warn", "CrossEntropyLoss")}),
     "scores, not log-probabilities, under the skeleton's NLLLoss": variant(
         LOOP_BMM, q2=q2_file(("CNN.forward", changed(CNN_NAMED_FORWARD, (LOG_SOFTMAX, "return x")))),
         failing={"q2.output"}, expected={"q2.output": ("fail", "log-softmax")}),
