@@ -38,6 +38,7 @@ class AttentionProfile:
     several_steps: str = ""  # what a query of several steps does wrong ('' when it works)
     wrong_softmax: str = ""  # the softmax it calls over another axis than the source positions ('' when none)
     flat_query: bool = False  # it takes one step's query as (B, H), as the student's own decoder hands it
+    runs: bool = False  # with a problem: one step still gives a tensor (B, 1, ...), of the wrong size
 
     @property
     def one_step_only(self):
@@ -92,8 +93,10 @@ def probe(st):
                                 problem_is_students=student_frame(error, st.folder) is not None)
     steps = [first_tensor(value) for value in raw]
     if not all(has_shape(step, (B, 1, HIDDEN)) for step in steps):
+        runs = all(isinstance(step, torch.Tensor) and tuple(step.shape[:2]) == (B, 1) for step in steps)
         return AttentionProfile(f"{call} gives {describe_value(steps[0])}, expected (B, 1, H) = {(B, 1, HIDDEN)}"
-                                f"{' once unsqueezed' if profile.flat_query else ''}", problem_is_students=True)
+                                f"{' once unsqueezed' if profile.flat_query else ''}", problem_is_students=True,
+                                flat_query=profile.flat_query, runs=runs, several_steps="is not tried")
     profile.returns_pair = len(raw[0]) if isinstance(raw[0], (tuple, list)) else 0
     profile.wrong_softmax = softmax_over_wrong_axis(softmaxes.ops, S)
     if profile.flat_query:
@@ -113,9 +116,11 @@ def probe(st):
     return profile
 
 
-def usable_attention(st):
+def usable_attention(st, any_size=False):
+    """(profile, attention) of an attention the check can call; with any_size, one whose outputs have the
+    wrong size too (a fact such as the padding's does not depend on it)."""
     profile = probe(st)
-    if profile.problem:
+    if profile.problem and not (any_size and profile.runs):
         needs(f"not checked: {profile.problem} (see q3.attention.shapes)")
     return profile, build_attention(st)
 
@@ -220,7 +225,7 @@ def check_attention_shapes(st):
 
 
 def check_attention_padding(st):
-    profile, attn = usable_attention(st)
+    profile, attn = usable_attention(st, any_size=True)
     B, S, lengths = 3, 6, (6, 2, 4)
     generator = torch.Generator().manual_seed(5)
     query = torch.randn(B, QUERY_STEPS, HIDDEN, generator=generator).to(st.device)
@@ -236,10 +241,11 @@ def check_attention_padding(st):
         if profile.wrong_softmax:
             needs("not checked: which positions get weight depends on the softmax's axis" + axis)
         perturbed = max_difference(out, attend(profile, attn, query, changed, src_lengths))
-        alone = max(max_difference(out[row], attend(profile, attn, query[row:row + 1],
-                                                    encoder_outputs[row:row + 1, :length],
-                                                    src_lengths[row:row + 1])[0])
-                    for row, length in enumerate(lengths))
+        alones = [attend(profile, attn, query[row:row + 1], encoder_outputs[row:row + 1, :length],
+                         src_lengths[row:row + 1])[0] for row, length in enumerate(lengths)]
+    if any(alone.shape != out[row].shape for row, alone in enumerate(alones)):
+        needs(f"not checked alone: {profile.problem} (see q3.attention.shapes)")
+    alone = max(max_difference(out[row], alones[row]) for row in range(B))
     if perturbed > TOLERANCE:
         breaks(f"src_lengths {lengths} padded to S = {S}: changing the encoder outputs at padded positions changes "
                f"the output (by {perturbed:.2g}): padding gets weight; set padded scores to -inf before the softmax "

@@ -33,9 +33,9 @@ def training_outcome(folder, data_path):
         for name in P2G_FILES:
             lines = (data_path / name).read_text(encoding="utf-8").splitlines(keepends=True)
             (data / name).write_text("".join(lines[:SLICE_LINES[name]]), encoding="utf-8")
-        argv, sys.argv = sys.argv, [str(folder / "hw2-q3.py"), "train", "--n_epochs", "1", "--batch_size", "8",
-                                    "--hidden_size", "16", "--data_dir", str(data), "--checkpoint_name",
-                                    str(Path(scratch) / "probe.pt")]
+        argv, sys.argv = sys.argv, [str(folder / "hw2-q3.py"), "train", "--use_attn", "--n_epochs", "1",
+                                    "--batch_size", "8", "--hidden_size", "16", "--data_dir", str(data),
+                                    "--checkpoint_name", str(Path(scratch) / "probe.pt")]
         printed = io.StringIO()
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(printed):
@@ -73,9 +73,10 @@ def check_own_training(st, raised, failed):
     if reported:
         needs(f"your own hw2-q3.py train raises {own} (see {reported[0]})")
     if own:
-        breaks(f"your own hw2-q3.py train (python hw2-q3.py train --n_epochs 1 --batch_size 8 --hidden_size 16, on "
+        breaks(f"your own hw2-q3.py train (python hw2-q3.py train --use_attn --n_epochs 1 --batch_size 8 "
+               f"--hidden_size 16, on "
                f"the first 32 training words and 4 validation words) raises {own}", where=raised_at(own))
-    return "your own hw2-q3.py train runs one epoch on 32 words, greedy validation included"
+    return "your own hw2-q3.py train --use_attn runs one epoch on 32 words, greedy validation included"
 
 
 def judged_by_own_training(st, finding, skeleton):

@@ -15,7 +15,7 @@ from torch import nn
 import utils
 
 from .student import describe_error, own_call_values, own_calls
-from .tensors import describe_value, expect_tensor, max_difference, seeded
+from .tensors import describe_value, expect_finite, expect_tensor, seeded
 from .tracing import DROPOUTS, OpsRecorded, drops_in_eval_mode, forward_hooks
 from .verdicts import breaks, cannot_judge, departs, needs
 
@@ -219,10 +219,19 @@ def check_output(st):
             out = model(torch.rand(4, 3, INTEL_SIDE, INTEL_SIDE, device=st.device))
         label = "with batch norm" if batch_norm else "without batch norm"
         expect_tensor(out, (4, 6), f"{label}: CNN(images (B, 3, 48, 48))")
-        total = out.float().exp().sum(-1)
-        if not torch.isfinite(out).all() or max_difference(total, torch.ones_like(total)) > 1e-4:
-            breaks(f"{label}: the outputs are not log-probabilities (exp sums to {total.min():.3g}..{total.max():.3g} "
-                   f"per image, expected 1): end the network with a log-softmax over the 6 classes")
+        expect_finite(out, f"{label}: CNN(4 random images (4, 3, 48, 48))")
+        log_total = out.double().logsumexp(-1)  # 0 for log-probabilities
+        if float(log_total.abs().max()) > 1e-4:
+            sums = log_total.exp()
+            scores = (f"{label}: the outputs are not log-probabilities (exp sums to {float(sums.min()):.3g}.."
+                      f"{float(sums.max()):.3g} per image, expected 1)")
+            source = Path(st.q2.__file__)
+            if own_calls(source, "CrossEntropyLoss") and not own_calls(source, "NLLLoss"):
+                departs(f"{scores}, but your hw2-q2.py trains them with nn.CrossEntropyLoss, which applies the "
+                        f"log-softmax itself: the same training and predictions as the statement's log-softmax "
+                        f"layer under the skeleton's nn.NLLLoss, which your network leaves out")
+            breaks(f"{scores}: end the network with a log-softmax over the 6 classes (the skeleton trains it with "
+                   f"nn.NLLLoss, which expects log-probabilities)")
     note = "" if len(settings) == 2 else " (batch norm not checked: no batch_norm switch, see q2.signature)"
     return "log-probabilities (B, 6) for images (B, 3, 48, 48)" + note
 
@@ -404,10 +413,12 @@ def check_block_order(st):
         expected = list(BLOCK if batch_norm else BLOCK[1:])
         for stage in stages:
             kinds, at = stage.kinds(), f" (after the layer at {stage.where})" if stage.where else ""
-            if stage.layer == "conv" and kinds != expected:
-                breaks(f"{label}: {stage.label} runs conv -> {' -> '.join(kinds + ['dropout']) if kinds else 'nothing'}"
-                       f"; the statement's block is conv -> {' -> '.join(expected)} -> dropout (Figure "
-                       f"{2 if batch_norm else 1}){at}")
+            ran, block = kinds, expected
+            if not batch_norm or "batch norm" not in kinds:  # whether it runs is q2.batchnorm_switch's to say
+                ran, block = [k for k in kinds if k != "batch norm"], [k for k in expected if k != "batch norm"]
+            if stage.layer == "conv" and ran != block:
+                breaks(f"{label}: {stage.label} runs conv -> {' -> '.join(ran + ['dropout'])}; the statement's block "
+                       f"is conv -> {' -> '.join(block)} -> dropout (Figure {2 if batch_norm else 1}){at}")
             pools = [op for op in stage.ops if op.name == "max_pool2d"]
             if any(tuple(op.output.shape[-2:]) != tuple(s // 2 for s in op.input.shape[-2:]) for op in pools):
                 breaks(f"{label}: {stage.label}'s max-pool turns {tuple(pools[0].input.shape[-2:])} into "

@@ -10,7 +10,7 @@ from utils import PAD_IDX, SOS_IDX, UNK_IDX
 
 from . import attention
 from .driver import judged_by_own_training
-from .student import describe_error, error_text
+from .student import describe_error, error_text, student_frame
 from .tensors import (HIDDEN, SRC_LENGTHS, TGT_LENGTHS, TGT_VOCAB, TOLERANCE, build_seq2seq, describe_value,
                       expect_pair, expect_tensor, has_shape, max_difference, own_arguments_departure, padded_batch,
                       seeded, target_columns, tiny_inputs)
@@ -77,7 +77,8 @@ def check_decoder_shapes(st):
         padded = torch.arange(S, device=st.device).unsqueeze(0) >= src_lengths.unsqueeze(1)
         enc_output = torch.randn(B, S, HIDDEN, device=st.device).masked_fill(padded.unsqueeze(-1), 0.0)
         state = tuple(torch.randn(2, B, HIDDEN // 2, device=st.device) for _ in range(2))
-        outputs, dec_state = expect_pair(model.decoder(tgt, state, enc_output, src_lengths), "decoder(tgt, ...)")
+        stacked, _ = expect_pair(model.decoder.forward(tgt, state, enc_output, src_lengths), "decoder(tgt, ...)")
+        outputs, dec_state = model.decoder(tgt, state, enc_output, src_lengths)
         columns = target_columns(outputs, T)
         if columns is None:
             breaks(f"decoder outputs: expected (B, T-1, H) for a full target (B, T), found {describe_value(outputs)}")
@@ -91,6 +92,9 @@ def check_decoder_shapes(st):
         reads_all_of_tgt(st, logits, tgt)
     expect_tensor(logits, (B, T - 1, V), "Seq2Seq logits (B, T-1, V)")
     own_arguments_departure(st, "Decoder")
+    if isinstance(stacked, torch.Tensor) and stacked.shape != outputs.shape:
+        judged_by_own_training(st, f"the decoder's outputs come stacked as {tuple(stacked.shape)}, (B, T-1, 1, H)",
+                               "the skeleton's decoder returns (B, T-1, H), which the checks use")
     who = ("your decoder reads tgt[:, :-1]" if columns == T - 1
            else "your Seq2Seq drops the last column; the decoder reads all it is given")
     return (f"logits (B, T-1, V) for the course's loss against tgt[:, 1:] ({who}); one column (B, 1, H); "
@@ -135,27 +139,31 @@ def check_encoder_padding(st, failed):
 
 
 def model_variants(st, failed):
-    """[(use_attn, label)] to check whole models with, and a note when attention is left out: where it
-    cannot run, or an attention check failed (its fault is counted there, not again in the whole model)."""
+    """([(use_attn, label)] to check whole models with, the check's verdict from its PASS message). Attention
+    is left out where it cannot run (the PASS says so), or where an attention check failed: its fault is
+    counted there, so the whole model's check SKIPs, saying that it passes without attention."""
     profile = attention.probe(st)
     faults = [check for check in failed if check.startswith("q3.attention.")]
     problem = f"{profile.problem}; see q3.attention.shapes" if profile.problem else ""
-    if not problem and faults:
-        problem = f"it fails {', '.join(faults)}"
-    if not problem:
+    if not problem and not faults:
         src, src_lengths, tgt, _ = tiny_inputs(st.device)
         try:
             with torch.no_grad():
                 build_seq2seq(st, use_attn=True)(src, src_lengths, tgt)
         except (Exception, SystemExit) as error:
             problem = f"the model with attention raises {describe_error(error, st.folder)}; see q3.attention.shapes"
-    if problem:
-        return [(False, "without attention")], f" (attention not checked here: {problem})"
-    return [(False, "without attention"), (True, "with attention")], " (with and without attention)"
+
+    def verdict(message):
+        if faults and not problem:
+            needs(f"{message} without attention; with attention not checked: it fails {', '.join(faults)}")
+        return message + (f" (attention not checked here: {problem})" if problem else " (with and without attention)")
+
+    plain = [(False, "without attention")]
+    return (plain if problem or faults else plain + [(True, "with attention")]), verdict
 
 
 def check_teacher_forcing(st, failed):
-    variants, note = model_variants(st, failed)
+    variants, verdict = model_variants(st, failed)
     src, src_lengths, _, _ = tiny_inputs(st.device)
     tgt, _ = padded_batch((6, 6, 6), TGT_VOCAB, st.device, seed=3)
     tgt[:, 0] = SOS_IDX
@@ -183,11 +191,11 @@ def check_teacher_forcing(st, failed):
             breaks(f"{label}: changing the target's token 1 leaves the outputs of steps 2 on unchanged (target "
                    f"{tgt[0].tolist()}): a step does not carry the state of the one before (each starts from the "
                    f"encoder's); pass each step the (h, c) the LSTM returned at the previous one")
-    return "decoding a full target equals stepping one token at a time, each step carrying the state" + note
+    return verdict("decoding a full target equals stepping one token at a time, each step carrying the state")
 
 
 def check_batch_invariance(st, failed):
-    variants, note = model_variants(st, failed)
+    variants, verdict = model_variants(st, failed)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
     for use_attn, label in variants:
         model = build_seq2seq(st, use_attn)
@@ -212,7 +220,7 @@ def check_batch_invariance(st, failed):
                               f"explains (not counted twice)")
                     breaks(f"{label}: a word's logits alone differ from inside a padded batch (by {difference:.2g}): "
                            f"the padding changes the model's output, though encoder and attention each ignore it")
-    return "a word's logits are the same alone and inside a padded batch" + note
+    return verdict("a word's logits are the same alone and inside a padded batch")
 
 
 def check_tied(st):
@@ -283,7 +291,7 @@ def dropout_place(places, received, produced, use_attn):
 
 
 def check_dropout_placement(st, failed):
-    variants, note = model_variants(st, failed)
+    variants, verdict = model_variants(st, failed)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
     before_attention = False
     for use_attn, label in variants:
@@ -314,8 +322,8 @@ def check_dropout_placement(st, failed):
             breaks(f"{label}, training mode: dropout acts {'; '.join(problems)}; expected on the embeddings and the "
                    f"final outputs of encoder and decoder only (statement Q3.1a)")
     where = "; with attention, on the LSTM outputs just before it" if before_attention else ""
-    return ("in training mode dropout acts on the embeddings and final outputs of encoder and decoder only"
-            + where + note)
+    return verdict("in training mode dropout acts on the embeddings and final outputs of encoder and decoder only"
+                   + where)
 
 
 def check_greedy_next_token(st):
@@ -331,12 +339,21 @@ def check_greedy_next_token(st):
     return "the argmax, shape (1,)"
 
 
-def draw_nucleus(st, logits, p, n):
-    """n draws of the student's nucleus_sampling(logits, p) -> counts per token (V,)."""
+def draw_nucleus(st, logits, p, n, raised):
+    """n draws of the student's nucleus_sampling(logits, p) -> counts per token (V,); where it raises, a FAIL
+    with the call (or a SKIP where an earlier check reported that line)."""
     counts = torch.zeros(logits.shape[-1], dtype=torch.long)
-    what = f"nucleus_sampling(logits (V,), p={p:g})"
+    shown = ", ".join(f"{x:.3g}" for x in logits.softmax(-1).tolist())
+    what = f"nucleus_sampling(logits, p={p:g}) with logits the logs of probabilities {shown}"
     for _ in range(n):
-        token = st.script.nucleus_sampling(logits, p=p)
+        try:
+            token = st.script.nucleus_sampling(logits, p=p)
+        except (Exception, SystemExit) as error:
+            frame = student_frame(error, st.folder)
+            where = frame and f"{frame[0]}:{frame[1]}"
+            if where in raised:
+                needs(f"{what} raises at {where} (see {raised[where]})")
+            breaks(f"{what} raises {describe_error(error, st.folder)}", where=where)
         if not isinstance(token, torch.Tensor):
             not_a_tensor(what, token)
         if token.numel() != 1:
@@ -371,12 +388,12 @@ def shuffled_distribution(probabilities, seed):
     return probs.log(), order
 
 
-def check_nucleus_support(st):
+def check_nucleus_support(st, raised):
     seeded()
     logits, order = shuffled_distribution([0.5, 0.2, 0.15, 0.1, 0.05], seed=0)
     logits = logits.to(st.device)
     nucleus, crossing = set(order[:3].tolist()), int(order[2])  # mass 0.5, 0.7, then 0.85 crosses p = 0.75
-    counts = draw_nucleus(st, logits, 0.75, NUCLEUS_SUPPORT_DRAWS)
+    counts = draw_nucleus(st, logits, 0.75, NUCLEUS_SUPPORT_DRAWS, raised)
     outside = sorted(set(counts.nonzero().view(-1).tolist()) - nucleus)
     if outside:
         breaks(f"p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: sampled tokens outside the top-p set "
@@ -386,10 +403,10 @@ def check_nucleus_support(st):
         breaks("p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: the token whose mass crosses p (0.15) is "
                f"never sampled in {NUCLEUS_SUPPORT_DRAWS} draws; V^(p) is the smallest set whose mass is >= p, "
                "so it includes the token that crosses p")
-    tiny = draw_nucleus(st, logits, 1e-6, 50)
+    tiny = draw_nucleus(st, logits, 1e-6, 50, raised)
     if tiny[int(order[0])] != 50:
         breaks("p = 1e-6: expected the most probable token every time (the top-p set is the argmax alone)")
-    full = draw_nucleus(st, logits, 1.0, NUCLEUS_SUPPORT_DRAWS)
+    full = draw_nucleus(st, logits, 1.0, NUCLEUS_SUPPORT_DRAWS, raised)
     if (full == 0).any():
         breaks(f"p = 1: token(s) {full.eq(0).nonzero().view(-1).tolist()} never sampled in "
                f"{NUCLEUS_SUPPORT_DRAWS} draws; with p = 1 every token can be drawn")
@@ -397,7 +414,7 @@ def check_nucleus_support(st):
     return "stays in the top-p set, includes the token crossing p; tiny p = argmax; p = 1 samples everything"
 
 
-def check_nucleus_frequencies(st):
+def check_nucleus_frequencies(st, raised):
     if not isinstance(st.script.nucleus_sampling(torch.zeros(4, device=st.device), p=0.8), torch.Tensor):
         needs("not checked: nucleus_sampling returns no tensor (see q3.nucleus.support)")
     seeded()
@@ -405,7 +422,7 @@ def check_nucleus_frequencies(st):
     logits, order = shuffled_distribution(probabilities, seed=1)
     kept = order[:4]  # mass 0.3, 0.55, 0.75, then 0.87 crosses p = 0.8
     expected = torch.tensor(probabilities[:4]) / sum(probabilities[:4]) * NUCLEUS_FREQUENCY_DRAWS
-    counts = draw_nucleus(st, logits.to(st.device), 0.8, NUCLEUS_FREQUENCY_DRAWS)
+    counts = draw_nucleus(st, logits.to(st.device), 0.8, NUCLEUS_FREQUENCY_DRAWS, raised)
     outside = int(counts.sum() - counts[kept].sum())
     if outside:
         breaks(f"p = 0.8: {outside} of {NUCLEUS_FREQUENCY_DRAWS} draws fall outside the top-p set")

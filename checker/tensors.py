@@ -56,7 +56,18 @@ def build_seq2seq(st, use_attn, hidden=HIDDEN, src_vocab=SRC_VOCAB, tgt_vocab=TG
     encoder = models.Encoder(src_vocab, hidden, PAD_IDX, DROPOUT, **extra_arguments(st, "Encoder"))
     attn = models.BahdanauAttention(hidden, **extra_arguments(st, "BahdanauAttention")) if use_attn else None
     decoder = models.Decoder(hidden, tgt_vocab, attn, PAD_IDX, DROPOUT, **extra_arguments(st, "Decoder"))
+    decoder.register_forward_hook(one_row_per_step)
     return models.Seq2Seq(encoder, decoder).to(st.device).eval()
+
+
+def one_row_per_step(decoder, inputs, returned):
+    """Decoder outputs stacked as (B, T, 1, H), which the course's driver takes too (it reads them with
+    view(-1) and reshape(-1, V)), given to the checks as the skeleton's (B, T, H); q3.decoder.shapes
+    calls forward itself, past this hook, to see what the decoder returns."""
+    outputs = returned[0] if isinstance(returned, tuple) and len(returned) == 2 else None
+    if isinstance(outputs, torch.Tensor) and outputs.dim() == 4 and outputs.shape[2] == 1:
+        return outputs.squeeze(2), returned[1]
+    return returned
 
 
 def extra_arguments(st, name):
