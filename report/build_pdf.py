@@ -24,7 +24,8 @@ The typesetting rules, in the order they act:
   equation, figure or list after them; so does a display equation with the "where ..." after it;
 - a table whose columns do not fit the text width keeps every body cell on one line where it can and
   wraps only its headers (then, if still too wide, only its widest columns);
-- a `<div class="references">` is set in 8 pt, in three columns;
+- a `<div class="references">` is set in 8 pt across the text width (Typst does not balance
+  columns, so three would leave a narrow strip beside two empty ones);
 - inline code and inline math never break across lines; a display equation wider than the text block
   is scaled down to fit.
 """
@@ -310,7 +311,7 @@ def arrange(blocks, alts):
         elif block["t"] in ("BlockQuote", "Div"):
             block["c"][-1] = arrange(block["c"][-1], alts)
             if block["t"] == "Div" and "references" in block["c"][0][1]:  # <div class="references">: small type
-                block["c"][-1] = [raw("#columns(3, gutter: 1.2em)[#set text(size: 8pt)\n#set par(spacing: 0.45em, justify: false)"),
+                block["c"][-1] = [raw("#block[#set text(size: 8pt)\n#set par(spacing: 0.45em, justify: false)"),
                                   *block["c"][-1], raw("]")]
         if follower is not None and (
                 (block["t"] in ("Para", "Plain") and follower["t"] == "Table")

@@ -32,6 +32,8 @@ from scripts.q3_experiments import format_mean_std, mean_std
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "report/README.md", "report/q1.md", "report/q2.md", "report/q3.md", "report/beyond.md"]
+# The pages of each PDF in build_pdf.py's order (figure numbers run through a whole PDF).
+PDF_PAGES = (("report/README.md", "report/q1.md", "report/q2.md", "report/q3.md"), ("report/beyond.md",))
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 
 FIGURES = {
@@ -697,8 +699,25 @@ def paired_t(after, before):
 # ----------------------------------------------------------------------------- templates
 
 
-def namespace(results):
+def figure_names(template):
+    """The figures a page's template places, in order: `![...](figures/NAME)` and `figure("NAME", ...)`."""
+    return [inline or placed for inline, placed in re.findall(r'\(figures/([\w.-]+\.png)\)|figure\("([\w.-]+\.png)"', template)]
+
+
+def namespace(results, template="", source="template"):
     """What a placeholder's expression can read: the results, a few helpers, the tables."""
+    def figure_number(name):
+        """The number the PDF gives figure report/figures/`name`: Typst numbers the figures of each PDF
+        in order, so the figures of the same PDF's earlier pages count too."""
+        page = source.removesuffix(".in")
+        earlier = next((pages[:pages.index(page)] for pages in PDF_PAGES if page in pages), ())
+        names = [name for earlier_page in earlier
+                 for name in figure_names((ROOT / f"{earlier_page}.in").read_text(encoding="utf-8"))]
+        names += figure_names(template)
+        if name not in names:
+            raise KeyError(f"no figure {name!r} on this page; its figures: {', '.join(names)}")
+        return names.index(name) + 1
+
     def table(name):
         if name not in TABLES:
             raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
@@ -740,12 +759,12 @@ def namespace(results):
 
     return {"R": results, "table": table, "figure": figure, "code": code, "ms": format_mean_std,
             "paired_t": paired_t, "at_epochs": at_epochs, "first_epoch_below": first_epoch_below, "epoch_of_min": epoch_of_min, "largest_jump": largest_jump,
-            "slashed": slashed, "COURSE_RUN": COURSE_RUN, **{function.__name__: function for function in builtins}}
+            "slashed": slashed, "figure_number": figure_number, "COURSE_RUN": COURSE_RUN, **{function.__name__: function for function in builtins}}
 
 
 def render(template, results, source="template"):
     """`template` with every `{{ expression | format }}` replaced by its value."""
-    scope = namespace(results)
+    scope = namespace(results, template, source)
 
     def value(match):
         expression, _, spec = match[1].rpartition("|") if "|" in match[1] else (match[1], "", "")
