@@ -217,19 +217,19 @@ VARIANTS = {
                                                        "torch.softmax(scores, dim=1)"))),
         failing={"q3.attention.padding", "q3.attention.formula"},
         expected={"q3.attention.padding": ("fail", "NaN"), "q3.attention.formula": ("fail", "axis"),
-                  "q3.decoder.teacher_forcing": ("pass", "q3.attention"),
-                  "q3.model.batch_invariance": ("pass", "q3.attention")}),
+                  "q3.decoder.teacher_forcing": ("skip", "q3.attention"),
+                  "q3.model.batch_invariance": ("skip", "q3.attention")}),
     "no mask [e]": variant(
         LOOP_BMM, q3=attention(changed(ATTENTION_BMM, (MASK_LINE, ""))),
         failing={"q3.attention.padding"},
         expected={"q3.attention.padding": ("fail", "padding gets weight"),
-                  "q3.model.batch_invariance": ("pass", "q3.attention.padding")}),
+                  "q3.model.batch_invariance": ("skip", "q3.attention.padding")}),
     "masked_fill's result not kept, -1e9 [e]": variant(
         LOOP_BROADCAST, q3=attention(changed(ATTENTION_BROADCAST, ("energy = energy.masked_fill(~mask, -1e9)",
                                                                    "energy.masked_fill(~mask, -1e9)"))),
         failing={"q3.attention.padding"},
         expected={"q3.attention.padding": ("fail", "padding gets weight"),
-                  "q3.model.batch_invariance": ("pass", "q3.attention.padding")}),
+                  "q3.model.batch_invariance": ("skip", "q3.attention.padding")}),
     "no W_out, [c_t; s] returned (B, T, 2H): the shape fault hides it [e]": variant(
         LOOP_BMM, q3=attention(changed(ATTENTION_BMM, (ENHANCED, "attn_out = torch.cat([context, query], dim=-1)")),
                                init=changed(ATTENTION_INIT, (W_OUT_LINE, ""))),
@@ -264,7 +264,7 @@ VARIANTS = {
             ATTENTION_ONE_STEP, ('    e = e.masked_fill(~self.sequence_mask(src_lengths), float("-inf"))\n', ""))),
         failing={"q3.attention.padding"},
         expected={"q3.attention.shapes": ("warn", "(B, H)"), "q3.attention.padding": ("fail", "padding gets weight"),
-                  "q3.model.batch_invariance": ("pass", "q3.attention.padding")}),
+                  "q3.model.batch_invariance": ("skip", "q3.attention.padding")}),
     "the mask inverted, masked_fill(mask, -inf) on the valid positions: NaN [b]": variant(
         LOOP_BMM, q3=attention(changed(ATTENTION_BMM, ("scores.masked_fill(~mask,", "scores.masked_fill(mask,"))),
         failing={"q3.attention.padding", "q3.attention.formula"},
