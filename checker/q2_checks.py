@@ -16,7 +16,7 @@ import utils
 
 from .student import describe_error, own_call_values, own_calls
 from .tensors import describe_value, expect_finite, expect_tensor, seeded
-from .tracing import DROPOUTS, OpsRecorded, drops_in_eval_mode, forward_hooks
+from .tracing import DROPOUTS, OpsRecorded, drops_in_eval_mode
 from .verdicts import breaks, cannot_judge, departs, needs
 
 COURSE_SIGNATURE = "CNN(dropout_prob, maxpool=True, batch_norm=True, conv_bias=True)"
@@ -236,43 +236,41 @@ def check_output(st):
     return "log-probabilities (B, 6) for images (B, 3, 48, 48)" + note
 
 
-def modules_called(model, device):
-    """The modules that one forward pass of two random images runs, in order, with their first input."""
-    called = []
+def ops_run(st, model, names, images):
+    """The Ops `names` that `model` runs on `images` (B, 3, 48, 48), in order."""
+    with OpsRecorded(names, st.wrote) as recorded, torch.no_grad():
+        model(images)
+    return recorded.ops
 
-    def record(module, inputs, output):
-        called.append((module, inputs[0].shape if inputs else None))
 
-    with forward_hooks(*((m, record) for m in model.modules() if not list(m.children()))), torch.no_grad():
-        seeded()
-        model(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=device))
-    return called
+def random_images(st, n):
+    """n random images (n, 3, 48, 48), the same at every call."""
+    seeded()
+    return torch.rand(n, 3, INTEL_SIDE, INTEL_SIDE, device=st.device)
 
 
 def check_batchnorm_switch(st):
     cnn_builder(st).needs("batch_norm")
     problems = []
     for batch_norm in (True, False):
-        model = build_cnn(st, batch_norm)
-        called = modules_called(model, st.device)
-        kinds = [type(m) for m, _ in called]
-        convs = [m for m, _ in called if isinstance(m, nn.Conv2d)]
-        linears = [(m, shape) for m, shape in called if isinstance(m, nn.Linear)]
+        ops = ops_run(st, build_cnn(st, batch_norm), {"conv2d", "linear", "batch_norm"}, random_images(st, 2))
+        convs, linears = ([op for op in ops if op.name == name] for name in ("conv2d", "linear"))
         if not convs or not linears:
             cannot_judge("not checked: the network runs no nn.Conv2d or no nn.Linear layer")
-        features, channels = linears[0][1][-1], convs[-1].out_channels
-        bn1d = [m for m, _ in called if isinstance(m, nn.BatchNorm1d)]
+        features, channels = linears[0].input.shape[-1], convs[-1].output.shape[1]
+        norms2d = [op for op in ops if op.name == "batch_norm" and op.input.dim() == 4]
+        norms1d = [op for op in ops if op.name == "batch_norm" and op.input.dim() < 4]
         if batch_norm:
-            if kinds.count(nn.BatchNorm2d) != len(convs):
-                problems.append(f"batch_norm=True runs {kinds.count(nn.BatchNorm2d)} BatchNorm2d for {len(convs)} "
+            if len(norms2d) != len(convs):
+                problems.append(f"batch_norm=True runs {len(norms2d)} BatchNorm2d for {len(convs)} "
                                 f"conv blocks (expected one in every block)")
             if features != channels:
                 problems.append(f"batch_norm=True feeds the MLP {features} features, expected {channels}: global "
                                 f"average pooling (nn.AdaptiveAvgPool2d((1, 1))) after the last block")
-            if not any(m.num_features == 1024 for m in bn1d):
+            if not any(op.input.shape[1] == 1024 for op in norms1d):
                 problems.append("batch_norm=True runs no BatchNorm1d(1024) in the MLP (before its dropout)")
         else:
-            if nn.BatchNorm2d in kinds or bn1d:
+            if norms2d or norms1d:
                 problems.append("batch_norm=False still runs batch norm (use nn.Identity when it is off)")
             if features == channels:
                 problems.append("batch_norm=False still pools globally; the Q2.1 network flattens the conv output")
@@ -281,9 +279,9 @@ def check_batchnorm_switch(st):
     return "batch_norm=True: BatchNorm2d in every block, global average pooling, BatchNorm1d(1024); off: none of them"
 
 
-def conv_input_sides(model, device):
-    """(height, width) of what each nn.Conv2d receives in one forward pass of two random images."""
-    return [tuple(shape[-2:]) for module, shape in modules_called(model, device) if isinstance(module, nn.Conv2d)]
+def conv_input_sides(st, model):
+    """(height, width) of what each convolution receives in one forward pass of two random images."""
+    return [tuple(op.input.shape[-2:]) for op in ops_run(st, model, {"conv2d"}, random_images(st, 2))]
 
 
 def check_maxpool_switch(st):
@@ -300,10 +298,10 @@ def check_maxpool_switch(st):
                      f"without global average pooling (see q2.batchnorm_switch)")
     unasked = ("; the statement never asks for a network without max-pooling, only the skeleton's -no_maxpool "
                "flag does, so no result depends on it")
-    sides_with = conv_input_sides(build_cnn(st, batch_norm=True), st.device)  # its fault is not maxpool's
+    sides_with = conv_input_sides(st, build_cnn(st, batch_norm=True))  # its fault is not maxpool's
     try:
         without = builder.build(st, batch_norm=True, maxpool=False)
-        sides_without = conv_input_sides(without, st.device)
+        sides_without = conv_input_sides(st, without)
         with torch.no_grad():
             output = without(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=st.device))
     except (Exception, SystemExit) as error:
@@ -357,11 +355,8 @@ def traced_stages(st, batch_norm, training=True):
     """One forward pass of random images -> (the Ops before the first conv, [Stage] after each conv and
     affine layer, in order)."""
     model = build_cnn(st, batch_norm).train(training)
-    with OpsRecorded(KINDS, st.wrote) as recorded, torch.no_grad():
-        seeded()
-        model(torch.rand(TRACE_IMAGES, 3, INTEL_SIDE, INTEL_SIDE, device=st.device))
     before, stages, counts = [], [], Counter()
-    for op in recorded.ops:
+    for op in ops_run(st, model, KINDS, random_images(st, TRACE_IMAGES)):
         if KINDS[op.name] in ("conv", "affine"):
             counts[KINDS[op.name]] += 1
             stages.append(Stage(KINDS[op.name], counts[KINDS[op.name]], op.where))
@@ -501,13 +496,10 @@ def check_layout(st):
     if loaded is None:
         loaded, loader = torch.from_numpy(np.ascontiguousarray(images)).float() / 256, "the stored arrays / 256"
     model = build_cnn(st, batch_norm=batch_norm_settings(st)[-1])
-    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if conv is None:
+    convs = ops_run(st, model, {"conv2d"}, loaded.to(st.device))
+    if not convs:
         breaks("the network has no nn.Conv2d")
-    seen = []
-    with forward_hooks((conv, lambda module, inputs, output: seen.append(inputs[0].detach().cpu()))), torch.no_grad():
-        model(loaded.to(st.device))
-    first = seen[0]
+    first = convs[0].input.cpu()
     if first.shape[1:] != (3, INTEL_SIDE, INTEL_SIDE):
         breaks(f"{stored}; the first conv receives {tuple(first.shape)}, expected (B, 3, 48, 48)")
     if correlation(first, true_images) > 0.9 or (layout == "CHW" and smoothness(first) < 0.8):
