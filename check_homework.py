@@ -8,8 +8,9 @@ files (hw2-q2.py, utils.py), together or in subfolders such as hw2-q3/ and hw2-q
 are searched for. The student's modules are imported in isolation (their folder first on
 the path, their own utils.py, data.py and models.py, never this project's) and checked by
 behaviour on tiny inputs made here, with the course's constructor signatures
-(shared/spec/interfaces.md). Nothing of the student's source is read. Checkpoints are
-scored on the course's P2G files shipped in this project's data/.
+(shared/spec/interfaces.md); their source is read only for their own calls (the arguments
+their drivers pass, the loss they train with). Checkpoints are scored on the course's P2G
+files shipped in this project's data/.
 
 Each folder runs in its own process with a time limit: a function that never returns or
 ends the interpreter fails the check it was in, and the batch goes on. What FAIL,
