@@ -18,22 +18,24 @@ SLICE_LINES = {"train.tsv": 32, "valid.tsv": 4, "test.tsv": 4}  # 4 steps of 8 w
 
 
 def own_training(st):
-    """('' if the student's `hw2-q3.py train` runs one epoch on the slice, else what it raised, at
-    file:line), or None when it cannot be run here (no hw2-q3.py or no data)."""
+    """('' if the student's `hw2-q3.py train`, then `hw2-q3.py train --use_attn` (the statement's Q3.1a and
+    Q3.1b commands) each run one epoch on the slice, else what the first that fails raised, at file:line),
+    or None when it cannot be run here (no hw2-q3.py or no data)."""
     if not (st.folder / "hw2-q3.py").is_file() or st.data.path is None or getattr(st.script, "functions_alone", 0):
         return None
-    return training_outcome(st.folder, st.data.path)
+    return next(filter(None, (training_outcome(st.folder, st.data.path, use_attn) for use_attn in (False, True))), "")
 
 
 @functools.cache
-def training_outcome(folder, data_path):
+def training_outcome(folder, data_path, use_attn):
     with tempfile.TemporaryDirectory(prefix="own-train-") as scratch, contextlib.chdir(scratch):
         data = Path(scratch) / "data"
         data.mkdir()
         for name in P2G_FILES:
             lines = (data_path / name).read_text(encoding="utf-8").splitlines(keepends=True)
             (data / name).write_text("".join(lines[:SLICE_LINES[name]]), encoding="utf-8")
-        argv, sys.argv = sys.argv, [str(folder / "hw2-q3.py"), "train", "--use_attn", "--n_epochs", "1",
+        command = "hw2-q3.py train --use_attn" if use_attn else "hw2-q3.py train"
+        argv, sys.argv = sys.argv, [str(folder / "hw2-q3.py"), *command.split()[1:], "--n_epochs", "1",
                                     "--batch_size", "8", "--hidden_size", "16", "--data_dir", str(data),
                                     "--checkpoint_name", str(Path(scratch) / "probe.pt")]
         printed = io.StringIO()
@@ -43,9 +45,10 @@ def training_outcome(folder, data_path):
         except SystemExit as error:
             if error.code not in (None, 0):
                 lines = printed.getvalue().strip().splitlines() or [f"exit status {error.code}"]
-                return f"SystemExit: {lines[-1]}"
+                return f"`{command}` exits: {lines[-1]}"
         except Exception as error:
-            return describe_error(error, folder) if student_frame(error, folder) else f"{type(error).__name__}: {error}"
+            own = student_frame(error, folder)
+            return f"`{command}` raises {describe_error(error, folder) if own else f'{type(error).__name__}: {error}'}"
         finally:
             sys.argv = argv
     return ""
@@ -58,8 +61,8 @@ def raised_at(outcome):
 
 
 def check_own_training(st, raised, failed):
-    """The submission as submitted: the group's own `hw2-q3.py train`, run once; a fault another check
-    reported where it raises is not counted twice."""
+    """The submission as submitted: the group's own `hw2-q3.py train` without and with --use_attn, each run
+    once per folder; a fault another check reported where it raises is not counted twice."""
     if getattr(st.script, "functions_alone", False):
         needs("not run: hw2-q3.py does not import (see q3.import.script)")
     own = own_training(st)
@@ -71,12 +74,12 @@ def check_own_training(st, raised, failed):
     if raised_at(own).startswith("models.py"):  # a fault of their models another check reported explains it
         reported += [check for check in failed if check.startswith("q3.") and not check.startswith("q3.import.")]
     if reported:
-        needs(f"your own hw2-q3.py train raises {own} (see {reported[0]})")
+        needs(f"your own {own} (see {reported[0]})")
     if own:
-        breaks(f"your own hw2-q3.py train (python hw2-q3.py train --use_attn --n_epochs 1 --batch_size 8 "
-               f"--hidden_size 16, on "
-               f"the first 32 training words and 4 validation words) raises {own}", where=raised_at(own))
-    return "your own hw2-q3.py train --use_attn runs one epoch on 32 words, greedy validation included"
+        breaks(f"your own {own} (run with --n_epochs 1 --batch_size 8 --hidden_size 16 on the first 32 training "
+               f"words and 4 validation words)", where=raised_at(own))
+    return ("your own hw2-q3.py train, without and with --use_attn, runs one epoch on 32 words, greedy validation "
+            "included")
 
 
 def judged_by_own_training(st, finding, skeleton):
@@ -84,8 +87,7 @@ def judged_by_own_training(st, finding, skeleton):
     what the student's own train raises on it, else a WARN, the submission working as submitted."""
     own = own_training(st)
     if own:
-        breaks(f"{finding}: your own hw2-q3.py train raises {own} (run for one epoch on 32 words); "
-               f"{skeleton}", where=raised_at(own))
+        breaks(f"{finding}: your own {own} (run for one epoch on 32 words); {skeleton}", where=raised_at(own))
     how = ("your own hw2-q3.py train runs with it (one epoch here, greedy validation included)" if own == ""
            else "your own hw2-q3.py train could not be run here")
     departs(f"{finding}: {how}; {skeleton}")

@@ -265,7 +265,7 @@ MUTANTS = {
     "a decoder that reads all of tgt": Mutant(
         q3={"models.py": [("Decoder.forward", DECODER_FORWARD_READING_ALL_OF_TGT)]},
         failing={"q3.decoder.shapes"},
-        expected={"q3.decoder.shapes": ("fail", "your own hw2-q3.py train raises ValueError: Expected input "
+        expected={"q3.decoder.shapes": ("fail", "your own `hw2-q3.py train` raises ValueError: Expected input "
                                                 "batch_size")}),
     "a train that passes tgt[:, :-1] itself": Mutant(
         q3={"models.py": [("Decoder.forward", DECODER_FORWARD_READING_ALL_OF_TGT)],
@@ -461,7 +461,7 @@ UNSEEN_KINDS = {
     "encoder returning joined states to a driver that joins them again": Mutant(
         q3={"models.py": [("Encoder.forward", ENCODER_JOINING)]},
         failing={"q3.encoder.shapes"},
-        expected={"q3.encoder.shapes": ("fail", "your own hw2-q3.py train raises IndexError")}),
+        expected={"q3.encoder.shapes": ("fail", "your own `hw2-q3.py train` raises IndexError")}),
     # The same encoder, with a reshape_state that lets a joined state through: it trains as submitted, and the
     # course's driver joins only two-layer states: WARN.
     "encoder returning joined states, reshape_state letting them through": Mutant(

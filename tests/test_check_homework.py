@@ -32,7 +32,7 @@ def check(folder, **options):
 
 @pytest.fixture
 def fewer_draws(monkeypatch):
-    """Fewer nucleus draws for folders whose sampling is ours unchanged: the full 20,000 are
+    """Fewer nucleus draws for folders whose sampling is ours unchanged: the full 6,000 are
     drawn on our own folder and on the nucleus mutants."""
     monkeypatch.setattr(q3_checks, "NUCLEUS_SUPPORT_DRAWS", 500)
     monkeypatch.setattr(q3_checks, "NUCLEUS_FREQUENCY_DRAWS", 2000)

@@ -306,8 +306,7 @@ VARIANTS = {
         LOOP_BMM, q3=models("Decoder.forward", changed(DECODER_LOOP, (
             "        if self.attn is not None:\n            output = self.attn(", "        output = self.attn("))),
         failing={"q3.decoder.shapes"},
-        expected={"q3.decoder.shapes": ("fail", "raises TypeError"), "q3.own_training": ("skip", "q3.decoder.shapes")},
-        finding="finding 21"),
+        expected={"q3.decoder.shapes": ("fail", "raises TypeError"), "q3.own_training": ("skip", "q3.decoder.shapes")}),
     "dropout on the decoder outputs, then sliced (correct) [c]": variant(
         ONE_CALL_EINSUM, q3=models("Decoder.forward", changed(
             DECODER_ONE_CALL, ("    if tgt.size(1) > 1:\n        tgt = tgt[:, :-1]\n", ""),
