@@ -376,7 +376,7 @@ def test_make_data_without_shared_says_what_to_do_in_one_line(tmp_path):
     first, *rest = made.stderr.strip().splitlines()
     assert first.startswith("make data: no ../shared/data/intel/intel_landscapes_48x48.npz to link ")
     assert "put the Intel npz at data/intel_landscapes_48x48.npz" in first and "-data_path" in first
-    assert all(line.startswith("make: ***") for line in rest)
+    assert all(line.startswith("make:") for line in rest)  # make's own (its error; a clock-skew warning)
 
 
 @pytest.mark.parametrize("module", [q2, q3])
