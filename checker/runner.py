@@ -1,14 +1,14 @@
-"""Each folder checked in Python processes of its own, with a time limit, so that a batch goes on: a
-student function that never returns or ends the interpreter fails the check it was in, the rest of that
-question skips, the questions after it run in a fresh process. Each check's start and end go as JSON
-lines to a file of the process's own, where the student's prints cannot mix in.
-
-    python -m checker.runner EVENTS_FILE PARTS FOLDER OPTIONS_JSON    (started by `check_folders`)
+"""Each folder checked in processes of its own, with a time limit, so that a batch goes on: a student
+function that never returns or ends the interpreter fails the check it was in, the rest of that question
+skips, the questions after it run in a fresh process. Each check's start and end go as JSON lines to a file
+of the process's own, where the student's prints cannot mix in. The processes are forked from a server
+that has imported torch and the checker once (multiprocessing's forkserver): a fresh interpreter would
+spend several seconds of CPU a folder importing them again.
 """
 import json
+import multiprocessing
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -16,55 +16,66 @@ from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
+import matplotlib
 import torch
 
 from .folder import PARTS, FolderReport, check_part, header, plan
-from .layout import ROOT, find_layout
+from .layout import find_layout
 from .verdicts import Result
 
+SERVER = multiprocessing.get_context("forkserver")
+# torch._dynamo: the student's first optimizer step imports it
+SERVER.set_forkserver_preload(["checker.folder", "matplotlib.pyplot", "torch._dynamo"])
 
-def worker(events_path, parts, folder, options_json):
-    options = json.loads(options_json)
+
+def worker(scratch, parts, folder, options):
+    """Check `parts` in order, in a session of the process's own (whatever the student's code starts dies
+    with it), in `scratch`, the student's prints to nowhere and the interpreter's last words to a file."""
+    os.setsid()
+    os.chdir(scratch)
+    for fd, path in ((1, os.devnull), (2, "stderr.txt")):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT), fd)
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(encoding="utf-8", errors="replace")
+    matplotlib.use("Agg")  # a student's plt.show() never waits for a window
     torch.set_num_threads(options["threads"])
     settings = SimpleNamespace(data_dir=options["data_dir"], device=torch.device(options["device"]),
                                npz=Path(options["npz"]) if options["npz"] else None)
-    with open(events_path, "a", encoding="utf-8") as events:
+    with open("events.jsonl", "a", encoding="utf-8") as events:
         def write(**event):
             events.write(json.dumps(event) + "\n")
             events.flush()  # a killed process keeps what it wrote
 
         try:
-            for part in parts.split(","):
-                check_part(Path(folder), part, settings, started=lambda check_id: write(started=check_id),
+            for part in parts:
+                check_part(folder, part, settings, started=lambda check_id: write(started=check_id),
                            finished=lambda result, score=None: write(result=vars(result), score=score))
         except Exception as error:  # the checker's own failure outside any check: reported, not a traceback
             write(error=f"{type(error).__name__}: {error}")
-            return 1
-    return 0
+            sys.exit(1)
 
 
 def run_parts(folder, parts, options, timeout):
     """(events, how the process ended: 'timeout', 'exit status 0', 'killed by signal SIGKILL: <last stderr line>')."""
     with tempfile.TemporaryDirectory(prefix="check_homework-") as scratch:
-        events_path, stderr_path = Path(scratch) / "events.jsonl", Path(scratch) / "stderr.txt"
-        with open(stderr_path, "w") as stderr:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "checker.runner", str(events_path), ",".join(parts), str(folder),
-                 json.dumps(options)],
-                cwd=scratch, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-                     "MPLBACKEND": "Agg", "PYTHONIOENCODING": "utf-8"},
-                start_new_session=True)  # its own process group: whatever the student's code starts dies with it
+        process = SERVER.Process(target=worker, args=(scratch, parts, folder, options))
+        process.start()
+        process.join(timeout)
+        if process.exitcode is None:
             try:
-                code = process.wait(timeout)
-                ended = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-            except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                ended = "timeout"
+            except ProcessLookupError:  # it has no session of its own yet
+                process.kill()
+            process.join()
+            ended = "timeout"
+        else:
+            code = process.exitcode
+            ended = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        events_path, stderr_path = Path(scratch) / "events.jsonl", Path(scratch) / "stderr.txt"
         events = ([json.loads(line) for line in events_path.read_text(encoding="utf-8").splitlines()
                    if line.endswith("}")] if events_path.is_file() else [])
-        lines = [line.strip() for line in stderr_path.read_text(errors="replace").splitlines() if line.strip()]
+        lines = ([line.strip() for line in stderr_path.read_text(errors="replace").splitlines() if line.strip()]
+                 if stderr_path.is_file() else [])
     if ended != "timeout" and lines:
         ended += f": {lines[-1][:200]}"
     return events, ended
@@ -128,7 +139,3 @@ def check_folders(folders, options, timeout, jobs, on_report):
             on_report(index, report)
             reports.append(report)
     return reports
-
-
-if __name__ == "__main__":
-    sys.exit(worker(*sys.argv[1:]))
