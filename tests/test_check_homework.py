@@ -17,17 +17,25 @@ import torch
 import check_homework
 import utils
 from checker import checkpoints, layout, q3_checks
-from checker.folder import Check, check_folder, judge
+from checker.folder import PARTS, Check, check_part, judge
 from checker.student import Student
 from helpers import INTEL_SLICE, ROOT, q3, run_script, slice_data, train_briefly
 from mutants import MUTANTS, UNSEEN_KINDS
 from skeleton_students import SKELETON
 from student_copies import SKELETON_Q2, SKELETON_Q3, make_student
 
-def check(folder, **options):
-    settings = {"data_dir": None, "npz": None, "device": torch.device("cpu"), **options}
-    report = check_folder(Path(folder).resolve(), SimpleNamespace(**settings))
-    return {r.id: r for r in report.results}, report.checkpoints
+def check(folder, parts=PARTS, **options):
+    """({check id: Result}, [checkpoint scores]) of `parts` of the folder, checked in this process."""
+    settings = SimpleNamespace(**{"data_dir": None, "npz": None, "device": torch.device("cpu"), **options})
+    results, scores = {}, []
+
+    def finished(result, score=None):
+        results[result.id] = result
+        scores.extend([score] if score is not None else [])
+
+    for part in parts:
+        check_part(Path(folder).resolve(), part, settings, finished=finished)
+    return results, scores
 
 
 @pytest.fixture
@@ -99,7 +107,8 @@ def test_a_mutant_gets_its_predicted_verdicts(name, tmp_path, request):
     mutant = {**MUTANTS, **UNSEEN_KINDS}[name]
     if not mutant.touches_sampling():
         request.getfixturevalue("fewer_draws")
-    results, _ = check(make_student(tmp_path, mutant.q3, mutant.q2), npz=INTEL_SLICE)
+    parts = [part for part, edits in zip(PARTS, (mutant.q3, mutant.q2)) if edits]  # a mutant is of one question's files
+    results, _ = check(make_student(tmp_path, mutant.q3, mutant.q2), parts, npz=INTEL_SLICE)
     assert with_status(results, "fail") == mutant.failing, {id: results[id].message
                                                             for id in with_status(results, "fail")}
     assert with_status(results, "warn") == {id for id, (status, _) in mutant.expected.items() if status == "warn"}
