@@ -87,6 +87,7 @@ bench: setup data
 	$(PY) -m benchmarks.bench_q3 --threads 1 --baseline --device $(DEVICE) \
 		| tee results/bench/bench_q3_1thread.txt
 	$(PY) -m benchmarks.bench_q3 --threads 2 --device $(DEVICE) | tee results/bench/bench_q3_2threads.txt
+	$(PY) -m benchmarks.bench_checker | tee results/bench/bench_checker.txt
 
 fixture: setup data
 	$(PY) -m scripts.make_intel_fixture

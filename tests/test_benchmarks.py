@@ -1,7 +1,10 @@
 """The benchmark scripts run end to end on the small real slices and print every line they promise."""
 import re
 
+import pytest
+
 from helpers import INTEL_SLICE, run_script, slice_data
+from skeleton_students import SKELETON
 
 
 def test_bench_q2_prints_a_row_per_network_and_precision():
@@ -29,3 +32,12 @@ def test_bench_q3_prints_epochs_the_student_baseline_and_every_decoder(tmp_path)
         assert re.search(rf"\[{model}\] baseline: stepwise teacher-forced epoch [\d.]+ s wall", out)
         for decoder in ("greedy", "nucleus p=0.8", "beam 5", "course's one-word-at-a-time greedy loop"):
             assert re.search(rf"\[{model}\] decoding, {re.escape(decoder)}: [\d,]+ words/s wall", out), decoder
+
+
+@pytest.mark.skipif(not SKELETON.is_dir(), reason=f"the course's skeleton is not at {SKELETON}")
+def test_bench_checker_checks_every_folder_it_builds_and_says_how_long():
+    result = run_script("-m", "benchmarks.bench_checker", "--folders", "1")
+    assert result.returncode == 0, result.stderr
+    command, cpu, timing = result.stdout.splitlines()
+    assert command.startswith("# python -m benchmarks.bench_checker --folders 1 (") and cpu.startswith("CPU ")
+    assert re.match(r"1 of 1 folders checked in \d+ s wall \(check_homework\.py's exit status 0", timing)
