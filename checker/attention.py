@@ -7,6 +7,7 @@ learnable weights of the statement's shapes are tried in every role, the stateme
 from them in float64, and the closest reading must equal the student's output; when none does, the
 variants that students write instead (softmax over the wrong axis, no tanh) say what the code computes.
 """
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -266,6 +267,7 @@ class Affine:
     weight: torch.Tensor  # (out features, in features)
     bias: torch.Tensor = None
     sources: frozenset = frozenset()  # the names of the student's parameters it reads
+    whole: str = ""  # the name of the H x 2H weight it is the first or second half of ('': a weight of its own)
 
     def __call__(self, x):
         y = x.double() @ self.weight.detach().double().T
@@ -295,38 +297,24 @@ def shaped(maps, out_features, in_features):
     return [m for m in maps if tuple(m.weight.shape) == (out_features, in_features)]
 
 
-def output_maps(maps, H=HIDDEN):
-    """The candidates for W_out (H x 2H): one weight of that shape, or two H x H weights side by side."""
-    joined = [Affine(f"[{a.name} {b.name}]", torch.cat([a.weight, b.weight], dim=1),
-                     None if a.bias is None and b.bias is None else
-                     sum(x.bias for x in (a, b) if x.bias is not None), a.sources | b.sources)
-              for a, b in itertools.permutations(shaped(maps, H, H), 2) if a.sources != b.sources]
-    return shaped(maps, H, 2 * H) + joined
-
-
-def score_maps(maps, H=HIDDEN):
-    """(W_s, W_h) candidates: two H x H weights, or the two halves of one H x 2H weight read on [s; h_i]."""
-    pairs = [(a, b) for a, b in itertools.permutations(shaped(maps, H, H), 2) if a.sources != b.sources]
-    for joint in shaped(maps, H, 2 * H):
-        first = Affine(f"{joint.name}[:, :H]", joint.weight[:, :H], joint.bias, joint.sources)
-        second = Affine(f"{joint.name}[:, H:]", joint.weight[:, H:], None, joint.sources)
-        pairs += [(first, second), (second, first)]
-    return pairs
+def side_by_side(maps, H=HIDDEN):
+    """Every pair of H x H maps that the statement's H x 2H weights can be read as, in either order: (W_s, W_h)
+    on [s; h_i] and W_out on [c_t; s]. Two weights of different parameters, or the two halves of one H x 2H
+    weight (its bias goes with the first half)."""
+    halves = [(Affine(f"{m.name}[:, :H]", m.weight[:, :H], m.bias, m.sources, m.name),
+               Affine(f"{m.name}[:, H:]", m.weight[:, H:], None, m.sources, m.name)) for m in shaped(maps, H, 2 * H)]
+    return ([(a, b) for a, b in itertools.permutations(shaped(maps, H, H), 2) if a.sources != b.sources]
+            + [pair for first, second in halves for pair in ((first, second), (second, first))])
 
 
 @dataclass
 class Reading:
-    """Which of the student's weights play W_s, W_h, v and W_out, and in which order [c; s] is read."""
+    """Which of the student's weights play W_s, W_h, v and W_out = [W_out's half on c_t, its half on s]."""
 
     W_s: Affine
     W_h: Affine
     v: Affine
-    W_out: Affine = None  # None: the attention returns c_t itself
-    context_first: bool = True
-
-    def names(self):
-        return {r: m.name for r, m in (("W_s", self.W_s), ("W_h", self.W_h), ("v", self.v), ("W_out", self.W_out))
-                if m is not None}
+    W_out: tuple = None  # None: the attention returns c_t itself
 
     def output(self, query, h, softmax_axis=-1, tanh=True):
         """The statement's tanh(W_out [c_t; s]) from these weights (a variant: the softmax's axis, no tanh)."""
@@ -335,22 +323,30 @@ class Reading:
         return context if self.W_out is None else self.enhanced(context, query, tanh)
 
     def enhanced(self, context, query, tanh=True):
-        """tanh(W_out [c_t; s]) of a context and its query ([s; c_t] where not context_first)."""
-        context, query = context.double(), query.double()
-        joined = torch.cat([context, query] if self.context_first else [query, context], dim=-1)
-        return torch.tanh(self.W_out(joined)) if tanh else self.W_out(joined)
+        """tanh(W_out [c_t; s]) of a context and its query."""
+        enhanced = self.W_out[0](context) + self.W_out[1](query)
+        return torch.tanh(enhanced) if tanh else enhanced
+
+    def roles(self):
+        """{role: (the student's weight that plays it, whether it has a bias)}."""
+        found = {role: (m.name, m.bias is not None) for role, m in (("W_s", self.W_s), ("W_h", self.W_h),
+                                                                     ("v", self.v))}
+        if self.W_out:
+            on_context, on_query = self.W_out
+            name = f"[{on_context.name} {on_query.name}]"
+            if on_context.whole:  # the two halves of one weight, in its order or the other way round
+                name = on_context.whole if on_context.name.endswith("[:, :H]") else (
+                    f"{on_context.whole}, concatenated as [s; c], the same up to the order of W_out's columns")
+            found["W_out"] = (name, any(m.bias is not None for m in self.W_out))
+        return found
 
 
-def readings(maps, with_output=True):
-    """Every assignment of the student's weights to the statement's roles, each weight in one role
-    (W_s and W_h may be the two halves of one weight, read on [s; h_i])."""
-    outputs = output_maps(maps) if with_output else [None]
-    found = []
-    for (W_s, W_h), v, W_out in itertools.product(score_maps(maps), shaped(maps, 1, HIDDEN), outputs):
-        if W_out is not None and W_out.sources & (W_s.sources | W_h.sources | v.sources):
-            continue
-        found += [Reading(W_s, W_h, v, W_out, order) for order in ((True, False) if W_out else (True,))]
-    return found
+def readings(maps):
+    """Every assignment of the student's weights to the statement's roles, each weight in one role."""
+    pairs = side_by_side(maps)
+    return [Reading(W_s, W_h, v, W_out)
+            for (W_s, W_h), v, W_out in itertools.product(pairs, shaped(maps, 1, HIDDEN), [*pairs, None])
+            if W_out is None or not (W_out[0].sources | W_out[1].sources) & (W_s.sources | W_h.sources | v.sources)]
 
 
 # (what the student's attention does instead, keyword arguments of Reading.output)
@@ -370,41 +366,41 @@ def found_parameters(module):
     return ", ".join(f"{name} {tuple(p.shape)}" for name, p in module.named_parameters() if p.requires_grad) or "none"
 
 
+def described(reading):
+    return ", ".join(f"{role} = {name}" for role, (name, _) in reading.roles().items())
+
+
 def verdict(reading, where):
     """The formula's PASS message, or its WARN when a weight carries a bias the statement has none of."""
-    names = reading.names()
-    order = "[c; s]" if reading.context_first else "[s; c], the same up to the order of W_out's columns"
-    message = (f"the statement's formula, with W_s = {names['W_s']}, W_h = {names['W_h']}, v = {names['v']}, "
-               f"W_out = {names['W_out']}, concatenated as {order}{where}")
-    biased = [m.name for m in (reading.W_s, reading.W_h, reading.v, reading.W_out)
-              if m is not None and m.bias is not None]
+    message = f"the statement's formula, with {described(reading)}{where}"
+    biased = [name for name, bias in reading.roles().values() if bias]
     if biased:
         departs(f"{message}; but {', '.join(biased)} {'has a bias' if len(biased) == 1 else 'have biases'}, which "
                 f"the statement's formulas have none of (nn.Linear(..., bias=False))")
     return message
 
 
-def missing_weights(st):
+def missing_weights(st, note=""):
     """Breaks when the learnable weights the statement's formulas need are not among the parameters of the
     student's attention (W_out may sit in their Decoder instead): read off the parameters alone, so that it
     is reported even where the attention cannot be run."""
     try:
-        maps = learnable_maps(build_attention(st), "self")
+        attn = build_attention(st)
     except (Exception, SystemExit):  # it cannot be built: q3.attention.shapes says why
         return
-    if not readings(maps, with_output=False):
-        breaks(f"no learnable W_s, W_h (H x H) and v (H) among your attention's parameters (found: "
-               f"{found_parameters(build_attention(st))}); the statement's e_ti = v^T tanh(W_s s + W_h h_i)")
+    maps, found = learnable_maps(attn, "self"), found_parameters(attn)
     if not readings(maps):
-        try:
-            decoder = build_seq2seq(st, use_attn=True).decoder
-        except (Exception, SystemExit):
-            return
-        if not output_maps([m for m in learnable_maps(decoder, "the Decoder's self") if not m.name.startswith(
-                "the Decoder's self.attn.")]):
-            breaks(f"no learnable W_out (H x 2H) among the parameters of your attention (found: "
-                   f"{found_parameters(build_attention(st))}) or of your Decoder outside it; the statement's "
-                   f"s~_t = tanh(W_out [c_t; s]) with W_out learnable")
+        breaks(f"no learnable W_s, W_h (H x H) and v (H) among your attention's parameters (found: {found}); the "
+               f"statement's e_ti = v^T tanh(W_s s + W_h h_i){note}")
+    try:
+        decoder = build_seq2seq(st, use_attn=True).decoder
+    except (Exception, SystemExit):
+        return
+    outside = [m for m in learnable_maps(decoder, "the Decoder's self")
+               if not m.name.startswith("the Decoder's self.attn.")]
+    if not any(r.W_out for r in readings(maps)) and not side_by_side(outside):
+        breaks(f"no learnable W_out (H x 2H) among your attention's parameters (found: {found}) or your Decoder's "
+               f"outside it; the statement's s~_t = tanh(W_out [c_t; s]) with W_out learnable{note}")
 
 
 def check_attention_formula(st):
@@ -422,24 +418,16 @@ def check_attention_formula(st):
     with torch.no_grad():
         observed = attend(profile, attn, query, h, src_lengths)
     expect_tensor(observed, query.shape, "attention output")
-    maps = learnable_maps(attn, "self")
-    scores = readings(maps, with_output=False)
-    if not scores:
-        breaks(f"no learnable W_s, W_h (H x H) and v (H) among your attention's parameters (found: "
-               f"{found_parameters(attn)}); the statement's e_ti = v^T tanh(W_s s + W_h h_i){note}")
-    context = closest_reading(scores, query, h, observed)
-    if context[0] < FORMULA_TOLERANCE and not context[2]:
-        return formula_in_decoder(st, profile, context[1], note)
-    candidates = readings(maps)
-    if not candidates:
-        breaks(f"no learnable W_out (H x 2H) among your attention's parameters (found: {found_parameters(attn)}); "
-               f"the statement's s~_t = tanh(W_out [c_t; s]) with W_out learnable{note}")
+    missing_weights(st, note)
+    candidates = readings(learnable_maps(attn, "self"))
     difference, reading, variant = closest_reading(candidates, query, h, observed)
     if difference < FORMULA_TOLERANCE and not variant:
-        return verdict(reading, note)
-    roles = ", ".join(f"{role} = {name}" for role, name in reading.names().items())
+        return verdict(reading, note) if reading.W_out else formula_in_decoder(st, profile, reading, note)
+    if not any(r.W_out for r in candidates):
+        breaks(f"no learnable W_out (H x 2H) among your attention's parameters (found: {found_parameters(attn)}); "
+               f"the statement's s~_t = tanh(W_out [c_t; s]) with W_out learnable{note}")
     if difference < FORMULA_TOLERANCE:
-        breaks(f"{variant}: your attention computes exactly that, with {roles}{note}")
+        breaks(f"{variant}: your attention computes exactly that, with {described(reading)}{note}")
     if observed.abs().max() > 1:
         breaks(f"the output takes values outside [-1, 1] (up to {float(observed.abs().max()):.2f}), so it is not "
                f"tanh(W_out [c_t; s]): is there a layer after the tanh?{note}")
@@ -464,8 +452,9 @@ def unused_parameters(module, output):
 
 
 def formula_in_decoder(st, profile, reading, note):
-    """Attention that returns the context c_t itself: the decoder must then compute tanh(W_out [c_t; s]).
-    The decoder's LSTM outputs are its queries, on a padding-free batch in eval mode."""
+    """Attention that returns the context c_t itself: the decoder must then compute tanh(W_out [c_t; s])
+    (missing_weights has found a W_out for it). The decoder's LSTM outputs are its queries, on a
+    padding-free batch in eval mode."""
     model = build_seq2seq(st, use_attn=True)
     src, src_lengths = padded_batch((5,) * 16, 11, st.device, seed=8)
     tgt, _ = targets((6,) * 16, st.device, seed=9)
@@ -489,15 +478,11 @@ def formula_in_decoder(st, profile, reading, note):
                f"is: no W_out, no tanh, no [c_t; s]; the statement's attention-enhanced state is "
                f"tanh(W_out [c_t; s]){note}")
     where = f"; W_out sits in your Decoder: attention returns c_t, the decoder computes tanh(W_out [c_t; s]){note}"
-    found = min([(max_difference(c.enhanced(context, lstm_outputs), outputs), c)
-                 for W_out in output_maps(learnable_maps(model.decoder, "the Decoder's self"))
-                 for c in (Reading(reading.W_s, reading.W_h, reading.v, W_out, order) for order in (True, False))],
-                key=lambda tried: tried[0], default=None)
-    if found is None:
-        breaks(f"your attention returns the context c_t itself, and your Decoder has no learnable W_out (H x 2H) "
-               f"(found: {found_parameters(model.decoder)}); expected tanh(W_out [c_t; s]) in one of the two{note}")
-    difference, best = found
+    candidates = [dataclasses.replace(reading, W_out=W_out)
+                  for W_out in side_by_side(learnable_maps(model.decoder, "the Decoder's self"))]
+    difference, best = min([(max_difference(c.enhanced(context, lstm_outputs), outputs), c) for c in candidates],
+                           key=lambda tried: tried[0])
     if difference > FORMULA_TOLERANCE:
         breaks(f"your attention returns the context c_t itself, and your decoder's output is not tanh(W_out [c_t; s]) "
-               f"for W_out = {best.W_out.name} (off by {difference:.2g}){note}")
+               f"for W_out = {best.roles()['W_out'][0]} (off by {difference:.2g}){note}")
     return verdict(best, where)
