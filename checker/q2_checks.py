@@ -96,16 +96,22 @@ def batch_norm_settings(st):
     return (False, True) if "batch_norm" in cnn_builder(st).switches else (False,)
 
 
-def build_cnn(st, batch_norm):
-    """The student's CNN with max-pooling, as the checks build it; building it raising, or a CNN without
-    layers, is q2.signature's to report."""
-    builder = cnn_builder(st)
+def build_cnn(st, batch_norm, judged_here=False):
+    """The student's CNN with max-pooling, as the checks build it. Building it raising, or a CNN without
+    layers, FAILs q2.signature (`judged_here`); the other checks that need the CNN skip, pointing there."""
+    def problem(message):
+        if judged_here:
+            breaks(message)
+        needs(f"not checked: {message} (see q2.signature)")
+
     try:
-        model = builder.build(st, batch_norm)
+        model = cnn_builder(st).build(st, batch_norm)
     except (Exception, SystemExit) as error:
-        needs(f"not checked: building the CNN raises {describe_error(error, st.folder)} (see q2.signature)")
+        problem(f"building the CNN with maxpool=True, batch_norm={batch_norm}, as the course's driver does, raises "
+                f"{describe_error(error, st.folder)}")
     if not trainable_count(model):
-        needs("not checked: the CNN has no layers with parameters, as the skeleton's (see q2.signature)")
+        problem(f"CNN({DROPOUT_PROB}, batch_norm={batch_norm}) has no layers with parameters, as the skeleton's: the "
+                f"network of Q2.1 is not implemented")
     return model
 
 
@@ -114,14 +120,7 @@ def check_signature(st):
         breaks("hw2-q2.py has no CNN (it may import it from models.py)")
     builder = cnn_builder(st)
     for batch_norm in (True, False):  # as the other checks build it
-        try:
-            model = builder.build(st, batch_norm)
-        except (Exception, SystemExit) as error:
-            breaks(f"building the CNN with maxpool=True, batch_norm={batch_norm}, as the course's driver does, raises "
-                   f"{describe_error(error, st.folder)}")
-        if not trainable_count(model):
-            breaks(f"CNN(0.1, batch_norm={batch_norm}) has no layers with parameters, as the skeleton's: the "
-                   f"network of Q2.1 is not implemented")
+        build_cnn(st, batch_norm, judged_here=True)
     if builder.problems:
         try:
             CnnBuilder().construct(st)  # the course's call
@@ -325,6 +324,7 @@ def check_maxpool_switch(st):
 KINDS = {"conv2d": "conv", "linear": "affine", "batch_norm": "batch norm", "relu": "ReLU", "max_pool2d": "max-pool",
          **dict.fromkeys(DROPOUTS, "dropout")}
 BLOCK = ("batch norm", "ReLU", "max-pool")  # Figure 2: conv -> batch norm -> ReLU -> max-pool -> dropout
+MLP_FEATURES = {1: 1024, 2: 512}  # the MLP's affine layers followed by a ReLU, and their features
 
 
 @dataclass
@@ -344,6 +344,11 @@ class Stage:
 
     def dropouts(self):
         return [op for op in self.ops if op.drops]
+
+    def acts_before(self, first, second):
+        """Whether both kinds run after the layer, `first` before `second`."""
+        kinds = self.kinds(keep_dropout=True)
+        return first in kinds and second in kinds and kinds.index(first) < kinds.index(second)
 
     @property
     def label(self):
@@ -380,16 +385,12 @@ def check_dropout_placement(st):
             problems.append(f"dropout p = {', '.join(f'{p:g}' for p in rates)}, expected dropout_prob = {DROPOUT_PROB}")
         if any(op.drops for op in before):
             problems.append("a dropout on the input images")
-        for stage in stages:
-            count = len(stage.dropouts())
-            if stage.layer == "conv" and count != 1:
-                problems.append(f"{count} dropouts in conv block {stage.index}, expected one")
-            elif stage.layer == "affine" and stage.index == 1 and count != 1:
-                problems.append(f"{count} dropouts after the MLP's first affine layer (1024 features), expected one")
-            elif stage.layer == "affine" and stage.index > 1 and count:
-                problems.append(f"a dropout after the MLP's affine layer {stage.index} (on "
-                                f"{stage.dropouts()[0].input.shape[-1]} features); the statement's MLP has its only "
-                                f"dropout after the first")
+        for stage in stages:  # one in every conv block and after the MLP's first affine layer, nowhere else
+            dropouts, expected = stage.dropouts(), int(stage.layer == "conv" or stage.index == 1)
+            if len(dropouts) != expected:
+                on = f" (on {dropouts[0].input.shape[-1]} features)" if dropouts and stage.layer == "affine" else ""
+                problems.append(f"{len(dropouts)} dropout(s) {'in' if stage.layer == 'conv' else 'after'} {stage.label}"
+                                f"{on}, expected {'one' if expected else 'none'}")
         if problems:
             breaks(f"{label}, training mode: {'; '.join(problems)} (at {calls[0].where if calls else 'your CNN'})")
     kinds = sorted(DROPOUTS[name] for name in dropout_kinds - {"dropout"})
@@ -417,21 +418,15 @@ def check_block_order(st):
             if any(tuple(op.output.shape[-2:]) != tuple(s // 2 for s in op.input.shape[-2:]) for op in pools):
                 breaks(f"{label}: {stage.label}'s max-pool turns {tuple(pools[0].input.shape[-2:])} into "
                        f"{tuple(pools[0].output.shape[-2:])}; a 2x2 max-pool with stride 2 halves it{at}")
-            if stage.layer == "conv" and "max-pool" in kinds:
-                all_kinds = stage.kinds(keep_dropout=True)
-                if "dropout" in all_kinds and all_kinds.index("dropout") < all_kinds.index("max-pool"):
-                    breaks(f"{label}: in {stage.label}, dropout acts before the max-pool; the statement's block is "
-                           f"conv -> {' -> '.join(expected)} -> dropout{at}")
-            if stage.layer == "affine" and stage.index == 1:
-                if "ReLU" not in kinds:
-                    breaks(f"{label}: no ReLU after the MLP's affine layer 1 (1024 features){at}")
-                all_kinds = stage.kinds(keep_dropout=True)
-                if batch_norm and "batch norm" in all_kinds and "dropout" in all_kinds and \
-                        all_kinds.index("batch norm") > all_kinds.index("dropout"):
-                    breaks(f"{label}: the MLP's batch norm comes after its dropout; the statement puts it before the "
-                           f"dropout (Q2.2){at}")
-            if stage.layer == "affine" and stage.index == 2 and "ReLU" not in kinds:
-                breaks(f"{label}: no ReLU after the MLP's affine layer 2 (512 features){at}")
+            if stage.layer == "conv" and stage.acts_before("dropout", "max-pool"):
+                breaks(f"{label}: in {stage.label}, dropout acts before the max-pool; the statement's block is "
+                       f"conv -> {' -> '.join(expected)} -> dropout{at}")
+            if stage.layer == "affine" and stage.index in MLP_FEATURES and "ReLU" not in kinds:
+                breaks(f"{label}: no ReLU after {stage.label} ({MLP_FEATURES[stage.index]} features){at}")
+            if stage.layer == "affine" and stage.index == 1 and batch_norm and \
+                    stage.acts_before("dropout", "batch norm"):
+                breaks(f"{label}: the MLP's batch norm comes after its dropout; the statement puts it before the "
+                       f"dropout (Q2.2){at}")
     return ("conv -> batch norm (Q2.2) -> ReLU -> max-pool -> dropout in every block, as Figures 1 and 2 draw it; "
             "the MLP's ReLUs, and its batch norm before the dropout")
 
