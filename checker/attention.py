@@ -87,18 +87,17 @@ def probe(st):
     try:
         attn = build_attention(st)
         with torch.no_grad(), OpsRecorded({"softmax"}, st.wrote) as softmaxes:
-            raw = [one_step(profile, attn, query[:, t:t + 1], encoder_outputs, src_lengths, first=False)
-                   for t in range(QUERY_STEPS)]
+            raw = [one_step(profile, attn, query[:, t:t + 1], encoder_outputs, src_lengths) for t in range(QUERY_STEPS)]
     except (Exception, SystemExit) as error:
         return AttentionProfile(f"{call} raises {describe_error(error, st.folder)}",
                                 problem_is_students=student_frame(error, st.folder) is not None)
-    steps = [first_tensor(value) for value in raw]
+    steps = [output for _, output in raw]
     if not all(has_shape(step, (B, 1, HIDDEN)) for step in steps):
         runs = all(isinstance(step, torch.Tensor) and tuple(step.shape[:2]) == (B, 1) for step in steps)
         return AttentionProfile(f"{call} gives {describe_value(steps[0])}, expected (B, 1, H) = {(B, 1, HIDDEN)}"
                                 f"{' once unsqueezed' if profile.flat_query else ''}", problem_is_students=True,
                                 flat_query=profile.flat_query, runs=runs, several_steps="is not tried")
-    profile.returns_pair = len(raw[0]) if isinstance(raw[0], (tuple, list)) else 0
+    profile.returns_pair = len(raw[0][0]) if isinstance(raw[0][0], (tuple, list)) else 0
     profile.wrong_softmax = softmax_over_wrong_axis(softmaxes.ops, S)
     if profile.flat_query:
         profile.several_steps = "is not what it takes: your decoder hands it one step's query as (B, H)"
@@ -150,24 +149,20 @@ def decoders_query_rank(st):
     return ranks[0] if ranks else None
 
 
-def one_step(profile, attn, query, encoder_outputs, src_lengths, first=True):
-    """query (B, 1, H) -> (B, 1, H), handed over as (B, H) where the student's decoder does so; with
-    first=False, whatever the attention returns (a tuple too)."""
-    if not profile.flat_query:
-        returned = attn(query, encoder_outputs, src_lengths)
-    else:
-        returned = attn(query[:, 0], encoder_outputs, src_lengths)
-        output = first_tensor(returned)
-        if isinstance(output, torch.Tensor) and output.dim() == 2:
-            output = output.unsqueeze(1)
-        returned = (output, *returned[1:]) if isinstance(returned, (tuple, list)) else output
-    return first_tensor(returned) if first else returned
+def one_step(profile, attn, query, encoder_outputs, src_lengths):
+    """query (B, 1, H) -> (what the attention returns, a tuple too; its output (B, 1, H)), the query handed
+    over as (B, H) where the student's decoder does so."""
+    returned = attn(query[:, 0] if profile.flat_query else query, encoder_outputs, src_lengths)
+    output = first_tensor(returned)
+    if profile.flat_query and isinstance(output, torch.Tensor) and output.dim() == 2:
+        output = output.unsqueeze(1)
+    return returned, output
 
 
 def attend(profile, attn, query, encoder_outputs, src_lengths):
     """query (B, T, H) -> (B, T, H), one step at a time if only that works."""
     if profile.one_step_only:
-        return torch.cat([one_step(profile, attn, query[:, t:t + 1], encoder_outputs, src_lengths)
+        return torch.cat([one_step(profile, attn, query[:, t:t + 1], encoder_outputs, src_lengths)[1]
                           for t in range(query.shape[1])], dim=1)
     return first_tensor(attn(query, encoder_outputs, src_lengths))
 

@@ -15,6 +15,7 @@ from .student import describe_error, student_frame
 from .verdicts import breaks, cannot_judge, departs, needs
 
 SLICE_LINES = {"train.tsv": 32, "valid.tsv": 4, "test.tsv": 4}  # 4 steps of 8 words; 4 decoded greedily
+RUN = "run for one epoch, --batch_size 8 --hidden_size 16, on the first 32 training words and 4 validation words"
 
 
 def own_training(st):
@@ -76,8 +77,7 @@ def check_own_training(st, raised, failed):
     if reported:
         needs(f"your own {own} (see {reported[0]})")
     if own:
-        breaks(f"your own {own} (run with --n_epochs 1 --batch_size 8 --hidden_size 16 on the first 32 training "
-               f"words and 4 validation words)", where=raised_at(own))
+        breaks(f"your own {own} ({RUN})", where=raised_at(own))
     return ("your own hw2-q3.py train, without and with --use_attn, runs one epoch on 32 words, greedy validation "
             "included")
 
@@ -87,7 +87,7 @@ def judged_by_own_training(st, finding, skeleton):
     what the student's own train raises on it, else a WARN, the submission working as submitted."""
     own = own_training(st)
     if own:
-        breaks(f"{finding}: your own {own} (run for one epoch on 32 words); {skeleton}", where=raised_at(own))
+        breaks(f"{finding}: your own {own} ({RUN}); {skeleton}", where=raised_at(own))
     how = ("your own hw2-q3.py train runs with it (one epoch here, greedy validation included)" if own == ""
            else "your own hw2-q3.py train could not be run here")
     departs(f"{finding}: {how}; {skeleton}")

@@ -214,12 +214,12 @@ def check_batch_invariance(st, failed):
                     explained = [i for i in ("q3.reshape_state", "q3.encoder.shapes", "q3.encoder.padding",
                                              *(["q3.attention.padding", "q3.attention.formula"] if use_attn else []))
                                  if i in failed]
+                    differs = f"{label}: a word's logits alone differ from inside a padded batch (by {difference:.2g})"
                     if explained:
-                        needs(f"{label}: a word's logits alone differ from inside a padded batch (by "
-                              f"{difference:.2g}), which the fault reported in {', '.join(explained)} "
-                              f"explains (not counted twice)")
-                    breaks(f"{label}: a word's logits alone differ from inside a padded batch (by {difference:.2g}): "
-                           f"the padding changes the model's output, though encoder and attention each ignore it")
+                        needs(f"{differs}, which the fault reported in {', '.join(explained)} explains (not counted "
+                              f"twice)")
+                    breaks(f"{differs}: the padding changes the model's output, though encoder and attention each "
+                           f"ignore it")
     return verdict("a word's logits are the same alone and inside a padded batch")
 
 
@@ -254,8 +254,7 @@ def trace_dropout(model, src, src_lengths, tgt, is_students_file):
     the nn.Embedding layers return, the final outputs what encoder and decoder return (dropout on them is
     the last thing each does, maybe before a slice); the decoder's LSTM outputs show dropout just before
     attention."""
-    places = {name: [] for name in ("encoder embeddings", "encoder outputs", "decoder embeddings",
-                                    "decoder outputs", "decoder LSTM outputs")}
+    places = {name: [] for name in (*PLACES, "decoder LSTM outputs")}
 
     def recorder(place):
         def hook(module, inputs, output):
@@ -277,6 +276,10 @@ def trace_dropout(model, src, src_lengths, tgt, is_students_file):
     return {place: torch.cat(found) if found else torch.empty(0, 0) for place, found in places.items()}, calls
 
 
+PLACES = ("encoder embeddings", "encoder outputs", "decoder embeddings", "decoder outputs")  # statement Q3.1a
+BEFORE_ATTENTION = "decoder outputs (before attention)"
+
+
 def dropout_place(places, received, produced, use_attn):
     """Where one dropout call acts, from what it received and what it produced (None: elsewhere)."""
     for place in ("encoder embeddings", "decoder embeddings"):
@@ -286,7 +289,7 @@ def dropout_place(places, received, produced, use_attn):
         if rows_within(produced, places[place]) or rows_within(places[place], produced):
             return place
     if use_attn and rows_within(received, places["decoder LSTM outputs"]):
-        return "decoder outputs (before attention)"
+        return BEFORE_ATTENTION
     return None
 
 
@@ -301,23 +304,15 @@ def check_dropout_placement(st, failed):
             breaks(f"{label}: {drops_in_eval_mode(in_eval[0])}")
         seeded()
         places, calls = trace_dropout(model, src, src_lengths, tgt, st.wrote)
-        touched, stray = set(), []
-        for shape, received, produced in calls:
-            if received.shape[0] == 0:
-                continue
-            place = dropout_place(places, received, produced, use_attn)
-            if place is None:
-                stray.append(shape)
-            touched.add(place)
-        before_attention |= "decoder outputs (before attention)" in touched
-        touched |= {"decoder outputs"} if "decoder outputs (before attention)" in touched else set()
-        problems = []
-        untouched = [p for p in ("encoder embeddings", "encoder outputs", "decoder embeddings", "decoder outputs")
-                     if p not in touched]
-        if untouched:
-            problems.append("never on the " + ", ".join(untouched))
-        if stray:
-            problems.append(f"also on {len(stray)} other tensor(s), the first of shape {stray[0]}")
+        located = [(shape, dropout_place(places, received, produced, use_attn))
+                   for shape, received, produced in calls if received.shape[0]]
+        touched, stray = {place for _, place in located}, [shape for shape, place in located if place is None]
+        if BEFORE_ATTENTION in touched:  # on the decoder's outputs, as the hint's loop drops them
+            touched.add("decoder outputs")
+            before_attention = True
+        problems = [f"also on {len(stray)} other tensor(s), the first of shape {stray[0]}"] if stray else []
+        if set(PLACES) - touched:
+            problems.insert(0, "never on the " + ", ".join(p for p in PLACES if p not in touched))
         if problems:
             breaks(f"{label}, training mode: dropout acts {'; '.join(problems)}; expected on the embeddings and the "
                    f"final outputs of encoder and decoder only (statement Q3.1a)")
@@ -355,7 +350,8 @@ def draw_nucleus(st, logits, p, n, raised):
                 needs(f"{what} raises at {where} (see {raised[where]})")
             breaks(f"{what} raises {describe_error(error, st.folder)}", where=where)
         if not isinstance(token, torch.Tensor):
-            not_a_tensor(what, token)
+            breaks(f"{what} returns {describe_value(token)} {token!r:.20}, not a tensor: the course's driver calls "
+                   f"next_token.view(1, 1) on it, which raises; return the index as a tensor of shape (1,)")
         if token.numel() != 1:
             breaks(f"{what} must return one index, shape (1,); found {describe_value(token)}")
         index = int(token)
@@ -363,11 +359,6 @@ def draw_nucleus(st, logits, p, n, raised):
             breaks(f"{what} returned {index}, not a token of the {len(counts)}")
         counts[index] += 1
     return counts
-
-
-def not_a_tensor(what, token):
-    breaks(f"{what} returns {describe_value(token)} {token!r:.20}, not a tensor: the course's driver calls "
-           f"next_token.view(1, 1) on it, which raises; return the index as a tensor of shape (1,)")
 
 
 def returned_shape(st, logits, p):
@@ -395,14 +386,13 @@ def check_nucleus_support(st, raised):
     nucleus, crossing = set(order[:3].tolist()), int(order[2])  # mass 0.5, 0.7, then 0.85 crosses p = 0.75
     counts = draw_nucleus(st, logits, 0.75, NUCLEUS_SUPPORT_DRAWS, raised)
     outside = sorted(set(counts.nonzero().view(-1).tolist()) - nucleus)
+    given = "p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05"
     if outside:
-        breaks(f"p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: sampled tokens outside the top-p set "
-               f"({int(counts[outside].sum())} of {NUCLEUS_SUPPORT_DRAWS} draws); keep only the most probable "
-               f"tokens until their mass reaches p")
+        breaks(f"{given}: sampled tokens outside the top-p set ({int(counts[outside].sum())} of "
+               f"{NUCLEUS_SUPPORT_DRAWS} draws); keep only the most probable tokens until their mass reaches p")
     if counts[crossing] == 0:
-        breaks("p = 0.75 over probabilities 0.5, 0.2, 0.15, 0.1, 0.05: the token whose mass crosses p (0.15) is "
-               f"never sampled in {NUCLEUS_SUPPORT_DRAWS} draws; V^(p) is the smallest set whose mass is >= p, "
-               "so it includes the token that crosses p")
+        breaks(f"{given}: the token whose mass crosses p (0.15) is never sampled in {NUCLEUS_SUPPORT_DRAWS} draws; "
+               f"V^(p) is the smallest set whose mass is >= p, so it includes the token that crosses p")
     tiny = draw_nucleus(st, logits, 1e-6, 50, raised)
     if tiny[int(order[0])] != 50:
         breaks("p = 1e-6: expected the most probable token every time (the top-p set is the argmax alone)")
