@@ -2,6 +2,7 @@
 the student's loader and network read the Intel images. Every network is built as the course's driver
 builds it; a CNN whose signature differs is reported once (q2.signature) and built by keyword elsewhere.
 """
+import ast
 import inspect
 import tempfile
 from collections import Counter
@@ -74,9 +75,9 @@ def cnn_builder(st):
                                 f"(it takes it as {dropout_names[0]}=)")
     builder.problems += [f"it takes no {switch} switch" for switch in ("maxpool", "batch_norm")
                          if switch not in builder.switches]
-    course = {positional[0].name if positional else "", "maxpool", "batch_norm", "conv_bias", builder.dropout_keyword}
-    required = [p.name for p in parameters[1:] if p.default is p.empty and p.name not in course
-                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    dropout = builder.dropout_keyword or (positional[0].name if positional else "")
+    required = [p.name for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD,
+                p.KEYWORD_ONLY) and p.name not in {dropout, "maxpool", "batch_norm", "conv_bias"}]
     if required:
         values = own_call_values(Path(st.q2.__file__), st.q2.CNN, required, st.q2)
         builder.extra = {name: values[name] for name in required if name in values}
@@ -130,7 +131,7 @@ def check_signature(st):
         finding = (f"CNN's signature is not the course's {COURSE_SIGNATURE}: {'; '.join(builder.problems)}; the "
                    f"course's driver calls {COURSE_CALL}{outcome}")
         by_keyword = "; the other checks build it by keyword" if builder.dropout_keyword else ""
-        own_calls = cnn_calls(st, builder)
+        own_calls = cnn_calls(st)
         misfits = [(line, problem) for line, problem in own_calls if problem]
         if misfits:
             breaks(f"{finding}; your own hw2-q2.py at line {misfits[0][0]} {misfits[0][1]}{by_keyword}")
@@ -140,22 +141,22 @@ def check_signature(st):
     return f"the course's {COURSE_SIGNATURE}: CNN({DROPOUT_PROB}, maxpool=..., batch_norm=...) builds both networks"
 
 
-def cnn_calls(st, builder):
+def cnn_calls(st):
     """(line, what goes wrong or None) of each CNN(...) call in the student's hw2-q2.py: its arguments must
-    bind to their CNN's parameters, the dropout probability by keyword where it is not the first one."""
+    bind to their CNN's parameters, an argument named for the dropout to the dropout's parameter."""
     signature = inspect.signature(st.q2.CNN)
     calls = []
     for node in own_calls(Path(st.q2.__file__), "CNN"):
-        keywords = [k.arg for k in node.keywords]
         try:
-            bound = signature.bind(*node.args, **dict.fromkeys(keywords))
+            bound = signature.bind(*node.args, **{k.arg: k.value for k in node.keywords})
         except TypeError as error:
             calls.append((node.lineno, f"calls CNN so that it raises too (TypeError: {error})"))
             continue
-        first = next(iter(bound.arguments), None)
-        misplaced = builder.dropout_keyword and node.args and builder.dropout_keyword not in keywords
-        calls.append((node.lineno, f"passes its first argument to {first!r}, not to {builder.dropout_keyword!r}"
-                      if misplaced else None))
+        misplaced = [(ast.unparse(value), name) for name, value in bound.arguments.items()
+                     if isinstance(value, ast.expr) and "drop" in ast.unparse(value).lower()
+                     and "drop" not in name.lower()]
+        calls.append((node.lineno, f"passes {misplaced[0][0]} to {misplaced[0][1]!r}, not to the dropout "
+                                   f"probability" if misplaced else None))
     return sorted(calls)
 
 

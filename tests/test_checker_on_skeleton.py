@@ -517,6 +517,16 @@ VARIANTS = {
                                                                      "x = x.view(-1, 128 * 6 * 6)")))),
         failing={"q2.output"},
         expected={"q2.output": ("fail", "raises RuntimeError"), "q2.maxpool_switch": ("skip", "q2.output")}),
+    "a CNN taking n_classes first, which the group's driver passes first [a]": variant(
+        ONE_STEP_QUERY, q2=q2_file(("CNN.__init__", changed(CNN_NAMED_INIT_WITH_CLASSES, (
+            "def __init__(self, dropout_prob, n_classes,", "def __init__(self, n_classes, dropout_prob,"))),
+                                   ("main", Substitute("        opt.dropout,\n", "        6,\n        opt.dropout,\n"))),
+        expected={"q2.signature": ("warn", "builds it to fit")}),
+    "a CNN taking n_classes=6 first, the skeleton's driver unchanged: opt.dropout goes to n_classes [a]": variant(
+        ONE_STEP_QUERY, q2=q2_file(("CNN.__init__", changed(CNN_NAMED_INIT_WITH_CLASSES, (
+            "def __init__(self, dropout_prob, n_classes,", "def __init__(self, n_classes=6, dropout_prob=0.1,"))),
+                                   ("main", None)),
+        failing={"q2.signature"}, expected={"q2.signature": ("fail", "passes opt.dropout to 'n_classes'")}),
     "a CNN taking n_classes, which the group's driver does not pass [a, g]": variant(
         ONE_STEP_QUERY, q2={"hw2-q2.py": {"main": None}},
         failing={"q2.signature"}, expected={"q2.signature": ("fail", "raises TypeError")}),
