@@ -35,8 +35,9 @@ $(INTEL):
 		exit 1; \
 	fi
 
+# a worker a core (pytest-xdist); tests that build on each other's runs are one test, so any worker takes any test
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto tests
 
 # Q2 trains two runs at a time and leaves a core idle whenever one is left: Q3 and its ablations fill it.
 reproduce: setup data

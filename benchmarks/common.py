@@ -24,4 +24,4 @@ def cpu_name():
 def invocation(module, argv=None):
     """'# python -m module args (date)': the line that heads a benchmark's saved output."""
     args = sys.argv[1:] if argv is None else argv
-    return f"# python -m {module} {' '.join(map(str, args))} ({time.strftime('%Y-%m-%d')})"
+    return f"# {' '.join(['python', '-m', module, *map(str, args)])} ({time.strftime('%Y-%m-%d')})"

@@ -300,8 +300,11 @@ def test_a_checkpoint_of_other_modules_fails_with_its_keys(trained_student, tmp_
 def test_a_batch_goes_on_past_folders_that_hang_or_kill_their_process(trained_student, tmp_path):
     root, _, data_dir = trained_student
     broken = make_student(tmp_path / "broken", MUTANTS["reshape_state with the halves swapped"].q3)
+    # it hangs asleep, not spinning: a spinning loop would take a core from the other tests for --timeout's 40 s
     hangs = make_student(tmp_path / "hangs", {"models.py": [("reshape_state", "def reshape_state(state):\n"
-                                                                              "    while True:\n        pass\n")]})
+                                                                              "    import time\n"
+                                                                              "    while True:\n"
+                                                                              "        time.sleep(1)\n")]})
     exits = make_student(tmp_path / "exits", q2_mutant={"models.py": [("get_number_trainable_params",
                                                                        "def get_number_trainable_params(model):\n"
                                                                        "    import os\n    os._exit(3)\n")]})

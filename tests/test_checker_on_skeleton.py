@@ -534,27 +534,18 @@ VARIANTS = {
 CORPUS = {"the untouched skeleton": SKELETON_FOLDER, **COMPLETIONS, **VARIANTS}
 
 
-@pytest.fixture(scope="module")
-def verdicts(tmp_path_factory):
-    """name -> {check id: Result} of that corpus folder, each folder built and checked once (in this process)."""
-    found = {}
-
-    def of(name):
-        if name not in found:
-            folder = CORPUS[name]
-            root = make_skeleton_student(tmp_path_factory.mktemp("student"), folder.q3, folder.q2)
-            options = SimpleNamespace(data_dir=None, npz=folder.npz, device=torch.device("cpu"))
-            results = {}
-            with pytest.MonkeyPatch.context() as patch:
-                if not folder.samples:
-                    patch.setattr(q3_checks, "NUCLEUS_SUPPORT_DRAWS", 500)
-                    patch.setattr(q3_checks, "NUCLEUS_FREQUENCY_DRAWS", 2000)
-                for part in folder.parts:
-                    check_part(root, part, options,
-                               finished=lambda result, score=None: results.update({result.id: result}))
-            found[name] = results
-        return found[name]
-    return of
+def verdicts(folder, root):
+    """{check id: Result} of a corpus folder built in `root` and checked (in this process)."""
+    make_skeleton_student(root, folder.q3, folder.q2)
+    options = SimpleNamespace(data_dir=None, npz=folder.npz, device=torch.device("cpu"))
+    results = {}
+    with pytest.MonkeyPatch.context() as patch:
+        if not folder.samples:
+            patch.setattr(q3_checks, "NUCLEUS_SUPPORT_DRAWS", 500)
+            patch.setattr(q3_checks, "NUCLEUS_FREQUENCY_DRAWS", 2000)
+        for part in folder.parts:
+            check_part(root, part, options, finished=lambda result, score=None: results.update({result.id: result}))
+    return results
 
 
 def row(name, finding):
@@ -565,9 +556,11 @@ def with_status(results, status):
     return {id for id, r in results.items() if r.status == status}
 
 
-@pytest.mark.parametrize("name", [row(name, folder.finding) for name, folder in CORPUS.items()])
-def test_a_student_folder_gets_its_predicted_verdicts(name, verdicts):
-    folder, results = CORPUS[name], verdicts(name)
+@pytest.mark.parametrize("name", [row(name, folder.finding or folder.unreproducible)
+                                  for name, folder in CORPUS.items()])
+def test_a_student_folder_gets_its_predicted_verdicts_and_every_fail_can_be_rerun(name, tmp_path):
+    folder = CORPUS[name]
+    results = verdicts(folder, tmp_path)
     messages = {id: f"{r.status}: {r.message}" for id, r in results.items() if r.status != "pass"}
     assert with_status(results, "fail") == folder.failing, messages
     warned = {id for id, (status, _) in folder.expected.items() if status == "warn"}
@@ -582,14 +575,9 @@ def test_a_student_folder_gets_its_predicted_verdicts(name, verdicts):
         for result in results.values():
             if result.status == "skip":
                 assert re.search(r"\bq[23]\.[a-z]", result.message), result.message
-
-
-@pytest.mark.parametrize("name", [row(name, folder.unreproducible)
-                                  for name, folder in CORPUS.items() if folder.failing])
-def test_every_fail_names_the_students_file_and_line_and_its_input(name, verdicts):
-    """Rule h: a student reruns what failed from the file:line and the input (p, lengths) the FAIL names;
-    a part not implemented needs no input."""
-    fails = {id: r.message for id, r in verdicts(name).items() if r.status == "fail"}
+    # rule h: a student reruns what failed from the file:line and the input (p, lengths) the FAIL names;
+    # a part not implemented needs no input
+    fails = {id: r.message for id, r in results.items() if r.status == "fail"}
     assert not {id: m for id, m in fails.items() if not STUDENT_FILE_LINE.search(m)}
     assert not {id: m for id, m in fails.items()
                 if id in INPUT_GIVEN and "is not implemented" not in m and not INPUT_GIVEN[id].search(m)}

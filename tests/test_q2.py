@@ -312,18 +312,14 @@ def test_bad_arguments_get_one_clear_line(tmp_path, args, message):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.fixture(scope="module")
-def experiments(tmp_path_factory):
-    """make q2 in miniature: one epoch per run on the slice."""
-    root = tmp_path_factory.mktemp("q2_experiments")
+def test_make_q2_in_miniature_then_reuse_then_comparisons(tmp_path):
+    """`make q2` then `make q2-comparisons` in miniature, one epoch per run on the slice: the sweep picks a rate
+    and runs three seeds; --reuse keeps only runs made with the same command line; each comparison adds one
+    option to the course's recipe. One scenario, as its steps build on each other's runs."""
+    root = tmp_path
     common = ["--epochs", "1", "--data_path", INTEL_SLICE, "--results_dir", root, "--log_dir", root / "logs"]
     result = run_script("-m", "scripts.q2_experiments", *common)
     assert result.returncode == 0, result.stderr
-    return root, common
-
-
-def test_experiments_script_runs_the_sweep_picks_a_rate_and_runs_three_seeds(experiments):
-    root, _ = experiments
     summary = json.loads((root / "summary.json").read_text())
     sweep = {row["learning_rate"]: row for row in summary["runs"] if row["run"].startswith("Q2.1 lr")}
     assert sorted(sweep) == [0.001, 0.01, 0.1] and {row["seed"] for row in sweep.values()} == {42}
@@ -342,9 +338,6 @@ def test_experiments_script_runs_the_sweep_picks_a_rate_and_runs_three_seeds(exp
         assert (args["init"], args["bn_stats"], args["course_reshape"]) == ("torch", "running", False)
     assert "| Q2.2 seed 42 |" in (root / "summary.md").read_text()
 
-
-def test_reuse_keeps_only_runs_made_with_the_same_command_line(experiments):
-    root, common = experiments
     record = root / "q21-lr0.1-seed42" / "results.json"
     before = record.read_text()
     result = run_script("-m", "scripts.q2_experiments", *common, "--reuse")
@@ -358,9 +351,6 @@ def test_reuse_keeps_only_runs_made_with_the_same_command_line(experiments):
     assert [line for line in result.stdout.splitlines() if line.startswith("running")] == [
         f"running q21-lr0.1-seed42 (log: {root / 'logs' / 'q2-q21-lr0.1-seed42.log'})"]
 
-
-def test_comparisons_add_one_option_each_to_the_course_recipe(experiments):
-    root, common = experiments
     result = run_script("-m", "scripts.q2_experiments", "--comparisons", *common)
     assert result.returncode == 0, result.stderr
     comparisons = json.loads((root / "comparisons.json").read_text())

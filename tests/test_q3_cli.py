@@ -221,28 +221,21 @@ def sampled_nucleus_row(summary):
     return row
 
 
-@pytest.fixture(scope="module")
-def experiments(tmp_path_factory):
-    """`make q3` in miniature: seeds 1 and 2, one epoch, 200 training words."""
-    root = tmp_path_factory.mktemp("q3_experiments")
+def test_make_q3_in_miniature_then_ablations(tmp_path):
+    """`make q3` then `make ablations` in miniature (seeds 1 and 2, one epoch, 200 training words): every
+    decoding summarised, then one option retrained beside the main runs and beam search's alpha swept.
+    One scenario, as the ablations read the main runs."""
+    root = tmp_path
     data_dir = slice_data(root / "data", n_train=200, n_eval=30)
     done = run_module("scripts.q3_experiments", "--seeds", "1", "2", "--n_epochs", "1", "--data_dir", data_dir,
                       "--results_dir", root / "results", "--log_dir", root / "logs")
     assert done.returncode == 0, done.stderr
-    return root, data_dir
-
-
-def test_experiments_script_runs_every_decoding_and_summarises(experiments):
-    root, _ = experiments
     summary = utils.read_json(root / "results" / "summary.json")
     assert summary["seeds"] == [1, 2]
     nucleus = sampled_nucleus_row(summary)["wer@3"]
     assert len(nucleus["values"]) == 2 and 0 <= nucleus["mean"] <= 1
     assert "| Attention, greedy |" in (root / "results" / "summary.md").read_text(encoding="utf-8")
 
-
-def test_ablations_script_retrains_with_one_flag_changed_and_sweeps_beam_alpha(experiments):
-    root, data_dir = experiments
     ablations = root / "ablations"
     done = run_module("scripts.q3_ablations", "--seeds", "1", "2", "--n_epochs", "1", "--only", "clip_norm1",
                       "--data_dir", data_dir, "--main_dir", root / "results", "--results_dir", ablations,
