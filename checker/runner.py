@@ -23,15 +23,18 @@ from .folder import PARTS, FolderReport, check_part, header, plan
 from .layout import find_layout
 from .verdicts import Result
 
-SERVER = multiprocessing.get_context("forkserver")
-# torch._dynamo: the student's first optimizer step imports it
-SERVER.set_forkserver_preload(["checker.folder", "matplotlib.pyplot", "torch._dynamo"])
+# Where there is no forkserver (Windows), each process is a fresh interpreter.
+SERVER = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
+                                     else "spawn")
+if SERVER.get_start_method() == "forkserver":  # torch._dynamo: the student's first optimizer step imports it
+    SERVER.set_forkserver_preload(["checker.folder", "matplotlib.pyplot", "torch._dynamo"])
 
 
 def worker(scratch, parts, folder, options):
     """Check `parts` in order, in a session of the process's own (whatever the student's code starts dies
     with it), in `scratch`, the student's prints to nowhere and the interpreter's last words to a file."""
-    os.setsid()
+    if hasattr(os, "setsid"):  # POSIX
+        os.setsid()
     os.chdir(scratch)
     for fd, path in ((1, os.devnull), (2, "stderr.txt")):
         os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT), fd)
@@ -64,7 +67,7 @@ def run_parts(folder, parts, options, timeout):
         if process.exitcode is None:
             try:
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:  # it has no session of its own yet
+            except (AttributeError, ProcessLookupError):  # Windows, or it has no session of its own yet
                 process.kill()
             process.join()
             ended = "timeout"
