@@ -237,6 +237,16 @@ VARIANTS = {
         expected={"q3.attention.shapes": ("fail", "(B, 1, H)"),
                   "q3.attention.formula": ("fail", "no learnable W_out"),
                   "q3.attention.padding": ("pass", "zero weight")}),
+    "no W_out anywhere: the attention returns c_t itself, the decoder outputs it [e]": variant(
+        LOOP_BMM, q3=attention(changed(ATTENTION_BMM, (ENHANCED, "attn_out = context")),
+                               init=changed(ATTENTION_INIT, (W_OUT_LINE, ""))),
+        failing={"q3.attention.formula"}, expected={"q3.attention.formula": ("fail", "no learnable W_out")}),
+    "no v: the scores summed over the hidden units [e]": variant(
+        LOOP_BMM, q3=attention(changed(ATTENTION_BMM, ("self.v(torch.tanh(s + h)).squeeze(-1)",
+                                                       "torch.tanh(s + h).sum(-1)")),
+                               init=changed(ATTENTION_INIT, ("    self.v = nn.Linear(hidden_size, 1, bias=False)\n",
+                                                             ""))),
+        failing={"q3.attention.formula"}, expected={"q3.attention.formula": ("fail", "v (H)")}),
     "biases in W_s and W_h [e]": variant(
         LOOP_BMM, q3=attention(ATTENTION_BMM, init=changed(
             ATTENTION_INIT, ("self.W_s = nn.Linear(hidden_size, hidden_size, bias=False)",
