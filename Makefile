@@ -77,7 +77,9 @@ q2-comparisons: setup data
 ablations: setup
 	$(PY) -m scripts.q3_ablations --device $(DEVICE)
 
+# results/peers.json is read off ../shared's peer-checkpoints.md where it is there (else the committed one stays)
 report: setup
+	if [ -f ../shared/data/peer-checkpoints.md ]; then $(PY) -m scripts.peer_scores; fi
 	$(PY) -m report.make_report
 
 # The outputs that benchmarks/README.md quotes; run them on an otherwise idle machine.
