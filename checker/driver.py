@@ -15,7 +15,9 @@ from .student import describe_error, student_frame
 from .verdicts import breaks, cannot_judge, departs, needs
 
 SLICE_LINES = {"train.tsv": 32, "valid.tsv": 4, "test.tsv": 4}  # 4 steps of 8 words; 4 decoded greedily
-RUN = "run for one epoch, --batch_size 8 --hidden_size 16, on the first 32 training words and 4 validation words"
+FLAGS = ("--n_epochs", "1", "--batch_size", "8", "--hidden_size", "16")  # what the run adds to the statement's command
+RUN = (f"run with {' '.join(FLAGS)} on the first {SLICE_LINES['train.tsv']} training words and "
+       f"{SLICE_LINES['valid.tsv']} validation words")
 
 
 def own_training(st):
@@ -36,8 +38,7 @@ def training_outcome(folder, data_path, use_attn):
             lines = (data_path / name).read_text(encoding="utf-8").splitlines(keepends=True)
             (data / name).write_text("".join(lines[:SLICE_LINES[name]]), encoding="utf-8")
         command = "hw2-q3.py train --use_attn" if use_attn else "hw2-q3.py train"
-        argv, sys.argv = sys.argv, [str(folder / "hw2-q3.py"), *command.split()[1:], "--n_epochs", "1",
-                                    "--batch_size", "8", "--hidden_size", "16", "--data_dir", str(data),
+        argv, sys.argv = sys.argv, [str(folder / "hw2-q3.py"), *command.split()[1:], *FLAGS, "--data_dir", str(data),
                                     "--checkpoint_name", str(Path(scratch) / "probe.pt")]
         printed = io.StringIO()
         try:
@@ -78,8 +79,8 @@ def check_own_training(st, raised, failed):
         needs(f"your own {own} (see {reported[0]})")
     if own:
         breaks(f"your own {own} ({RUN})", where=raised_at(own))
-    return ("your own hw2-q3.py train, without and with --use_attn, runs one epoch on 32 words, greedy validation "
-            "included")
+    return (f"your own hw2-q3.py train, without and with --use_attn, runs one epoch on {SLICE_LINES['train.tsv']} "
+            f"words, greedy validation included")
 
 
 def judged_by_own_training(st, finding, skeleton):

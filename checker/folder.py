@@ -221,8 +221,8 @@ def check_part(folder, part, options, started=lambda check_id: None, finished=la
             record(Result(check.id, check.question, finding.status, str(finding)), finding.score)
 
 
-def check_folder(folder, options):
-    """Every check of one folder, in this process."""
+def check_folder(folder, options, parts=PARTS):
+    """Every check of `parts` of one folder, in this process."""
     folder = Path(folder).resolve()
     report = FolderReport(header(folder, find_layout(folder), options))
 
@@ -231,6 +231,6 @@ def check_folder(folder, options):
         if score is not None:
             report.checkpoints.append(score)
 
-    for part in PARTS:
+    for part in parts:
         check_part(folder, part, options, finished=finished)
     return report

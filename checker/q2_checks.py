@@ -15,7 +15,7 @@ from torch import nn
 
 import utils
 
-from .student import describe_error, own_call_values, own_calls
+from .student import describe_error, own_bound_calls, own_call_values, own_calls
 from .tensors import describe_value, expect_finite, expect_tensor, seeded
 from .tracing import DROPOUTS, OpsRecorded, drops_in_eval_mode
 from .verdicts import breaks, cannot_judge, departs, needs
@@ -131,12 +131,12 @@ def check_signature(st):
         finding = (f"CNN's signature is not the course's {COURSE_SIGNATURE}: {'; '.join(builder.problems)}; the "
                    f"course's driver calls {COURSE_CALL}{outcome}")
         by_keyword = "; the other checks build it by keyword" if builder.dropout_keyword else ""
-        own_calls = cnn_calls(st)
-        misfits = [(line, problem) for line, problem in own_calls if problem]
+        calls = cnn_calls(st)
+        misfits = [(line, problem) for line, problem in calls if problem]
         if misfits:
             breaks(f"{finding}; your own hw2-q2.py at line {misfits[0][0]} {misfits[0][1]}{by_keyword}")
-        departs(f"{finding}; " + (f"your hw2-q2.py builds it to fit (line {own_calls[0][0]}), so it works as "
-                                  f"submitted, but the course's unmodified driver would not" if own_calls else
+        departs(f"{finding}; " + (f"your hw2-q2.py builds it to fit (line {calls[0][0]}), so it works as "
+                                  f"submitted, but the course's unmodified driver would not" if calls else
                                   "your hw2-q2.py has no CNN(...) call to check against it") + by_keyword)
     return f"the course's {COURSE_SIGNATURE}: CNN({DROPOUT_PROB}, maxpool=..., batch_norm=...) builds both networks"
 
@@ -144,19 +144,16 @@ def check_signature(st):
 def cnn_calls(st):
     """(line, what goes wrong or None) of each CNN(...) call in the student's hw2-q2.py: its arguments must
     bind to their CNN's parameters, an argument named for the dropout to the dropout's parameter."""
-    signature = inspect.signature(st.q2.CNN)
     calls = []
-    for node in own_calls(Path(st.q2.__file__), "CNN"):
-        try:
-            bound = signature.bind(*node.args, **{k.arg: k.value for k in node.keywords})
-        except TypeError as error:
-            calls.append((node.lineno, f"calls CNN so that it raises too (TypeError: {error})"))
+    for line, arguments in own_bound_calls(Path(st.q2.__file__), st.q2.CNN):
+        if isinstance(arguments, TypeError):
+            calls.append((line, f"calls CNN so that it raises too (TypeError: {arguments})"))
             continue
-        misplaced = [(ast.unparse(value), name) for name, value in bound.arguments.items()
+        misplaced = [(ast.unparse(value), name) for name, value in arguments.items()
                      if isinstance(value, ast.expr) and "drop" in ast.unparse(value).lower()
                      and "drop" not in name.lower()]
-        calls.append((node.lineno, f"passes {misplaced[0][0]} to {misplaced[0][1]!r}, not to the dropout "
-                                   f"probability" if misplaced else None))
+        calls.append((line, f"passes {misplaced[0][0]} to {misplaced[0][1]!r}, not to the dropout probability"
+                      if misplaced else None))
     return sorted(calls)
 
 

@@ -186,14 +186,26 @@ def own_call_values(path, callee, parameters, module):
             return getattr(module, node.id)
         raise ValueError(ast.unparse(node))
 
-    signature, found = inspect.signature(callee), {}
-    for node in own_calls(path, callee.__name__):
-        with contextlib.suppress(TypeError):
-            bound = signature.bind(*node.args, **{k.arg: k.value for k in node.keywords})
-            for parameter in parameters:
-                with contextlib.suppress(ValueError, KeyError):
-                    found.setdefault(parameter, value(bound.arguments[parameter]))
+    found = {}
+    for _, arguments in own_bound_calls(path, callee):
+        if isinstance(arguments, TypeError):  # a call that raises passes nothing
+            continue
+        for parameter in parameters:
+            with contextlib.suppress(ValueError, KeyError):
+                found.setdefault(parameter, value(arguments[parameter]))
     return found
+
+
+def own_bound_calls(path, callee):
+    """(line, {parameter: the argument's source node}, or the TypeError binding raised) of each of the
+    student's own calls of `callee` in `path`."""
+    signature, calls = inspect.signature(callee), []
+    for node in own_calls(path, callee.__name__):
+        try:
+            calls.append((node.lineno, signature.bind(*node.args, **{k.arg: k.value for k in node.keywords}).arguments))
+        except TypeError as error:
+            calls.append((node.lineno, error))
+    return calls
 
 
 def functions_alone(path, names):

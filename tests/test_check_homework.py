@@ -17,7 +17,7 @@ import torch
 import check_homework
 import utils
 from checker import checkpoints, layout, q3_checks
-from checker.folder import PARTS, Check, check_part, judge
+from checker.folder import PARTS, Check, check_folder, judge
 from checker.student import Student
 from helpers import INTEL_SLICE, ROOT, q3, run_script, slice_data, train_briefly
 from mutants import MUTANTS, UNSEEN_KINDS
@@ -25,17 +25,9 @@ from skeleton_students import SKELETON
 from student_copies import SKELETON_Q2, SKELETON_Q3, make_student
 
 def check(folder, parts=PARTS, **options):
-    """({check id: Result}, [checkpoint scores]) of `parts` of the folder, checked in this process."""
-    settings = SimpleNamespace(**{"data_dir": None, "npz": None, "device": torch.device("cpu"), **options})
-    results, scores = {}, []
-
-    def finished(result, score=None):
-        results[result.id] = result
-        scores.extend([score] if score is not None else [])
-
-    for part in parts:
-        check_part(Path(folder).resolve(), part, settings, finished=finished)
-    return results, scores
+    settings = {"data_dir": None, "npz": None, "device": torch.device("cpu"), **options}
+    report = check_folder(Path(folder).resolve(), SimpleNamespace(**settings), parts)
+    return {r.id: r for r in report.results}, report.checkpoints
 
 
 @pytest.fixture

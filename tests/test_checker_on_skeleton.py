@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from checker import q3_checks
-from checker.folder import check_part
+from checker.folder import check_folder
 from helpers import INTEL_SLICE
 from skeleton_students import (ATTENTION_BMM, ATTENTION_BROADCAST, ATTENTION_EINSUM, ATTENTION_EINSUM_INIT,
                                ATTENTION_EINSUM_WITH_WEIGHTS, ATTENTION_INIT, ATTENTION_ONE_STEP, CNN_NAMED_FORWARD,
@@ -548,14 +548,11 @@ def verdicts(folder, root):
     """{check id: Result} of a corpus folder built in `root` and checked (in this process)."""
     make_skeleton_student(root, folder.q3, folder.q2)
     options = SimpleNamespace(data_dir=None, npz=folder.npz, device=torch.device("cpu"))
-    results = {}
     with pytest.MonkeyPatch.context() as patch:
         if not folder.samples:
             patch.setattr(q3_checks, "NUCLEUS_SUPPORT_DRAWS", 500)
             patch.setattr(q3_checks, "NUCLEUS_FREQUENCY_DRAWS", 2000)
-        for part in folder.parts:
-            check_part(root, part, options, finished=lambda result, score=None: results.update({result.id: result}))
-    return results
+        return {result.id: result for result in check_folder(root, options, folder.parts).results}
 
 
 def row(name, finding):
