@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from utils import configure_seed
+
 from .student import describe_error, student_frame
 from .tensors import (HIDDEN, TOLERANCE, build_seq2seq, describe_value, expect_finite, expect_pair, expect_tensor,
-                      has_shape, own_arguments_departure,
-                      max_difference, padded_batch, seeded, target_columns, targets, tiny_inputs)
+                      has_shape, max_difference, own_arguments_departure, padded_batch, target_columns, targets,
+                      tiny_inputs)
 from .tracing import OpsRecorded, forward_hooks
 from .verdicts import breaks, cannot_judge, departs, needs
 
@@ -47,12 +49,11 @@ class AttentionProfile:
 
 
 def build_attention(st):
-    seeded()
+    configure_seed(0)
     return st.models.BahdanauAttention(HIDDEN).to(st.device).eval()
 
 
 def first_tensor(value):
-    """A (tensor, weights, ...) tuple -> its first element; anything else as it is."""
     if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
         return value[0]
     return value
@@ -86,7 +87,7 @@ def probe(st):
     call = FLAT_CALL if profile.flat_query else ONE_STEP_CALL
     try:
         attn = build_attention(st)
-        with torch.no_grad(), OpsRecorded({"softmax"}, st.wrote) as softmaxes:
+        with OpsRecorded({"softmax"}, st.wrote) as softmaxes:
             raw = [one_step(profile, attn, query[:, t:t + 1], encoder_outputs, src_lengths) for t in range(QUERY_STEPS)]
     except (Exception, SystemExit) as error:
         return AttentionProfile(f"{call} raises {describe_error(error, st.folder)}",
@@ -103,8 +104,7 @@ def probe(st):
         profile.several_steps = "is not what it takes: your decoder hands it one step's query as (B, H)"
         return profile
     try:
-        with torch.no_grad():
-            whole = first_tensor(attn(query, encoder_outputs, src_lengths))
+        whole = first_tensor(attn(query, encoder_outputs, src_lengths))
     except (Exception, SystemExit) as error:
         profile.several_steps = f"raises {describe_error(error, st.folder)}"
         return profile
@@ -139,9 +139,8 @@ def decoders_query_rank(st):
         src, src_lengths, tgt, _ = tiny_inputs(st.device)
         handle = model.decoder.attn.register_forward_pre_hook(hook, with_kwargs=True)
         try:
-            with torch.no_grad():
-                enc_output, state = model.encoder(src, src_lengths)
-                model.decoder(tgt[:, :1], state, enc_output, src_lengths)
+            enc_output, state = model.encoder(src, src_lengths)
+            model.decoder(tgt[:, :1], state, enc_output, src_lengths)
         finally:
             handle.remove()
     except (Exception, SystemExit):  # what it raises is for the shape checks to report
@@ -177,11 +176,10 @@ def decoder_outputs(st, use_attn):
     """The student's decoder's outputs for a full target and for its first column, and the target's shape."""
     model = build_seq2seq(st, use_attn)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
-    with torch.no_grad():
-        enc_output, state = model.encoder(src, src_lengths)
-        outputs, _ = expect_pair(model.decoder(tgt, state, enc_output, src_lengths),
-                                 f"decoder {'with' if use_attn else 'without'} attention (tgt, ...)")
-        step, _ = model.decoder(tgt[:, :1], state, enc_output, src_lengths)
+    enc_output, state = model.encoder(src, src_lengths)
+    outputs, _ = expect_pair(model.decoder(tgt, state, enc_output, src_lengths),
+                             f"decoder {'with' if use_attn else 'without'} attention (tgt, ...)")
+    step, _ = model.decoder(tgt[:, :1], state, enc_output, src_lengths)
     return outputs, step, tgt.shape
 
 
@@ -230,15 +228,14 @@ def check_attention_padding(st):
     padded = torch.arange(S, device=st.device).unsqueeze(0) >= src_lengths.unsqueeze(1)  # (B, S)
     changed = torch.where(padded.unsqueeze(-1), 10 * torch.randn_like(encoder_outputs), encoder_outputs)
     axis = " (see q3.attention.formula: the softmax normalises another axis than the source positions)"
-    with torch.no_grad():
-        out = attend(profile, attn, query, encoder_outputs, src_lengths)
-        expect_finite(out, f"the attention output for src_lengths {list(lengths)} padded to S = {S}"
-                           + (axis if profile.wrong_softmax else ""))
-        if profile.wrong_softmax:
-            needs("not checked: which positions get weight depends on the softmax's axis" + axis)
-        perturbed = max_difference(out, attend(profile, attn, query, changed, src_lengths))
-        alones = [attend(profile, attn, query[row:row + 1], encoder_outputs[row:row + 1, :length],
-                         src_lengths[row:row + 1])[0] for row, length in enumerate(lengths)]
+    out = attend(profile, attn, query, encoder_outputs, src_lengths)
+    expect_finite(out, f"the attention output for src_lengths {list(lengths)} padded to S = {S}"
+                       + (axis if profile.wrong_softmax else ""))
+    if profile.wrong_softmax:
+        needs("not checked: which positions get weight depends on the softmax's axis" + axis)
+    perturbed = max_difference(out, attend(profile, attn, query, changed, src_lengths))
+    alones = [attend(profile, attn, query[row:row + 1], encoder_outputs[row:row + 1, :length],
+                     src_lengths[row:row + 1])[0] for row, length in enumerate(lengths)]
     if any(alone.shape != out[row].shape for row, alone in enumerate(alones)):
         needs(f"not checked alone: {profile.problem} (see q3.attention.shapes)")
     alone = max(max_difference(out[row], alones[row]) for row in range(B))
@@ -318,7 +315,6 @@ class Reading:
         return context if self.W_out is None else self.enhanced(context, query, tanh)
 
     def enhanced(self, context, query, tanh=True):
-        """tanh(W_out [c_t; s]) of a context and its query."""
         enhanced = self.W_out[0](context) + self.W_out[1](query)
         return torch.tanh(enhanced) if tanh else enhanced
 
@@ -410,8 +406,7 @@ def check_attention_formula(st):
     query = 0.5 * torch.randn(B, 1 if profile.one_step_only else QUERY_STEPS, HIDDEN, generator=generator).to(st.device)
     h = (0.5 * torch.randn(B, S, HIDDEN, generator=generator)).to(st.device)
     src_lengths = torch.full((B,), S, device=st.device)
-    with torch.no_grad():
-        observed = attend(profile, attn, query, h, src_lengths)
+    observed = attend(profile, attn, query, h, src_lengths)
     expect_tensor(observed, query.shape, "attention output")
     missing_weights(st, note)
     candidates = readings(learnable_maps(attn, "self"))
@@ -457,7 +452,7 @@ def formula_in_decoder(st, profile, reading, note):
     if len(lstms) != 1:
         cannot_judge(f"the Decoder has {len(lstms)} nn.LSTM layers, expected one: cannot tell its queries")
     seen = []
-    with torch.no_grad(), forward_hooks((lstms[0], lambda module, inputs, output: seen.append(output[0]))):
+    with forward_hooks((lstms[0], lambda module, inputs, output: seen.append(output[0]))):
         enc_output, state = model.encoder(src, src_lengths)
         outputs, _ = model.decoder(tgt, state, enc_output, src_lengths)
     if not all(isinstance(s, torch.Tensor) and s.dim() == 3 for s in seen):
@@ -466,8 +461,7 @@ def formula_in_decoder(st, profile, reading, note):
     if not has_shape(outputs, lstm_outputs.shape):
         cannot_judge(f"the decoder's outputs {describe_value(outputs)} do not line up with its LSTM's "
                      f"{tuple(lstm_outputs.shape)}: cannot tell which query each output answers")
-    with torch.no_grad():
-        context = attend(profile, model.decoder.attn, lstm_outputs, enc_output, src_lengths)
+    context = attend(profile, model.decoder.attn, lstm_outputs, enc_output, src_lengths)
     if max_difference(outputs, context) < FORMULA_TOLERANCE:
         breaks(f"your attention returns the context c_t = sum_i alpha_i h_i itself and your decoder outputs it as it "
                f"is: no W_out, no tanh, no [c_t; s]; the statement's attention-enhanced state is "

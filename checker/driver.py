@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 from .layout import P2G_FILES
 from .student import describe_error, student_frame
 from .verdicts import breaks, cannot_judge, departs, needs
@@ -31,7 +33,7 @@ def own_training(st):
 
 @functools.cache
 def training_outcome(folder, data_path, use_attn):
-    with tempfile.TemporaryDirectory(prefix="own-train-") as scratch, contextlib.chdir(scratch):
+    with tempfile.TemporaryDirectory(prefix="own-train-") as scratch, contextlib.chdir(scratch), torch.enable_grad():
         data = Path(scratch) / "data"
         data.mkdir()
         for name in P2G_FILES:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import torch
+
 from . import attention, checkpoints, driver, q2_checks, q3_checks
 from .layout import choose_data, describe_path, find_layout
 from .student import (FILE_LINE, Student, checker_location, definition_line, describe_error, error_text,
@@ -118,8 +120,9 @@ def header(folder, layout, options):
 
 def judge(check, st, failed, raised):
     """The check's Finding. `raised` maps the student's file:line that raised in an earlier check to it."""
-    try:
-        with quiet(), contextlib.nullcontext() if check.real_dropout or check.needs == "script" else DropoutsOff():
+    dropouts = contextlib.nullcontext() if check.real_dropout or check.needs == "script" else DropoutsOff()
+    try:  # no check needs gradients; the student's own training (driver) turns them back on
+        with quiet(), torch.no_grad(), dropouts:
             wanted = inspect.signature(check.run).parameters
             found = check.run(st, **{name: value for name, value in (("failed", failed), ("raised", raised))
                                      if name in wanted})

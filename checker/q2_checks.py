@@ -16,7 +16,7 @@ from torch import nn
 import utils
 
 from .student import describe_error, own_bound_calls, own_call_values, own_calls
-from .tensors import describe_value, expect_finite, expect_tensor, seeded
+from .tensors import describe_value, expect_finite, expect_tensor
 from .tracing import DROPOUTS, OpsRecorded, drops_in_eval_mode
 from .verdicts import breaks, cannot_judge, departs, needs
 
@@ -43,7 +43,7 @@ class CnnBuilder:
         """A switch the CNN does not take is left out (the checks needing it skip)."""
         keywords = {name: value for name, value in (("maxpool", maxpool), ("batch_norm", batch_norm))
                     if name in self.switches}
-        seeded()
+        utils.configure_seed(0)
         if self.dropout_keyword:
             return st.q2.CNN(**{self.dropout_keyword: DROPOUT_PROB}, **keywords, **self.extra)
         return st.q2.CNN(DROPOUT_PROB, **keywords, **self.extra)
@@ -158,7 +158,6 @@ def cnn_calls(st):
 
 
 def layer_summary(model):
-    """Every layer that holds parameters, with how many it holds."""
     parts = []
     for module in model.modules():
         own = sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad)
@@ -210,9 +209,8 @@ def check_output(st):
     settings = batch_norm_settings(st)
     for batch_norm in settings:
         model = build_cnn(st, batch_norm)
-        seeded()
-        with torch.no_grad():
-            out = model(torch.rand(4, 3, INTEL_SIDE, INTEL_SIDE, device=st.device))
+        utils.configure_seed(0)
+        out = model(torch.rand(4, 3, INTEL_SIDE, INTEL_SIDE, device=st.device))
         label = "with batch norm" if batch_norm else "without batch norm"
         expect_tensor(out, (4, 6), f"{label}: CNN(images (B, 3, 48, 48))")
         expect_finite(out, f"{label}: CNN(4 random images (4, 3, 48, 48))")
@@ -234,14 +232,14 @@ def check_output(st):
 
 def ops_run(st, model, names, images):
     """The Ops `names` that `model` runs on `images` (B, 3, 48, 48), in order."""
-    with OpsRecorded(names, st.wrote) as recorded, torch.no_grad():
+    with OpsRecorded(names, st.wrote) as recorded:
         model(images)
     return recorded.ops
 
 
 def random_images(st, n):
     """n random images (n, 3, 48, 48), the same at every call."""
-    seeded()
+    utils.configure_seed(0)
     return torch.rand(n, 3, INTEL_SIDE, INTEL_SIDE, device=st.device)
 
 
@@ -298,8 +296,7 @@ def check_maxpool_switch(st):
     try:
         without = builder.build(st, batch_norm=True, maxpool=False)
         sides_without = conv_input_sides(st, without)
-        with torch.no_grad():
-            output = without(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=st.device))
+        output = without(torch.rand(2, 3, INTEL_SIDE, INTEL_SIDE, device=st.device))
     except (Exception, SystemExit) as error:
         departs(f"CNN({DROPOUT_PROB}, maxpool=False, batch_norm=True), the skeleton's -no_maxpool, raises "
                 f"{describe_error(error, st.folder)}{unasked}")
@@ -344,7 +341,6 @@ class Stage:
         return [op for op in self.ops if op.drops]
 
     def acts_before(self, first, second):
-        """Whether both kinds run after the layer, `first` before `second`."""
         kinds = self.kinds(keep_dropout=True)
         return first in kinds and second in kinds and kinds.index(first) < kinds.index(second)
 

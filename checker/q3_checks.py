@@ -6,14 +6,14 @@ or Seq2Seq.forward drops the last target column is the student's choice.
 import torch
 from torch import nn
 
-from utils import PAD_IDX, SOS_IDX, UNK_IDX
+from utils import PAD_IDX, SOS_IDX, UNK_IDX, configure_seed
 
 from . import attention
 from .driver import judged_by_own_training
 from .student import describe_error, error_text, student_frame
 from .tensors import (HIDDEN, SRC_LENGTHS, TGT_LENGTHS, TGT_VOCAB, TOLERANCE, build_seq2seq, describe_value,
                       expect_pair, expect_tensor, has_shape, max_difference, own_arguments_departure, padded_batch,
-                      seeded, target_columns, tiny_inputs)
+                      target_columns, tiny_inputs)
 from .tracing import DROPOUTS, OpsRecorded, drops_in_eval_mode, dropouts_in_eval_mode, forward_hooks
 from .verdicts import breaks, departs, needs
 
@@ -23,7 +23,7 @@ CHI_SQUARE_ALPHA = 1e-4  # a correct sampler fails one run in 10,000
 
 
 def check_reshape_state(st):
-    seeded()
+    configure_seed(0)
     h, c = (torch.randn(2, 3, HIDDEN // 2, device=st.device) for _ in range(2))
     out = expect_pair(st.models.reshape_state((h, c)), "reshape_state((h, c))")
     for name, part, result in (("h", h, out[0]), ("c", c, out[1])):
@@ -40,8 +40,7 @@ def check_encoder_shapes(st):
     model = build_seq2seq(st, use_attn=False)
     src, src_lengths, _, _ = tiny_inputs(st.device)
     B, S = src.shape
-    with torch.no_grad():
-        enc_output, state = expect_pair(model.encoder(src, src_lengths), "encoder(src, lengths)")
+    enc_output, state = expect_pair(model.encoder(src, src_lengths), "encoder(src, lengths)")
     expect_tensor(enc_output, (B, S, HIDDEN), "enc_output (B, S, H)")
     h, c = expect_pair(state, "encoder final state (h, c)")
     if has_shape(h, (1, B, HIDDEN)):
@@ -71,23 +70,22 @@ def check_decoder_shapes(st):
     model = build_seq2seq(st, use_attn=False)
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
     (B, T), (_, S), V = tgt.shape, src.shape, TGT_VOCAB
-    with torch.no_grad():
-        # what a correct encoder gives (zero at padding), so that the decoder is judged alone
-        seeded(1)
-        padded = torch.arange(S, device=st.device).unsqueeze(0) >= src_lengths.unsqueeze(1)
-        enc_output = torch.randn(B, S, HIDDEN, device=st.device).masked_fill(padded.unsqueeze(-1), 0.0)
-        state = tuple(torch.randn(2, B, HIDDEN // 2, device=st.device) for _ in range(2))
-        stacked, _ = expect_pair(model.decoder.forward(tgt, state, enc_output, src_lengths), "decoder(tgt, ...)")
-        outputs, dec_state = model.decoder(tgt, state, enc_output, src_lengths)
-        columns = target_columns(outputs, T)
-        if columns is None:
-            breaks(f"decoder outputs: expected (B, T-1, H) for a full target (B, T), found {describe_value(outputs)}")
-        expect_tensor(outputs, (B, columns, HIDDEN), "decoder outputs for a full target")
-        for name, part in zip("hc", expect_pair(dec_state, "decoder state (h, c)")):
-            expect_tensor(part, (1, B, HIDDEN), f"decoder state {name} (1, B, H)")
-        step, _ = model.decoder(tgt[:, :1], state, enc_output, src_lengths)
-        expect_tensor(step, (B, 1, HIDDEN), "decoder outputs for one column (B, 1, H)")
-        logits, _ = expect_pair(model(src, src_lengths, tgt), "Seq2Seq(src, lengths, tgt)")
+    # what a correct encoder gives (zero at padding), so that the decoder is judged alone
+    configure_seed(1)
+    padded = torch.arange(S, device=st.device).unsqueeze(0) >= src_lengths.unsqueeze(1)
+    enc_output = torch.randn(B, S, HIDDEN, device=st.device).masked_fill(padded.unsqueeze(-1), 0.0)
+    state = tuple(torch.randn(2, B, HIDDEN // 2, device=st.device) for _ in range(2))
+    stacked, _ = expect_pair(model.decoder.forward(tgt, state, enc_output, src_lengths), "decoder(tgt, ...)")
+    outputs, dec_state = model.decoder(tgt, state, enc_output, src_lengths)
+    columns = target_columns(outputs, T)
+    if columns is None:
+        breaks(f"decoder outputs: expected (B, T-1, H) for a full target (B, T), found {describe_value(outputs)}")
+    expect_tensor(outputs, (B, columns, HIDDEN), "decoder outputs for a full target")
+    for name, part in zip("hc", expect_pair(dec_state, "decoder state (h, c)")):
+        expect_tensor(part, (1, B, HIDDEN), f"decoder state {name} (1, B, H)")
+    step, _ = model.decoder(tgt[:, :1], state, enc_output, src_lengths)
+    expect_tensor(step, (B, 1, HIDDEN), "decoder outputs for one column (B, 1, H)")
+    logits, _ = expect_pair(model(src, src_lengths, tgt), "Seq2Seq(src, lengths, tgt)")
     if has_shape(logits, (B, T, V)):
         reads_all_of_tgt(st, logits, tgt)
     expect_tensor(logits, (B, T - 1, V), "Seq2Seq logits (B, T-1, V)")
@@ -119,22 +117,21 @@ def reads_all_of_tgt(st, logits, tgt):
 def check_encoder_padding(st, failed):
     model = build_seq2seq(st, use_attn=False)
     src, src_lengths, _, _ = tiny_inputs(st.device)
-    with torch.no_grad():
-        enc_output, state = model.encoder(src, src_lengths)
-        for row, length in enumerate(SRC_LENGTHS):
-            alone_output, alone_state = model.encoder(src[row:row + 1, :length], src_lengths[row:row + 1])
-            outputs = max_difference(enc_output[row, :length], alone_output[0, :length])
-            states = max(max_difference(part[:, row], alone[:, 0]) for part, alone in zip(state, alone_state))
-            differs = f"a word of length {length} alone and inside a batch padded to {src.shape[1]}"
-            if outputs > TOLERANCE:
-                breaks(f"{differs} differs (outputs by {outputs:.2g}, final states by {states:.2g}): the LSTM reads "
-                       f"the padding; pack the batch (pack_padded_sequence with the lengths, enforce_sorted=False)")
-            if states > TOLERANCE and "q3.encoder.shapes" in failed:
-                needs(f"{differs}: the outputs agree, the final states differ (by {states:.2g}), which the fault "
-                      f"reported in q3.encoder.shapes explains (not counted twice)")
-            if states > TOLERANCE:
-                breaks(f"{differs}: the outputs agree, but the final states differ (by {states:.2g}): a word's final "
-                       f"states depend on the other words of its batch; return the LSTM's own (h, c)")
+    enc_output, state = model.encoder(src, src_lengths)
+    for row, length in enumerate(SRC_LENGTHS):
+        alone_output, alone_state = model.encoder(src[row:row + 1, :length], src_lengths[row:row + 1])
+        outputs = max_difference(enc_output[row, :length], alone_output[0, :length])
+        states = max(max_difference(part[:, row], alone[:, 0]) for part, alone in zip(state, alone_state))
+        differs = f"a word of length {length} alone and inside a batch padded to {src.shape[1]}"
+        if outputs > TOLERANCE:
+            breaks(f"{differs} differs (outputs by {outputs:.2g}, final states by {states:.2g}): the LSTM reads "
+                   f"the padding; pack the batch (pack_padded_sequence with the lengths, enforce_sorted=False)")
+        if states > TOLERANCE and "q3.encoder.shapes" in failed:
+            needs(f"{differs}: the outputs agree, the final states differ (by {states:.2g}), which the fault "
+                  f"reported in q3.encoder.shapes explains (not counted twice)")
+        if states > TOLERANCE:
+            breaks(f"{differs}: the outputs agree, but the final states differ (by {states:.2g}): a word's final "
+                   f"states depend on the other words of its batch; return the LSTM's own (h, c)")
     return "a word's outputs and final states are the same alone and inside a padded batch"
 
 
@@ -148,8 +145,7 @@ def model_variants(st, failed):
     if not problem and not faults:
         src, src_lengths, tgt, _ = tiny_inputs(st.device)
         try:
-            with torch.no_grad():
-                build_seq2seq(st, use_attn=True)(src, src_lengths, tgt)
+            build_seq2seq(st, use_attn=True)(src, src_lengths, tgt)
         except (Exception, SystemExit) as error:
             problem = f"the model with attention raises {describe_error(error, st.folder)}; see q3.attention.shapes"
 
@@ -169,15 +165,14 @@ def check_teacher_forcing(st, failed):
     tgt[:, 0] = SOS_IDX
     for use_attn, label in variants:
         model = build_seq2seq(st, use_attn)
-        with torch.no_grad():
-            enc_output, state = model.encoder(src, src_lengths)
-            full, _ = model.decoder(tgt, state, enc_output, src_lengths)
-            if target_columns(full, tgt.shape[1]) is None:
-                needs(f"{label}: the decoder's outputs are {describe_value(full)} (see q3.decoder.shapes)")
-            steps = []
-            for t in range(full.shape[1]):  # the columns that the decoder reads of a full target
-                output, state = model.decoder(tgt[:, t:t + 1], state, enc_output, src_lengths)
-                steps.append(output)
+        enc_output, state = model.encoder(src, src_lengths)
+        full, _ = model.decoder(tgt, state, enc_output, src_lengths)
+        if target_columns(full, tgt.shape[1]) is None:
+            needs(f"{label}: the decoder's outputs are {describe_value(full)} (see q3.decoder.shapes)")
+        steps = []
+        for t in range(full.shape[1]):  # the columns that the decoder reads of a full target
+            output, state = model.decoder(tgt[:, t:t + 1], state, enc_output, src_lengths)
+            steps.append(output)
         expect_tensor(steps[0], (tgt.shape[0], 1, HIDDEN), f"{label}: decoder outputs for one column")
         difference = max_difference(full, torch.cat(steps, dim=1))
         if difference > TOLERANCE:
@@ -185,8 +180,7 @@ def check_teacher_forcing(st, failed):
                    f"each step must read the previous target token and the previous step's state")
         other_start = tgt.clone()
         other_start[:, 1] = (tgt[:, 1] + 1 - UNK_IDX) % (TGT_VOCAB - UNK_IDX - 1) + UNK_IDX + 1  # still no special
-        with torch.no_grad():
-            later, _ = model.decoder(other_start, model.encoder(src, src_lengths)[1], enc_output, src_lengths)
+        later, _ = model.decoder(other_start, model.encoder(src, src_lengths)[1], enc_output, src_lengths)
         if max_difference(full[:, 2:], later[:, 2:]) < TOLERANCE:
             breaks(f"{label}: changing the target's token 1 leaves the outputs of steps 2 on unchanged (target "
                    f"{tgt[0].tolist()}): a step does not carry the state of the one before (each starts from the "
@@ -199,27 +193,26 @@ def check_batch_invariance(st, failed):
     src, src_lengths, tgt, _ = tiny_inputs(st.device)
     for use_attn, label in variants:
         model = build_seq2seq(st, use_attn)
-        with torch.no_grad():
-            logits, _ = model(src, src_lengths, tgt)
-            if not (isinstance(logits, torch.Tensor) and logits.dim() == 3):
-                needs(f"{label}: Seq2Seq gives {describe_value(logits)} (see q3.decoder.shapes)")
-            dropped = tgt.shape[1] - logits.shape[1]  # the target columns the model does not predict from
-            for row, (s, t) in enumerate(zip(SRC_LENGTHS, TGT_LENGTHS)):
-                alone, _ = model(src[row:row + 1, :s], src_lengths[row:row + 1], tgt[row:row + 1, :t])
-                if not (isinstance(alone, torch.Tensor) and alone.dim() == 3 and alone.shape[1] == t - dropped):
-                    needs(f"{label}: a word alone gives {describe_value(alone)}, not {t - dropped} "
-                          f"logits (see q3.decoder.shapes)")
-                difference = max_difference(logits[row, :t - dropped], alone[0])
-                if difference > TOLERANCE:
-                    explained = [i for i in ("q3.reshape_state", "q3.encoder.shapes", "q3.encoder.padding",
-                                             *(["q3.attention.padding", "q3.attention.formula"] if use_attn else []))
-                                 if i in failed]
-                    differs = f"{label}: a word's logits alone differ from inside a padded batch (by {difference:.2g})"
-                    if explained:
-                        needs(f"{differs}, which the fault reported in {', '.join(explained)} explains (not counted "
-                              f"twice)")
-                    breaks(f"{differs}: the padding changes the model's output, though encoder and attention each "
-                           f"ignore it")
+        logits, _ = model(src, src_lengths, tgt)
+        if not (isinstance(logits, torch.Tensor) and logits.dim() == 3):
+            needs(f"{label}: Seq2Seq gives {describe_value(logits)} (see q3.decoder.shapes)")
+        dropped = tgt.shape[1] - logits.shape[1]  # the target columns the model does not predict from
+        for row, (s, t) in enumerate(zip(SRC_LENGTHS, TGT_LENGTHS)):
+            alone, _ = model(src[row:row + 1, :s], src_lengths[row:row + 1], tgt[row:row + 1, :t])
+            if not (isinstance(alone, torch.Tensor) and alone.dim() == 3 and alone.shape[1] == t - dropped):
+                needs(f"{label}: a word alone gives {describe_value(alone)}, not {t - dropped} "
+                      f"logits (see q3.decoder.shapes)")
+            difference = max_difference(logits[row, :t - dropped], alone[0])
+            if difference > TOLERANCE:
+                explained = [i for i in ("q3.reshape_state", "q3.encoder.shapes", "q3.encoder.padding",
+                                         *(["q3.attention.padding", "q3.attention.formula"] if use_attn else []))
+                             if i in failed]
+                differs = f"{label}: a word's logits alone differ from inside a padded batch (by {difference:.2g})"
+                if explained:
+                    needs(f"{differs}, which the fault reported in {', '.join(explained)} explains (not counted "
+                          f"twice)")
+                breaks(f"{differs}: the padding changes the model's output, though encoder and attention each "
+                       f"ignore it")
     return verdict("a word's logits are the same alone and inside a padded batch")
 
 
@@ -302,7 +295,7 @@ def check_dropout_placement(st, failed):
         in_eval = dropouts_in_eval_mode(model, lambda m: m(src, src_lengths, tgt), st.wrote)
         if in_eval:
             breaks(f"{label}: {drops_in_eval_mode(in_eval[0])}")
-        seeded()
+        configure_seed(0)
         places, calls = trace_dropout(model, src, src_lengths, tgt, st.wrote)
         located = [(shape, dropout_place(places, received, produced, use_attn))
                    for shape, received, produced in calls if received.shape[0]]
@@ -322,7 +315,7 @@ def check_dropout_placement(st, failed):
 
 
 def check_greedy_next_token(st):
-    seeded()
+    configure_seed(0)
     logits = torch.randn(TGT_VOCAB, device=st.device)
     token = st.script.greedy_next_token(logits)
     if isinstance(token, torch.Tensor) and token.numel() == 1 and token.shape != (1,):
@@ -380,7 +373,7 @@ def shuffled_distribution(probabilities, seed):
 
 
 def check_nucleus_support(st, raised):
-    seeded()
+    configure_seed(0)
     logits, order = shuffled_distribution([0.5, 0.2, 0.15, 0.1, 0.05], seed=0)
     logits = logits.to(st.device)
     nucleus, crossing = set(order[:3].tolist()), int(order[2])  # mass 0.5, 0.7, then 0.85 crosses p = 0.75
@@ -407,7 +400,7 @@ def check_nucleus_support(st, raised):
 def check_nucleus_frequencies(st, raised):
     if not isinstance(st.script.nucleus_sampling(torch.zeros(4, device=st.device), p=0.8), torch.Tensor):
         needs("not checked: nucleus_sampling returns no tensor (see q3.nucleus.support)")
-    seeded()
+    configure_seed(0)
     probabilities = [0.3, 0.25, 0.2, 0.12, 0.08, 0.05]
     logits, order = shuffled_distribution(probabilities, seed=1)
     kept = order[:4]  # mass 0.3, 0.55, 0.75, then 0.87 crosses p = 0.8

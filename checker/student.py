@@ -43,7 +43,6 @@ class Student:
     q2: object = None  # hw2-q2.py
 
     def wrote(self, filename):
-        """Whether `filename` is one of the student's files."""
         return is_student_file(filename, self.folder)
 
 

@@ -99,13 +99,12 @@ def dropouts_in_eval_mode(model, run, is_students_file):
     """The dropouts that still drop when `model` is in eval mode, while `run(model)` runs: the functions
     called with training=True (F.dropout's default) rather than training=self.training."""
     model.eval()
-    with torch.no_grad(), OpsRecorded(DROPOUTS, is_students_file) as recorded:
+    with OpsRecorded(DROPOUTS, is_students_file) as recorded:
         run(model)
     return [op for op in recorded.ops if op.drops]
 
 
 def drops_in_eval_mode(op):
-    """What a dropout that still drops in eval mode does, on one line."""
     return (f"dropout still drops in eval mode ({op.name} at {op.where or 'your code'}, "
             f"p={op.arguments.get('p', 0.5):g}), so validation and test outputs are random: F.dropout's training "
             f"argument is True unless you pass training=self.training (nn.Dropout stops by itself in eval mode)")

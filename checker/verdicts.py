@@ -55,5 +55,4 @@ class Result:
 
 
 def totals(results):
-    """{status: how many results have it}."""
     return {status: sum(r.status == status for r in results) for status in STATUSES}
