@@ -20,8 +20,6 @@ Runs go `--jobs` at a time, one torch thread each: at batch size 8 a second thre
 barely speeds one run up, while a second run in parallel doubles the throughput.
 """
 import statistics
-import subprocess
-import sys
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -29,7 +27,7 @@ from pathlib import Path
 import torch
 
 import utils
-from scripts.pool import side_by_side
+from scripts.pool import python, side_by_side
 
 ROOT = Path(__file__).resolve().parents[1]
 LEARNING_RATES = (0.1, 0.01, 0.001)
@@ -87,9 +85,8 @@ def run_all(runs, opt):
             log = Path(opt.log_dir) / f"q2-{spec.name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             print(f"running {spec.name} (log: {log})", flush=True)
-            with open(log, "w") as out:
-                subprocess.run([sys.executable, str(ROOT / "hw2-q2.py"), *argv],
-                               stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
+            log.write_text("")
+            python([ROOT / "hw2-q2.py", *argv], ROOT, log)
             if not path.is_file() or utils.read_json(path).get("argv") != argv:
                 raise utils.UserError(f"{spec.name} wrote no results; see {log}")
         return utils.read_json(path)

@@ -9,12 +9,10 @@ summary.json and summary.md (mean and sample standard deviation over the seeds) 
 results directory. --reuse skips runs whose JSON exists.
 """
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import utils
-from scripts.pool import side_by_side
+from scripts.pool import python, side_by_side
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,10 +33,9 @@ def run(command, log, reuse_if=None):
         print(f"reusing {reuse_if}")
         return
     print("$ " + " ".join(command), flush=True)
-    with open(log, "a", encoding="utf-8") as out:
-        done = subprocess.run([sys.executable, *command], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    if done.returncode:
-        raise utils.UserError(f"`{' '.join(command)}` failed with exit code {done.returncode}; see {log}")
+    status = python(command, ROOT, log)
+    if status:
+        raise utils.UserError(f"`{' '.join(command)}` failed with exit code {status}; see {log}")
 
 
 def train_and_test(name, flags, seed, results, common, n_epochs, log, reuse=False, attention_plots=0):

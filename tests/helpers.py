@@ -4,11 +4,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
 import utils
+from scripts.pool import python
 
 ROOT = Path(__file__).resolve().parents[1]
 INTEL_SLICE = ROOT / "tests" / "data" / "intel_slice.npz"
@@ -17,11 +19,18 @@ q2 = importlib.import_module("hw2-q2")
 q3 = importlib.import_module("hw2-q3")
 
 
-def run_script(*args, cwd=ROOT, stdin=None):
-    """Run a repo script in a fresh interpreter, as a user would; returns the CompletedProcess."""
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, input=stdin, env=env,
-                          capture_output=True, text=True, timeout=600)
+def run_script(*args, cwd=ROOT, stdin=None, timeout=600):
+    """Run `python *args` as a user would, in a process as a fresh interpreter has it (forked from one that
+    imported torch: scripts.pool) -> the CompletedProcess, with its output and errors as text."""
+    with tempfile.TemporaryDirectory(prefix="run_script-") as scratch:
+        stdout, stderr, given = (Path(scratch) / name for name in ("stdout", "stderr", "stdin"))
+        given.write_text(stdin or "", encoding="utf-8")
+        status = python(args, cwd, stdout, stderr, stdin=given, timeout=timeout,
+                        env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+        if status is None:
+            raise subprocess.TimeoutExpired([sys.executable, *map(str, args)], timeout)
+        return subprocess.CompletedProcess([sys.executable, *map(str, args)], status,
+                                           *(path.read_text(encoding="utf-8") for path in (stdout, stderr)))
 
 
 def slice_data(target_dir, n_train=300, n_eval=60):

@@ -207,6 +207,42 @@ def test_uninterrupted_holds_ctrl_c_and_sigterm_until_the_outermost_block_ends()
         signal.signal(signal.SIGTERM, previous)
 
 
+SERVED = """import sys
+from pathlib import Path
+from scripts.pool import python
+import checker.runner  # the last preload set is the server's: the checker's, which imports this project's utils
+folder = Path(sys.argv[1])
+sys.exit(python(sys.argv[2:], folder, folder / "out.txt", folder / "err.txt", stdin=folder / "in.txt"))
+"""
+
+
+def test_a_run_forked_from_the_warm_server_is_what_a_fresh_interpreter_runs(tmp_path):
+    """scripts.pool.python, which starts every run of the tests and of the experiment scripts: the same argv,
+    path, modules, stdin, environment, output and exit status as `python` started afresh, for a script and
+    for -m, from a server that has imported this project's own utils."""
+    (tmp_path / "utils.py").write_text("WHERE = 'the folder of the script'\n")
+    (tmp_path / "probe.py").write_text(
+        "import importlib.util, os, sys\n"
+        "import utils\n"
+        "print(sys.argv[1:], sys.path[0], utils.WHERE, os.environ['PROBE'], repr(sys.stdin.read()))\n"
+        "print([name for name in ('helpers', 'scripts', 'checker') if importlib.util.find_spec(name)])\n"
+        "print('é on stderr', file=sys.stderr)\n"
+        "sys.exit(3)\n")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PROBE": "set"}
+    (tmp_path / "in.txt").write_text("typed\n", encoding="utf-8")
+    for args in (["probe.py", "a", "b c"], ["-m", "probe", "--flag"]):
+        fresh = subprocess.run([sys.executable, *args], cwd=tmp_path, input="typed\n", env=env, capture_output=True,
+                               text=True, encoding="utf-8")
+        assert (fresh.returncode, fresh.stderr) == (3, "é on stderr\n")
+        assert f"{tmp_path} the folder of the script set 'typed\\n'\n[]\n" in fresh.stdout
+        for name in ("out.txt", "err.txt"):
+            (tmp_path / name).write_text("")
+        forked = subprocess.run([sys.executable, "-c", SERVED, tmp_path, *args], cwd=ROOT, env=env)
+        assert forked.returncode == 3
+        assert [(tmp_path / name).read_text(encoding="utf-8") for name in ("out.txt", "err.txt")] == [
+            fresh.stdout, fresh.stderr]
+
+
 @pytest.mark.parametrize("script, argv, hint", [
     ("hw2-q2.py", ["--learning_rate", "0.01"], "--learning_rate (this script's flags take one dash: -learning_rate)"),
     ("hw2-q3.py", ["test", "-checkpoint_name", "attn.pt"],
