@@ -51,7 +51,7 @@ def named_arguments(func, args, kwargs):
         bound.apply_defaults()
         return dict(list(bound.arguments.items())[1:])
     except (TypeError, ValueError):
-        names = {"dropout": ("p", "train"), "softmax": ("dim",), "log_softmax": ("dim",)}.get(func.__name__, ())
+        names = {"dropout": ("p", "train"), "softmax": ("dim",)}.get(func.__name__, ())
         return {**dict(zip(names, args[1:])), **kwargs}
 
 
