@@ -3,8 +3,7 @@
 
 Every folder's verdicts were written down before the checker was first run on it: the exact set of
 FAILs, every WARN, and for each a phrase its message must contain (the cause that really happens).
-A row marked xfail is a finding (../notes/corpus_findings.md): the checker said something else, and the
-row starts passing (XPASS, which strict=True turns into a failure to notice) once the checker is fixed.
+Where the checker said something else, the checker was fixed, never the prediction.
 """
 import re
 from dataclasses import dataclass, field
@@ -46,8 +45,6 @@ class Folder:
     parts: tuple = ("q3", "q2")  # the parts checked: a variant's own
     npz: Path = None  # --npz (q2.layout skips without it)
     samples: bool = False  # all the nucleus draws (else fewer: the folder's sampler is a completion's)
-    finding: str = ""  # the finding its verdicts are an xfail of
-    unreproducible: str = ""  # the finding its FAILs that cannot be rerun (no file:line, no input) are an xfail of
 
 
 def completion(q3, q2, **prediction):
@@ -555,16 +552,11 @@ def verdicts(folder, root):
         return {result.id: result for result in check_folder(root, options, folder.parts).results}
 
 
-def row(name, finding):
-    return pytest.param(name, marks=[pytest.mark.xfail(strict=True, reason=finding)] if finding else [])
-
-
 def with_status(results, status):
     return {id for id, r in results.items() if r.status == status}
 
 
-@pytest.mark.parametrize("name", [row(name, folder.finding or folder.unreproducible)
-                                  for name, folder in CORPUS.items()])
+@pytest.mark.parametrize("name", CORPUS)
 def test_a_student_folder_gets_its_predicted_verdicts_and_every_fail_can_be_rerun(name, tmp_path):
     folder = CORPUS[name]
     results = verdicts(folder, tmp_path)
