@@ -31,7 +31,7 @@ $(INTEL):
 	@if [ -f $(SHARED_INTEL) ]; then \
 		ln -sf ../$(SHARED_INTEL) $@ && echo "linked $@ -> $(SHARED_INTEL)"; \
 	else \
-		echo "make data: no $(SHARED_INTEL) to link $@ from; only Q2 needs it: put the Intel npz at $@ (data/README.md says where it comes from), or run hw2-q2.py with -data_path and the course's intel_landscapes.v2.npz" >&2; \
+		echo "make data: no $(abspath $(SHARED_INTEL)) to link $(abspath $@) from; only Q2 needs it: put the Intel npz there ($(abspath data/README.md) says where it comes from), or run hw2-q2.py with -data_path and the course's intel_landscapes.v2.npz" >&2; \
 		exit 1; \
 	fi
 

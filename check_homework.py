@@ -48,16 +48,18 @@ def parse_args(argv):
                         help="torch CPU threads per folder (the checks' models are tiny, and more threads on busy "
                              "cores measured 10x slower)")
     args = parser.parse_args(argv)
-    for folder in args.folders:
+    for folder in map(utils.absolute, args.folders):
         parser.check(not folder.is_file(), f"{folder}: a file; expected the homework folder that holds it, "
-                                           f"{folder.resolve().parent}")
+                                           f"{folder.parent}")
         parser.check(folder.is_dir(), f"{folder}: no such folder")
-    parser.check(args.npz is None or args.npz.is_file(), f"--npz {args.npz}: no such file")
+    if args.npz is not None:
+        parser.check(args.npz.is_file(), f"--npz {utils.absolute(args.npz)}: no such file")
     parser.check(args.threads >= 1, f"--threads {args.threads}: expected at least 1")
     parser.check(args.jobs >= 1, f"--jobs {args.jobs}: expected at least 1")
     parser.check(args.timeout > 0, f"--timeout {args.timeout:g}: expected a positive number of seconds")
-    parser.check(args.data_dir is None or args.data_dir.is_dir(), f"--data_dir {args.data_dir}: no such folder")
-    for folder in args.folders:
+    if args.data_dir is not None:
+        parser.check(args.data_dir.is_dir(), f"--data_dir {utils.absolute(args.data_dir)}: no such folder")
+    for folder in map(utils.absolute, args.folders):
         layout = find_layout(folder.resolve())
         parser.check(layout.q3_dir or layout.q2_dir,
                      f"{folder}: nothing to check (no hw2-q3.py, models.py with data.py, or hw2-q2.py in it "

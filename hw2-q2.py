@@ -170,7 +170,8 @@ class RunFiles:
 
     def start(self, model, optimizer, generator, evaluator, record, resume, device):
         """-> (history, best) so far: the interrupted run's with `resume` (restored into the model,
-        optimiser, generator and evaluator), else empty. `save_epoch` saves these four, and `record`."""
+        optimiser, generator and evaluator), else empty, with a warning if it replaces another run's
+        files. `save_epoch` saves these four, and `record`."""
         self.model, self.optimizer, self.generator, self.evaluator = model, optimizer, generator, evaluator
         self.record = record
         history = {"train_loss": [], "val_loss": [], "val_acc": [], "epoch_seconds": []}
@@ -179,6 +180,12 @@ class RunFiles:
             kept = utils.load_training_state(self.resume_path, model, optimizer, generator, self.settings, "-", device)
             history, best, evaluator.running_bn = kept["history"], kept["best"], kept["running_bn"]
             print(f"Resuming {self.out_dir} after epoch {len(history['val_acc'])}")
+        elif self.resume_path.exists():
+            utils.warn(f"{self.out_dir}: an interrupted run of these settings is replaced by this one "
+                       f"(-resume would have gone on with it)")
+        elif (self.out_dir / "results.json").exists():
+            utils.warn(f"{self.out_dir}: an earlier run's results.json is replaced by this run's as soon as its "
+                       f"first epoch ends, its model.pt and plots when this run ends")
         self.saved, self.best = len(history["val_acc"]), best
         return history, best
 
@@ -265,8 +272,9 @@ def load_data(path, course_reshape, device):
     """
     path = utils.absolute(path)
     if path == utils.absolute(utils.in_project(DEFAULT_DATA)) and not path.is_file():
-        raise utils.UserError(f"{path}: no such file; `make data` links it from ../shared, or says what to do "
-                              "without it (data/README.md)")
+        shared = utils.absolute(utils.in_project("../shared/data/intel"))
+        raise utils.UserError(f"{path}: no such file; `make data` links it from {shared} where that is there; "
+                              f"else give -data_path the course's intel_landscapes.v2.npz ({utils.DATA_README})")
     data = utils.load_intel(path, course_reshape=course_reshape)
     return {split: (X.to(device).contiguous(memory_format=torch.channels_last), y.to(device))
             for split, (X, y) in data.items()}

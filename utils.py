@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 _PROJECT = Path(__file__).resolve().parent
+DATA_README = _PROJECT / "data" / "README.md"  # where each data file comes from
 INTEL_CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 INTEL_SPLITS = ("train", "val", "test")
 _INTEL_SIDE = 48
@@ -115,7 +116,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad command line as one `UserError` line, without usage, whose
-    -h shows the defaults, and which points a mistyped flag at the one that was meant."""
+    -h shows the defaults, and which points a mistyped flag at the one that was meant (else at -h)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _HelpFormatter)
@@ -133,6 +134,8 @@ class ArgumentParser(argparse.ArgumentParser):
         if message.startswith(prefix):
             words = [(word, self.hint(word)) for word in message[len(prefix):].split()]
             message = prefix + " ".join(f"{word} ({hint})" if hint else word for word, hint in words)
+            if not any(hint for _, hint in words):
+                message += "; -h lists the flags"
         raise UserError(message)
 
     def hint(self, word):
@@ -278,10 +281,10 @@ def load_intel(path, course_reshape=False, n_classes=len(INTEL_CLASSES)):
     """
     path = absolute(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such file; expected the Intel images .npz "
-                        "(data/README.md says where it comes from)")
+        raise UserError(f"{path}: no such file; expected the Intel images .npz ({DATA_README} says where it "
+                        "comes from)")
     if not zipfile.is_zipfile(path):
-        raise UserError(f"{path}: not an .npz archive; expected the Intel images (data/README.md)")
+        raise UserError(f"{path}: not an .npz archive; expected the Intel images ({DATA_README})")
     try:
         with np.load(path) as archive:
             arrays = {key: archive[key] for key in archive.files}

@@ -26,7 +26,6 @@ import utils
 from models import CNN
 from scripts.q2_experiments import LEARNING_RATES, OPTIONS, OTHER_SEEDS, SEED, Run, best_learning_rate
 from scripts.q3_ablations import COURSE_RUN
-from scripts.q3_ablations import summary_markdown as ablations_markdown
 from scripts.q3_error_analysis import markdown as error_analysis_markdown
 from scripts.q3_experiments import format_mean_std, mean_std
 
@@ -56,7 +55,7 @@ class Results:
     """The results folder, read on demand: every placeholder and table reads through it."""
 
     def __init__(self, folder):
-        self.folder = Path(folder)
+        self.folder = utils.absolute(folder)
 
     def json(self, relative):
         path = self.folder / relative

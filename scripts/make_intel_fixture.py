@@ -29,7 +29,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     opt = parser.parse_args(argv)
     if not Path(opt.source).is_file():
-        raise utils.UserError(f"{opt.source}: no such file; run `make data` first")
+        raise utils.UserError(f"{utils.absolute(opt.source)}: no such file; run `make data` first")
     rng = np.random.default_rng(opt.seed)
     arrays = {}
     with np.load(opt.source) as source:

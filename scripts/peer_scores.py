@@ -66,7 +66,8 @@ def main(argv=None):
     opt = parser.parse_args(argv)
     path = Path(opt.peers)
     if not path.is_file():
-        raise utils.UserError(f"{path}: no such file; it lives in the shared data beside the repository")
+        raise utils.UserError(f"{utils.absolute(path)}: no such file; it lives in the shared data beside the "
+                              "repository")
     text = path.read_text(encoding="utf-8")
     groups = read_groups(text, path)
     summary = {column: column_summary(groups, column) for column in COLUMNS}

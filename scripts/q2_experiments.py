@@ -226,7 +226,8 @@ def comparisons(opt):
     -> comparisons.json."""
     summary_path = Path(opt.results_dir) / "summary.json"
     if not summary_path.is_file():
-        raise utils.UserError(f"{summary_path}: no such file; run `make q2` first (it picks the learning rate)")
+        raise utils.UserError(f"{utils.absolute(summary_path)}: no such file; run `make q2` first (it picks the "
+                              "learning rate)")
     summary = utils.read_json(summary_path)
     best_lr = summary["best_learning_rate"]
     baseline = {network: Run(network, best_lr) for network in NETWORKS}
@@ -234,7 +235,8 @@ def comparisons(opt):
     for spec in baseline.values():
         path = Path(opt.results_dir) / spec.name / "results.json"
         if not path.is_file():
-            raise utils.UserError(f"{path}: no such file; run `make q2` first (the course's recipe, seed 42)")
+            raise utils.UserError(f"{utils.absolute(path)}: no such file; run `make q2` first (the course's recipe, "
+                                  "seed 42)")
         finished[spec.name] = utils.read_json(path)
     variants = [(Run(network, best_lr, options=flags), change) for network, flags, change in OPTIONS]
     finished.update(run_all([spec for spec, _ in variants], opt))
@@ -277,7 +279,7 @@ def main(argv=None):
     parser.check(opt.jobs >= 1, f"--jobs {opt.jobs}: expected at least 1")
     print("Arguments:", vars(opt))
     if not Path(opt.data_path).is_file():
-        raise utils.UserError(f"{opt.data_path}: no such file; run `make data` first")
+        raise utils.UserError(f"{utils.absolute(opt.data_path)}: no such file; run `make data` first")
     settings = Settings(opt.epochs, opt.jobs, opt.data_path, opt.results_dir, opt.log_dir, opt.device, opt.reuse)
     (comparisons if opt.comparisons else course_recipe)(settings)
 

@@ -28,7 +28,8 @@ def load_network(path):
     """The Q2.2 network (batch norm, global average pooling) with the weights of `path`, in eval mode."""
     path = Path(path)
     if not path.is_file():
-        raise utils.UserError(f"{path}: no such checkpoint; `make q2` trains Q2.2 (seed 42) and saves it there")
+        raise utils.UserError(f"{utils.absolute(path)}: no such checkpoint; `make q2` trains Q2.2 (seed 42) and "
+                              "saves it there")
     model = CNN(0.1, batch_norm=True)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()

@@ -113,7 +113,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     missing = [seed for seed in args.seeds if not (Path(args.main_dir) / f"attn-seed{seed}.pt").is_file()]
     if missing:
-        raise utils.UserError(f"{args.main_dir}: no attention checkpoint for seeds {missing}; run `make q3` first")
+        raise utils.UserError(f"{utils.absolute(args.main_dir)}: no attention checkpoint for seeds {missing}; "
+                              "run `make q3` first")
 
     common = common_flags(args.data_dir, args.device, args.threads)
     def task(name, seed):

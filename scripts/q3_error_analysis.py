@@ -29,7 +29,8 @@ RARE_LETTER_SHARE = 0.005  # a test word's letter (case ignored) is rare below t
 def read_predictions(path, column="greedy"):
     """-> [(pronunciation, spelling, prediction)] from a predictions TSV of hw2-q3.py test."""
     if not path.is_file():
-        raise utils.UserError(f"{path}: no such predictions file; run `make q3` (hw2-q3.py test writes it)")
+        raise utils.UserError(f"{utils.absolute(path)}: no such predictions file; run `make q3` (hw2-q3.py test "
+                              "writes it)")
     header, *rows = path.read_text(encoding="utf-8").splitlines()
     columns = header.split("\t")
     if column not in columns:

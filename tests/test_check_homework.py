@@ -342,9 +342,11 @@ def test_nothing_failed_exits_0(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["{tmp}/missing"], "no such folder"),
+    (["{tmp}/missing"], "{tmp}/missing: no such folder"),
+    (["missing"], "{cwd}/missing: no such folder"),
     (["{tmp}"], "nothing to check"),
-    (["{tmp}", "--npz", "{tmp}/none.npz"], "no such file"),
+    (["{tmp}", "--npz", "none.npz"], "--npz {cwd}/none.npz: no such file"),
+    (["{tmp}", "--data_dir", "none"], "--data_dir {cwd}/none: no such folder"),
     (["{root}", "--device", "tpu"], "--device tpu"),
     (["{root}", "--timeout", "0"], "--timeout 0"),
     ([], "required"),
@@ -354,7 +356,7 @@ def test_bad_command_lines_exit_2_with_one_line(argv, message, tmp_path, capsys)
         utils.run_main(check_homework.main, [a.format(tmp=tmp_path, root=ROOT) for a in argv])
     assert exit.value.code == 2
     err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert message.format(tmp=tmp_path, cwd=Path.cwd()) in err and len(err.strip().splitlines()) == 1
 
 
 def test_the_untouched_skeleton_gets_one_fail_per_unimplemented_part_and_skips_naming_it(tmp_path, fewer_draws):

@@ -285,6 +285,19 @@ def test_same_seed_gives_the_same_run(tmp_path):
     assert "val_acc_running_bn" not in json.loads(next((tmp_path / "0").iterdir()).joinpath("results.json").read_text())
 
 
+def test_a_run_says_what_it_replaces_in_its_folder(tmp_path, capsys):
+    def started():
+        q2.RunFiles(tmp_path, {}, epochs=1).start(None, None, None, None, {}, resume=False, device="cpu")
+        return [line.split(": warning: ", 1)[1] for line in capsys.readouterr().err.splitlines()]
+    assert started() == []
+    (tmp_path / "results.json").write_text("{}")  # as every run leaves it
+    assert started() == [f"{tmp_path}: an earlier run's results.json is replaced by this run's as soon as its first "
+                         "epoch ends, its model.pt and plots when this run ends"]
+    (tmp_path / "model.pt.resume").write_bytes(b"")  # as an interrupted run leaves it
+    assert started() == [f"{tmp_path}: an interrupted run of these settings is replaced by this one (-resume would "
+                         "have gone on with it)"]
+
+
 def test_diverging_learning_rate_stops_with_a_message_and_keeps_the_record(tmp_path):
     result = run_script("hw2-q2.py", "-epochs", "3", "-no_batch_norm", "-learning_rate", "1e6",
                         "-data_path", INTEL_SLICE, "-results_dir", tmp_path, "-no_progress", "-threads", "1")
@@ -297,8 +310,9 @@ def test_diverging_learning_rate_stops_with_a_message_and_keeps_the_record(tmp_p
 
 @pytest.mark.parametrize("args, message", [
     (["-data_path", "nowhere.npz"], f"{ROOT / 'nowhere.npz'}: no such file; expected the Intel images .npz "
-                                    "(data/README.md says where it comes from)"),
-    (["-data_path", "data/train.tsv"], "data/train.tsv: not an .npz archive; expected the Intel images (data/README.md)"),
+                                    f"({ROOT / 'data' / 'README.md'} says where it comes from)"),
+    (["-data_path", "data/train.tsv"], f"{ROOT / 'data' / 'train.tsv'}: not an .npz archive; expected the Intel "
+                                       f"images ({ROOT / 'data' / 'README.md'})"),
     (["-device", "mps"], "-device mps"),
     (["-epochs", "0"], "argument -epochs: expected at least 1, got 0"),
     (["-learning_rate", "-1"], "argument -learning_rate: expected a number above 0, got -1"),

@@ -249,7 +249,8 @@ def test_a_run_forked_from_the_warm_server_is_what_a_fresh_interpreter_runs(tmp_
      "-checkpoint_name (this script's flags take two dashes: --checkpoint_name)"),
     ("hw2-q3.py", ["train", "--use_atn"], "--use_atn (did you mean --use_attn?)"),
     ("hw2-q2.py", ["-dropuot", "0.2"], "-dropuot (did you mean -dropout?)"),
-    ("hw2-q3.py", ["train", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ("hw2-q3.py", ["train", "--frobnicate"], "unrecognized arguments: --frobnicate; -h lists the flags"),
+    ("hw2-q2.py", ["-lr", "0.01"], "unrecognized arguments: -lr 0.01; -h lists the flags"),
 ])
 def test_a_mistyped_flag_gets_the_flag_that_was_meant(script, argv, hint):
     result = run_script(script, *argv)
@@ -397,12 +398,31 @@ def test_q2_names_the_file_it_tried_and_the_hint_that_holds_for_it(tmp_path):
     default = run_script(project / "hw2-q2.py", cwd=elsewhere)
     assert default.returncode == 2 and default.stderr.strip().splitlines() == [
         f"hw2-q2.py: error: {project / 'data' / 'intel_landscapes_48x48.npz'}: no such file; `make data` links it "
-        "from ../shared, or says what to do without it (data/README.md)"]
+        f"from {tmp_path / 'shared' / 'data' / 'intel'} where that is there; else give -data_path the course's "
+        f"intel_landscapes.v2.npz ({project / 'data' / 'README.md'})"]
     course = run_script(project / "hw2-q2.py", "-data_path", "intel_landscapes.v2.npz", cwd=elsewhere)
     assert course.returncode == 2 and course.stderr.strip().splitlines() == [
         f"hw2-q2.py: error: {elsewhere / 'intel_landscapes.v2.npz'}: no such file; expected the Intel images .npz "
-        "(data/README.md says where it comes from)"]
+        f"({project / 'data' / 'README.md'} says where it comes from)"]
     assert list(elsewhere.iterdir()) == [] and not (project / "runs").exists()
+
+
+@pytest.mark.parametrize("module, argv, tried", [
+    ("scripts.make_intel_fixture", ["--source", "nowhere.npz"], "nowhere.npz"),
+    ("scripts.q2_experiments", ["--data_path", "nowhere.npz"], "nowhere.npz"),
+    ("scripts.q2_experiments", ["--comparisons", "--data_path", str(INTEL_SLICE), "--results_dir", "none"],
+     "none/summary.json"),
+    ("scripts.q2_features", ["--checkpoint", "nowhere.pt"], "nowhere.pt"),
+    ("scripts.q3_error_analysis", ["--data_dir", "none"], "none"),
+    ("scripts.q3_ablations", ["--main_dir", "none"], "none"),
+    ("scripts.peer_scores", ["--peers", "nowhere.md"], "nowhere.md"),
+    ("report.make_report", ["--results_dir", "none"], "none/q2/q21-lr0.1-seed42/results.json"),
+])
+def test_a_file_that_is_not_there_is_named_by_the_absolute_path_tried(module, argv, tried, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(utils.UserError) as error:
+        importlib.import_module(module).main(argv)
+    assert str(error.value).startswith(f"{tmp_path / tried}: ")
 
 
 def test_make_data_without_shared_says_what_to_do_in_one_line(tmp_path):
@@ -411,8 +431,9 @@ def test_make_data_without_shared_says_what_to_do_in_one_line(tmp_path):
     made = subprocess.run(["make", "data"], cwd=project, capture_output=True, text=True, env=user)
     assert made.returncode != 0
     first, *rest = made.stderr.strip().splitlines()
-    assert first.startswith("make data: no ../shared/data/intel/intel_landscapes_48x48.npz to link ")
-    assert "put the Intel npz at data/intel_landscapes_48x48.npz" in first and "-data_path" in first
+    assert first.startswith(f"make data: no {tmp_path / 'shared' / 'data' / 'intel' / 'intel_landscapes_48x48.npz'} "
+                            f"to link {project / 'data' / 'intel_landscapes_48x48.npz'} from; ")
+    assert f"({project / 'data' / 'README.md'} says where it comes from)" in first and "-data_path" in first
     assert all(line.startswith("make: ***") for line in rest), rest
 
 
