@@ -21,8 +21,10 @@ TORCH_INDEX ?=
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(if $(TORCH_INDEX),$(VENV)/bin/pip install --quiet --index-url $(TORCH_INDEX) $$(grep '^torch==' requirements.txt))
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(if $(TORCH_INDEX),$(VENV)/bin/pip install --quiet --no-compile --index-url $(TORCH_INDEX) $$(grep '^torch==' requirements.txt))
+	$(VENV)/bin/pip install --quiet --no-compile -r requirements.txt
+	@# pip compiles one file at a time; this uses every core (torch's one file written for Python 3.12 fails here as under pip)
+	$(PY) -m compileall -qq -j 0 $(VENV)/lib || true
 	touch $@
 
 data: $(INTEL)

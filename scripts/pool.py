@@ -2,7 +2,8 @@
 
 A run is `python script ...` in a process of its own, forked from a server that imported torch once
 (multiprocessing's forkserver): a fresh interpreter spends several seconds of CPU importing torch and
-torch._dynamo (the first optimizer imports it) before the run's first step. Where there is no forkserver
+torch._dynamo (the first optimizer imports it) before the run's first step, and a third of a second
+importing the backends that save its figures. Where there is no forkserver
 (Windows), each run is a fresh interpreter.
 """
 import multiprocessing
@@ -15,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 SERVER = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
                                      else "spawn")
 if SERVER.get_start_method() == "forkserver":
-    SERVER.set_forkserver_preload(["torch._dynamo", "matplotlib.pyplot"])
+    SERVER.set_forkserver_preload(["torch._dynamo", "matplotlib.pyplot", "matplotlib.backends.backend_agg",
+                                   "matplotlib.backends.backend_pdf"])
 
 INSTALLED = tuple({os.path.realpath(sysconfig.get_path(name)) for name in ("stdlib", "platstdlib", "purelib", "platlib")})
 
