@@ -320,7 +320,8 @@ def test_make_setup_takes_torch_from_the_index_it_is_given():
         return dry_run.stdout
 
     cpu = commands("TORCH_INDEX=https://download.pytorch.org/whl/cpu")
-    assert "pip install --quiet --no-compile --index-url https://download.pytorch.org/whl/cpu $(grep '^torch==' requirements.txt)" in cpu
+    assert ("pip install --quiet --no-compile --index-url https://download.pytorch.org/whl/cpu "
+            "$(grep '^torch==' requirements.txt)") in cpu
     assert "--index-url" not in commands()
 
 
